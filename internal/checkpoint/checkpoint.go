@@ -1,0 +1,263 @@
+// Package checkpoint parses and verifies the signed checkpoints of a
+// transparency log and checks that one checkpoint extends another.
+//
+// # Checkpoints
+//
+// A checkpoint (C2SP tlog-checkpoint) is a signed note (C2SP signed-note)
+// whose text commits to the whole log at one size:
+//
+//	rekor.example.com - 1193050959916656506      <- origin
+//	20345                                        <- tree size, decimal
+//	PBzXfTlh7S4C8cJ5pQqXhk5b2oGZeyTTQpqCRBqWx0A= <- root hash, base64 RFC 6962
+//	[optional extension lines]
+//
+//	— rekor.example.com Ak5XyjBEAiB...            <- signature line(s)
+//
+// Rekor v1 signs with ECDSA P-256 (the key hint is the first four bytes of the
+// SHA-256 of the DER public key, signature name is the server's hostname, the
+// origin is "<hostname> - <tree ID>"); Rekor v2 signs with Ed25519 under the
+// standard signed-note key hash, and its origin is its hostname.
+//
+// # Verifying
+//
+// [Parse] opens the note with golang.org/x/mod/sumdb/note, accepting it only if
+// the log's key signed it, then checks that the origin is the expected one. A
+// failure is an [*IntegrityError] carrying the raw note as evidence. A body
+// that is not a signed note at all is a [*FormatError]: the log (or something
+// in front of it) answered garbage, which says nothing about the log's honesty.
+//
+// [CheckConsistency] compares a new verified checkpoint with the last one the
+// monitor trusted: a smaller tree is a rollback, the same size with another
+// root is a fork, and a larger tree must come with a consistency proof that
+// github.com/transparency-dev/merkle accepts. Each failure is an
+// [*IntegrityError] with both raw notes and the proof, which is what a third
+// party needs to check the claim offline.
+//
+// # Trust model
+//
+// The first checkpoint a monitor sees is trusted on first use, unless the
+// operator supplies a starting checkpoint. Every later checkpoint is accepted
+// only if it is consistent with the last accepted one, so a log that ever
+// shows the monitor two irreconcilable views is caught.
+//
+// This package does no I/O and does not log.
+package checkpoint
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// MaxSize bounds the size of a checkpoint note this package accepts.
+const MaxSize = 16 << 10
+
+// Checkpoint is a verified checkpoint. Raw is the signed note exactly as the
+// log served it; the other fields are derived from it.
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Hash   []byte
+	// Timestamp is the time carried in a "Timestamp: <unix nanoseconds>"
+	// extension line (older Rekor v1 servers write one); zero when absent.
+	Timestamp time.Time
+	Raw       []byte
+}
+
+// String formats c as "origin@size/hash" for logs.
+func (c *Checkpoint) String() string {
+	if c == nil {
+		return "<none>"
+	}
+	return fmt.Sprintf("%s@%d/%s", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Hash))
+}
+
+// Reason names the kind of misbehaviour an [IntegrityError] reports. The
+// values are the `reason` label of vigil_log_integrity_failures_total.
+type Reason string
+
+const (
+	ReasonSignature   Reason = "signature"   // not signed by the log's key
+	ReasonOrigin      Reason = "origin"      // signed, but for another log
+	ReasonMalformed   Reason = "malformed"   // signed text is not a checkpoint, or contradicts the API response
+	ReasonRollback    Reason = "rollback"    // tree smaller than one the log signed before
+	ReasonFork        Reason = "fork"        // same size, different root
+	ReasonConsistency Reason = "consistency" // consistency proof does not verify
+	ReasonInclusion   Reason = "inclusion"   // entries served do not hash to the signed root
+)
+
+// Reasons lists every Reason, for initialising metrics.
+var Reasons = []Reason{ReasonSignature, ReasonOrigin, ReasonMalformed, ReasonRollback, ReasonFork, ReasonConsistency, ReasonInclusion}
+
+// IntegrityError reports that the log served something a correct log never
+// serves. It is the evidence: Old is the last trusted checkpoint (nil when the
+// failure concerns a single note), New the offending note, Proof the hashes
+// the log supplied.
+type IntegrityError struct {
+	Reason Reason
+	Old    []byte
+	New    []byte
+	Proof  [][]byte
+	Err    error
+}
+
+func (e *IntegrityError) Error() string {
+	return fmt.Sprintf("log integrity violation (%s): %v", e.Reason, e.Err)
+}
+
+func (e *IntegrityError) Unwrap() error { return e.Err }
+
+// ProofHex returns the proof hashes hex-encoded, for evidence.
+func (e *IntegrityError) ProofHex() []string {
+	out := make([]string, len(e.Proof))
+	for i, h := range e.Proof {
+		out[i] = hex.EncodeToString(h)
+	}
+	return out
+}
+
+// FormatError reports a body that is not a signed note at all. It is not
+// evidence against the log: proxies, truncation and misconfiguration produce
+// it too.
+type FormatError struct{ Err error }
+
+func (e *FormatError) Error() string { return "not a signed note: " + e.Err.Error() }
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// NewVerifier returns a note verifier for a log key. name is the name in the
+// note's signature lines (Rekor v1: the server hostname; Rekor v2: the
+// origin). ECDSA keys use Rekor's key hint (SHA-256 of the DER public key),
+// Ed25519 keys the standard signed-note key hash.
+func NewVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("encoding ECDSA public key: %w", err)
+		}
+		sum := sha256.Sum256(der)
+		// formats/note's key encoding: algorithm byte 0x02 then the DER key.
+		vkey := fmt.Sprintf("%s+%08x+%s", name, binary.BigEndian.Uint32(sum[:]),
+			base64.StdEncoding.EncodeToString(append([]byte{0x02}, der...)))
+		v, err := fnote.NewECDSAVerifier(vkey)
+		if err != nil {
+			return nil, fmt.Errorf("building ECDSA note verifier for %q: %w", name, err)
+		}
+		return v, nil
+	case ed25519.PublicKey:
+		vkey, err := note.NewEd25519VerifierKey(name, k)
+		if err != nil {
+			return nil, fmt.Errorf("building Ed25519 verifier key for %q: %w", name, err)
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return nil, fmt.Errorf("building Ed25519 note verifier for %q: %w", name, err)
+		}
+		return v, nil
+	default:
+		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA or Ed25519)", pub)
+	}
+}
+
+// KeyID returns the hex SHA-256 of the DER public key: the log ID Sigstore
+// uses in trusted roots and bundles, and the key id given in evidence.
+func KeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("encoding public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Parse verifies raw as a checkpoint signed by v for origin and returns it.
+//
+// It returns a [*FormatError] when raw is not a signed note, and an
+// [*IntegrityError] with reason signature, origin or malformed when the note
+// is not a valid checkpoint of this log.
+func Parse(raw []byte, origin string, v note.Verifier) (*Checkpoint, error) {
+	if len(raw) > MaxSize {
+		return nil, &FormatError{Err: fmt.Errorf("%d bytes exceeds the %d byte limit", len(raw), MaxSize)}
+	}
+	raw = bytes.Clone(raw)
+	n, err := note.Open(raw, note.VerifierList(v))
+	if err != nil {
+		var unverified *note.UnverifiedNoteError
+		var invalid *note.InvalidSignatureError
+		switch {
+		case errors.As(err, &invalid):
+			// SPEC (signed-note): a signature by a known key that does not
+			// verify is an error, never skipped.
+			return nil, &IntegrityError{Reason: ReasonSignature, New: raw, Err: fmt.Errorf("verifying checkpoint signature: %w", err)}
+		case errors.As(err, &unverified):
+			return nil, &IntegrityError{Reason: ReasonSignature, New: raw,
+				Err: fmt.Errorf("checkpoint has no signature by %s key %08x: %w", v.Name(), v.KeyHash(), err)}
+		default:
+			return nil, &FormatError{Err: err}
+		}
+	}
+	var c log.Checkpoint
+	rest, err := c.Unmarshal([]byte(n.Text))
+	if err != nil {
+		return nil, &IntegrityError{Reason: ReasonMalformed, New: raw, Err: fmt.Errorf("parsing signed checkpoint text: %w", err)}
+	}
+	if len(c.Hash) != sha256.Size {
+		return nil, &IntegrityError{Reason: ReasonMalformed, New: raw,
+			Err: fmt.Errorf("root hash has %d bytes, want %d", len(c.Hash), sha256.Size)}
+	}
+	if c.Origin != origin {
+		return nil, &IntegrityError{Reason: ReasonOrigin, New: raw,
+			Err: fmt.Errorf("checkpoint origin is %q, want %q", c.Origin, origin)}
+	}
+	cp := &Checkpoint{Origin: c.Origin, Size: c.Size, Hash: c.Hash, Raw: raw}
+	for _, line := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
+		if ts, ok := strings.CutPrefix(line, "Timestamp: "); ok {
+			ns, err := strconv.ParseInt(ts, 10, 64)
+			if err != nil {
+				return nil, &IntegrityError{Reason: ReasonMalformed, New: raw, Err: fmt.Errorf("parsing timestamp line %q: %w", line, err)}
+			}
+			cp.Timestamp = time.Unix(0, ns)
+		}
+	}
+	return cp, nil
+}
+
+// CheckConsistency checks that newer extends older, given the log's
+// consistency proof from older.Size to newer.Size. It returns nil or an
+// [*IntegrityError] with reason rollback, fork or consistency. An older
+// checkpoint of size 0 is extended by every tree.
+func CheckConsistency(older, newer *Checkpoint, p [][]byte) error {
+	fail := func(r Reason, err error) error {
+		return &IntegrityError{Reason: r, Old: older.Raw, New: newer.Raw, Proof: p, Err: err}
+	}
+	switch {
+	case newer.Size < older.Size:
+		return fail(ReasonRollback, fmt.Errorf("tree shrank from %d to %d entries", older.Size, newer.Size))
+	case newer.Size == older.Size:
+		if !bytes.Equal(newer.Hash, older.Hash) {
+			return fail(ReasonFork, fmt.Errorf("two roots for tree size %d: %x and %x", newer.Size, older.Hash, newer.Hash))
+		}
+		return nil
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, older.Size, newer.Size, p, older.Hash, newer.Hash); err != nil {
+		return fail(ReasonConsistency, fmt.Errorf("verifying consistency proof from size %d to %d: %w", older.Size, newer.Size, err))
+	}
+	return nil
+}

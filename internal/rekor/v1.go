@@ -1,0 +1,123 @@
+package rekor
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/sigstore/rekor/pkg/generated/models"
+)
+
+// maxJSON bounds the Rekor v1 log-info and proof responses.
+const maxJSON = 1 << 20
+
+// V1 reads a Rekor v1 log through its REST API:
+//
+//	GET /api/v1/log                                         -> models.LogInfo
+//	GET /api/v1/log/proof?firstSize=F&lastSize=L&treeID=T   -> models.ConsistencyProof
+//	POST /api/v1/log/entries/retrieve {"logIndexes":[...]}  -> []models.LogEntry
+//
+// A V1 is safe for concurrent use.
+type V1 struct {
+	base string // without trailing slash
+	c    *http.Client
+}
+
+// NewV1 returns a reader for the Rekor v1 log at baseURL (e.g.
+// https://rekor.example.com).
+func NewV1(baseURL string, c *http.Client) (*V1, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("rekor v1 URL %q: want http(s)://host[:port][/path]", baseURL)
+	}
+	return &V1{base: strings.TrimSuffix(baseURL, "/"), c: c}, nil
+}
+
+// Head fetches GET /api/v1/log.
+func (l *V1) Head(ctx context.Context) (*Head, error) {
+	u := l.base + "/api/v1/log"
+	body, err := get(ctx, l.c, u, maxJSON)
+	if err != nil {
+		return nil, err
+	}
+	var info models.LogInfo
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("decoding log info from %s: %w", u, err)
+	}
+	h, err := decodeV1Tree(info.TreeID, info.SignedTreeHead, info.TreeSize, info.RootHash)
+	if err != nil {
+		return nil, fmt.Errorf("decoding log info from %s: %w", u, err)
+	}
+	head := &Head{Note: h.Note, TreeID: h.TreeID, Size: h.Size, Root: h.Root, HasClaims: true}
+	for i, s := range info.InactiveShards {
+		if s == nil {
+			return nil, fmt.Errorf("decoding log info from %s: inactiveShards[%d] is null", u, i)
+		}
+		sh, err := decodeV1Tree(s.TreeID, s.SignedTreeHead, s.TreeSize, s.RootHash)
+		if err != nil {
+			return nil, fmt.Errorf("decoding log info from %s: inactiveShards[%d]: %w", u, i, err)
+		}
+		head.Inactive = append(head.Inactive, *sh)
+	}
+	return head, nil
+}
+
+func decodeV1Tree(treeID, sth *string, size *int64, root *string) (*Shard, error) {
+	switch {
+	case treeID == nil || *treeID == "":
+		return nil, errors.New("missing treeID")
+	case sth == nil || *sth == "":
+		return nil, errors.New("missing signedTreeHead")
+	case size == nil || *size < 0:
+		return nil, errors.New("missing or negative treeSize")
+	case root == nil:
+		return nil, errors.New("missing rootHash")
+	}
+	if _, err := strconv.ParseInt(*treeID, 10, 64); err != nil {
+		return nil, fmt.Errorf("treeID %q is not a number", *treeID)
+	}
+	r, err := hex.DecodeString(*root)
+	if err != nil {
+		return nil, fmt.Errorf("rootHash is not hex: %w", err)
+	}
+	return &Shard{TreeID: *treeID, Note: []byte(*sth), Size: uint64(*size), Root: r}, nil
+}
+
+// ConsistencyProof fetches the proof that tree treeID at size from is a
+// prefix of the same tree at size to. It returns an empty proof when from is 0
+// or equals to, without asking the log (Rekor rejects firstSize=0).
+func (l *V1) ConsistencyProof(ctx context.Context, treeID string, from, to uint64) ([][]byte, error) {
+	if from == 0 || from == to {
+		return nil, nil
+	}
+	q := url.Values{}
+	q.Set("firstSize", strconv.FormatUint(from, 10))
+	q.Set("lastSize", strconv.FormatUint(to, 10))
+	if treeID != "" {
+		q.Set("treeID", treeID)
+	}
+	u := l.base + "/api/v1/log/proof?" + q.Encode()
+	body, err := get(ctx, l.c, u, maxJSON)
+	if err != nil {
+		return nil, err
+	}
+	var p models.ConsistencyProof
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, fmt.Errorf("decoding consistency proof from %s: %w", u, err)
+	}
+	out := make([][]byte, len(p.Hashes))
+	for i, h := range p.Hashes {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("decoding consistency proof from %s: hashes[%d] %q is not a hex SHA-256", u, i, h)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
