@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# up.sh - start Vigil's local Sigstore stack on loopback for tests, the demo and benchmarks.
+#
+#   Rekor v1  rekor-server (sigstore/rekor)      -> Trillian log server + log signer -> PostgreSQL (Debian)
+#   Rekor v2  rekor-tiles POSIX (writes tiles)   +  tools/tileserve (serves the tiles, read side)
+#   Fulcio    ephemeral CA, no CT log            +  tools/devoidc (TEST-ONLY OIDC issuer)
+#
+# Pinned servers are built with `go install pkg@version` into $VIGIL_CACHE/bin (stamp <name>.version,
+# rebuilt only when the pinned version changes); Vigil's own tools are built from this work tree on
+# every run (seconds with a warm build cache). Data, logs, PIDs and keys live in $VIGIL_STACK_DIR.
+# Keys, the database and the Trillian tree are created once and reused, so re-running after down.sh
+# restarts the same logs. Idempotent: running processes are left alone.
+#
+# Env knobs (all optional):
+#   VIGIL_CACHE      tool cache (default $HOME/.cache/vigil)
+#   VIGIL_STACK_DIR  stack state (default $VIGIL_CACHE/stack); env file is $VIGIL_STACK_DIR/env
+#   FRESH=1          stop the stack and wipe its data (DB, tree, tiles) first; keys and binaries kept
+#   SMOKE=0          skip the smoke check (one v1 and one v2 entry, both checkpoints fetched)
+#   VIGIL_*_PORT     ports, see the list below; everything binds 127.0.0.1 except two metrics
+#                    listeners the upstream servers hard-wire to all interfaces (see README notes):
+#                    rekor-server :2112 (not configurable) and Fulcio's --metrics-port.
+#   VIGIL_PG_DIR     PostgreSQL cluster directory (default $VIGIL_STACK_DIR/data/pg, or, when the
+#                    postgres user cannot reach that path, e.g. under /root, a directory in
+#                    /var/lib/postgresql/vigil/ recorded in $VIGIL_STACK_DIR/data/pg.path)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VIGIL_CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
+STACK=${VIGIL_STACK_DIR:-$VIGIL_CACHE/stack}
+BIN=$VIGIL_CACHE/bin
+DATA=$STACK/data RUN=$STACK/run LOGS=$STACK/logs KEYS=$STACK/keys
+
+TRILLIAN_VERSION=v1.8.0
+REKOR_VERSION=v1.5.4        # v1.5.5 declares go 1.27
+REKOR_TILES_VERSION=v2.3.0  # v2.4.x declares go 1.27
+FULCIO_VERSION=v1.8.8
+
+HOST=127.0.0.1
+PG_PORT=${VIGIL_PG_PORT:-31432}
+TRILLIAN_RPC_PORT=${VIGIL_TRILLIAN_RPC_PORT:-31090} TRILLIAN_HTTP_PORT=${VIGIL_TRILLIAN_HTTP_PORT:-31091}
+SIGNER_RPC_PORT=${VIGIL_SIGNER_RPC_PORT:-31190} SIGNER_HTTP_PORT=${VIGIL_SIGNER_HTTP_PORT:-31191}
+REKOR_PORT=${VIGIL_REKOR_PORT:-31300}
+TILES_HTTP_PORT=${VIGIL_TILES_HTTP_PORT:-31303} TILES_GRPC_PORT=${VIGIL_TILES_GRPC_PORT:-31301}
+TILES_METRICS_PORT=${VIGIL_TILES_METRICS_PORT:-31314} TILES_READ_PORT=${VIGIL_TILES_READ_PORT:-31380}
+FULCIO_HTTP_PORT=${VIGIL_FULCIO_HTTP_PORT:-31555} FULCIO_GRPC_PORT=${VIGIL_FULCIO_GRPC_PORT:-31554}
+FULCIO_METRICS_PORT=${VIGIL_FULCIO_METRICS_PORT:-31513} OIDC_PORT=${VIGIL_OIDC_PORT:-31556}
+REKOR_HOSTNAME=rekor.local           # v1 checkpoint origin is "<hostname> - <treeID>"
+REKOR_V2_ORIGIN=rekor-tiles.local    # v2 checkpoint origin
+
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+
+now() { date +%s.%N; }
+T0=$(now) TSTEP=$T0
+say() { local t; t=$(now); printf '[up %6.2fs +%5.2fs] %s\n' "$(awk "BEGIN{print $t - $T0}")" "$(awk "BEGIN{print $t - $TSTEP}")" "$*"; TSTEP=$t; }
+die() { echo "up.sh: $*" >&2; exit 1; }
+
+# pid_ok PID BIN: PID is alive and runs BIN (guards against a recycled PID in a stale file).
+pid_ok() {
+  local exe
+  kill -0 "$1" 2>/dev/null || return 1
+  exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  [ "${exe% (deleted)}" = "$2" ]
+}
+# running NAME: the PID file of NAME names a live process running $BIN/NAME, and that binary was not
+# replaced since it started (a replaced binary shows as "(deleted)": the process is restarted).
+running() {
+  local f=$RUN/$1.pid p exe
+  [ -s "$f" ] || return 1
+  p=$(head -n1 "$f")
+  pid_ok "$p" "$BIN/$1" || return 1
+  exe=$(readlink "/proc/$p/exe")
+  if [ "$exe" != "$BIN/$1" ]; then
+    say "$1: binary replaced since pid $p started; restarting"
+    kill -TERM "$p" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    return 1
+  fi
+}
+# start NAME ARGS...: start $BIN/NAME in the background unless already running; PID -> $RUN/NAME.pid
+start() {
+  local name=$1; shift
+  if running "$name"; then echo "  $name already running (pid $(head -n1 "$RUN/$name.pid"))"; return; fi
+  nohup "$BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+# wait_http NAME URL [tries of 0.1s]: wait until URL answers 2xx; fail fast if NAME's process died.
+wait_http() {
+  local name=$1 url=$2 n=${3:-300} p
+  p=$(head -n1 "$RUN/$name.pid" 2>/dev/null || echo 0)
+  for _ in $(seq "$n"); do
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+    kill -0 "$p" 2>/dev/null || { echo "ERROR: $name exited; tail of $LOGS/$name.log:" >&2; tail -n 15 "$LOGS/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "ERROR: timeout waiting for $url ($name); tail of $LOGS/$name.log:" >&2; tail -n 15 "$LOGS/$name.log" >&2; exit 1
+}
+# port_check PORT NAME: refuse to start when a foreign process already listens on PORT.
+port_check() {
+  local port=$1 name=$2
+  running "$name" && return 0
+  if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then die "port $port (for $name) is taken by another process; set VIGIL_*_PORT"; fi
+}
+
+# ------------------------------------------------------------------ 0. FRESH=1
+if [ "${FRESH:-0}" = 1 ] && [ -d "$DATA" ]; then
+  say "FRESH=1: stopping the stack and wiping its data"
+  "$REPO/scripts/stack/down.sh" --purge
+fi
+mkdir -p "$BIN" "$DATA" "$RUN" "$LOGS" "$KEYS"
+
+# ------------------------------------------------------------------ 1. system packages
+pg_bin() { printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1; } # newest installed major version
+PG_BIN=$(pg_bin)
+need_apt=()
+[ -n "$PG_BIN" ] && [ -x "$PG_BIN/postgres" ] || need_apt+=(postgresql)
+for t in curl openssl; do command -v "$t" >/dev/null || need_apt+=("$t"); done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]})"
+  say "installing ${need_apt[*]} via apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  PG_BIN=$(pg_bin)
+fi
+command -v go >/dev/null || die "go is not on PATH"
+say "prerequisites ok ($("$PG_BIN/postgres" --version), $(go env GOVERSION))"
+
+# ------------------------------------------------------------------ 2. binaries
+# build_pinned NAME PKG VERSION: go install PKG@VERSION -> $BIN/NAME unless $BIN/NAME.version says VERSION.
+build_pinned() {
+  local name=$1 pkg=$2 ver=$3 tmp
+  if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/$name.version" 2>/dev/null)" = "$ver" ]; then return 0; fi
+  tmp=$(mktemp -d "$BIN/.build-$name-XXXXXX")
+  if ! GOBIN=$tmp go install "$pkg@$ver" >"$LOGS/build-$name.log" 2>&1; then
+    echo "ERROR: building $name ($pkg@$ver) failed:" >&2; tail -n 20 "$LOGS/build-$name.log" >&2; rm -rf "$tmp"; return 1
+  fi
+  mv -f "$tmp/$(basename "$pkg")" "$BIN/$name"
+  echo "$ver" >"$BIN/$name.version"
+  rm -rf "$tmp"
+  echo "  built $name $ver"
+}
+pids=()
+build_pinned trillian_log_server github.com/google/trillian/cmd/trillian_log_server "$TRILLIAN_VERSION" & pids+=($!)
+build_pinned trillian_log_signer github.com/google/trillian/cmd/trillian_log_signer "$TRILLIAN_VERSION" & pids+=($!)
+build_pinned createtree github.com/google/trillian/cmd/createtree "$TRILLIAN_VERSION" & pids+=($!)
+build_pinned rekor-server github.com/sigstore/rekor/cmd/rekor-server "$REKOR_VERSION" & pids+=($!)
+build_pinned rekor-tiles-posix github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix "$REKOR_TILES_VERSION" & pids+=($!)
+build_pinned fulcio github.com/sigstore/fulcio "$FULCIO_VERSION" & pids+=($!)
+fail=0; for p in "${pids[@]}"; do wait "$p" || fail=1; done
+[ "$fail" = 0 ] || die "building pinned servers failed (logs in $LOGS/build-*.log)"
+say "pinned servers ready in $BIN"
+
+# Our own tools, from the work tree; a binary is replaced only when its bytes change, so a running
+# process is restarted only when its code changed.
+NEW=$(mktemp -d "$BIN/.build-own-XXXXXX")
+(cd "$REPO" && go build -o "$NEW/" ./tools/tileserve ./tools/devoidc ./tools/loadgen) || { rm -rf "$NEW"; die "building tools from $REPO failed"; }
+for t in tileserve devoidc loadgen; do
+  cmp -s "$NEW/$t" "$BIN/$t" 2>/dev/null || mv -f "$NEW/$t" "$BIN/$t"
+done
+rm -rf "$NEW"
+say "built tileserve, devoidc, loadgen from $REPO"
+
+# ------------------------------------------------------------------ 3. keys (once)
+gen_keys() {
+  (
+    umask 077
+    if [ ! -s "$KEYS/rekor-signer.pem" ]; then # Rekor v1 checkpoints: ECDSA P-256
+      openssl ecparam -genkey -name prime256v1 -noout | openssl pkcs8 -topk8 -nocrypt -out "$KEYS/rekor-signer.pem"
+      openssl ec -in "$KEYS/rekor-signer.pem" -pubout -out "$KEYS/rekor-signer.pub" 2>/dev/null
+    fi
+    if [ ! -s "$KEYS/tiles-signer.pem" ]; then # Rekor v2 checkpoints: Ed25519
+      openssl genpkey -algorithm ed25519 -out "$KEYS/tiles-signer.pem"
+      openssl pkey -in "$KEYS/tiles-signer.pem" -pubout -out "$KEYS/tiles-signer.pub"
+    fi
+    if [ ! -s "$KEYS/client.pem" ]; then # a client signing key for entries: ECDSA P-256
+      openssl ecparam -genkey -name prime256v1 -noout | openssl pkcs8 -topk8 -nocrypt -out "$KEYS/client.pem"
+      openssl ec -in "$KEYS/client.pem" -pubout -out "$KEYS/client.pub" 2>/dev/null
+    fi
+    if [ ! -s "$KEYS/devoidc.pem" ]; then # test OIDC issuer token key: RSA 2048
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$KEYS/devoidc.pem" 2>/dev/null
+    fi
+  )
+  chmod 644 "$KEYS"/*.pub
+}
+if [ ! -s "$KEYS/rekor-signer.pem" ] || [ ! -s "$KEYS/tiles-signer.pem" ] || [ ! -s "$KEYS/client.pem" ] || [ ! -s "$KEYS/devoidc.pem" ]; then
+  gen_keys
+  say "generated keys in $KEYS"
+fi
+
+# ------------------------------------------------------------------ 4. PostgreSQL (private cluster)
+# PostgreSQL refuses to run as root: as root, run it as the Debian 'postgres' user. That user must be
+# able to reach the cluster directory, which $HOME/.cache under a 0700 /root is not; then the cluster
+# lives in postgres's own /var/lib/postgresql/vigil/<hash of the stack dir>.
+if [ "$(id -u)" = 0 ]; then as_pg() { runuser -u postgres -- "$@"; }; else as_pg() { "$@"; }; fi
+if [ -n "${VIGIL_PG_DIR:-}" ]; then PGHOME=$VIGIL_PG_DIR
+elif [ -s "$DATA/pg.path" ]; then PGHOME=$(cat "$DATA/pg.path")
+elif as_pg test -x "$DATA" 2>/dev/null; then PGHOME=$DATA/pg
+else PGHOME=/var/lib/postgresql/vigil/$(printf %s "$STACK" | sha256sum | cut -c1-12)
+fi
+echo "$PGHOME" >"$DATA/pg.path"
+PGDATA=$PGHOME/cluster PGSOCK=$PGHOME/run
+if [ "$(id -u)" = 0 ]; then install -d -o postgres -g postgres "$(dirname "$PGHOME")" "$PGHOME" "$PGSOCK"; else mkdir -p "$PGHOME" "$PGSOCK"; fi
+NEW_DB=0
+if [ ! -f "$PGDATA/PG_VERSION" ]; then
+  as_pg "$PG_BIN/initdb" -D "$PGDATA" --auth=trust -U postgres -E UTF8 --no-sync >"$LOGS/initdb.log" 2>&1 \
+    || { tail -n 20 "$LOGS/initdb.log" >&2; die "initdb failed"; }
+  NEW_DB=1
+  say "initdb $PGDATA"
+fi
+ln -sfn "$PGHOME/postgres.log" "$LOGS/postgres.log"
+PGPID_FILE=$PGDATA/postmaster.pid
+pg_running() { [ -s "$PGPID_FILE" ] && pid_ok "$(head -n1 "$PGPID_FILE")" "$PG_BIN/postgres"; }
+if ! pg_running; then
+  port_check "$PG_PORT" postgres
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGHOME/postgres.log" -w -t 60 start \
+    -o "-c listen_addresses=$HOST -p $PG_PORT -c unix_socket_directories=$PGSOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+    || { tail -n 20 "$PGHOME/postgres.log" >&2; die "starting postgres failed"; }
+  say "postgres started on $HOST:$PG_PORT"
+fi
+head -n1 "$PGPID_FILE" >"$RUN/postgres.pid"
+PSQL=(psql -X -v ON_ERROR_STOP=1 -q -h "$HOST" -p "$PG_PORT")
+if [ "$NEW_DB" = 1 ]; then
+  SCHEMA_DIR=$(go mod download -json "github.com/google/trillian@$TRILLIAN_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  SCHEMA=$SCHEMA_DIR/storage/postgresql/schema/storage.sql
+  [ -f "$SCHEMA" ] || die "trillian schema not found at $SCHEMA"
+  "${PSQL[@]}" -U postgres -c "CREATE ROLE trillian LOGIN" -c "CREATE DATABASE trillian OWNER trillian"
+  "${PSQL[@]}" -U trillian -d trillian -f "$SCHEMA" >/dev/null
+  say "created trillian database and schema"
+fi
+
+# ------------------------------------------------------------------ 5. Trillian
+PG_URI="postgresql:///trillian?host=$HOST&port=$PG_PORT&user=trillian"
+port_check "$TRILLIAN_RPC_PORT" trillian_log_server; port_check "$SIGNER_RPC_PORT" trillian_log_signer
+start trillian_log_server --storage_system=postgresql --quota_system=postgresql --postgresql_uri="$PG_URI" \
+  --rpc_endpoint="$HOST:$TRILLIAN_RPC_PORT" --http_endpoint="$HOST:$TRILLIAN_HTTP_PORT" --alsologtostderr
+# --force_master: no etcd election; the signer sleeps ~5s on SIGTERM (down.sh kills after a grace period).
+start trillian_log_signer --storage_system=postgresql --quota_system=postgresql --postgresql_uri="$PG_URI" \
+  --rpc_endpoint="$HOST:$SIGNER_RPC_PORT" --http_endpoint="$HOST:$SIGNER_HTTP_PORT" \
+  --force_master --sequencer_interval=100ms --batch_size=1000 --alsologtostderr
+wait_http trillian_log_server "http://$HOST:$TRILLIAN_HTTP_PORT/healthz"
+wait_http trillian_log_signer "http://$HOST:$SIGNER_HTTP_PORT/healthz"
+# rekor-server creates a NEW tree on every start unless given its id: create it once, pin it.
+if [ ! -s "$DATA/tree_id" ]; then
+  "$BIN/createtree" --admin_server="$HOST:$TRILLIAN_RPC_PORT" --display_name=vigil-rekor --max_root_duration=0s \
+    >"$DATA/tree_id.tmp" 2>>"$LOGS/createtree.log" || die "createtree failed (see $LOGS/createtree.log)"
+  mv "$DATA/tree_id.tmp" "$DATA/tree_id"
+fi
+TREE_ID=$(cat "$DATA/tree_id")
+say "trillian up (tree $TREE_ID)"
+
+# ------------------------------------------------------------------ 6. Rekor v1
+port_check "$REKOR_PORT" rekor-server
+# No Redis: the default endpoint list includes searchIndex, which turns the Redis index on.
+# Its metrics listener is hard-wired to :2112 on all interfaces; a clash there only loses metrics.
+start rekor-server serve \
+  --rekor_server.address=$HOST --port="$REKOR_PORT" --rekor_server.hostname="$REKOR_HOSTNAME" \
+  --trillian_log_server.address=$HOST --trillian_log_server.port="$TRILLIAN_RPC_PORT" \
+  --trillian_log_server.tlog_id="$TREE_ID" --rekor_server.signer="$KEYS/rekor-signer.pem" \
+  --enable_retrieve_api=false \
+  --enabled_api_endpoints=getLogInfo,getPublicKey,getLogProof,createLogEntry,getLogEntryByIndex,getLogEntryByUUID,searchLogQuery \
+  --log_type=prod
+wait_http rekor-server "http://$HOST:$REKOR_PORT/api/v1/log"
+say "rekor v1 up: http://$HOST:$REKOR_PORT"
+
+# ------------------------------------------------------------------ 7. Rekor v2 (rekor-tiles POSIX) + tileserve
+mkdir -p "$DATA/tiles"
+port_check "$TILES_HTTP_PORT" rekor-tiles-posix; port_check "$TILES_READ_PORT" tileserve
+start rekor-tiles-posix serve \
+  --http-address=$HOST --http-port="$TILES_HTTP_PORT" --grpc-address=$HOST --grpc-port="$TILES_GRPC_PORT" \
+  --http-metrics-port="$TILES_METRICS_PORT" --hostname="$REKOR_V2_ORIGIN" \
+  --storage-dir="$DATA/tiles" --signer-filepath="$KEYS/tiles-signer.pem" \
+  --checkpoint-interval=200ms --batch-max-age=50ms --persistent-antispam=true
+start tileserve -addr "$HOST:$TILES_READ_PORT" -dir "$DATA/tiles"
+wait_http rekor-tiles-posix "http://$HOST:$TILES_HTTP_PORT/healthz" 600
+wait_http tileserve "http://$HOST:$TILES_READ_PORT/checkpoint" 600
+say "rekor v2 up: write http://$HOST:$TILES_HTTP_PORT, read http://$HOST:$TILES_READ_PORT"
+
+# ------------------------------------------------------------------ 8. Fulcio + test OIDC issuer
+OIDC_ISSUER=http://$HOST:$OIDC_PORT
+port_check "$OIDC_PORT" devoidc; port_check "$FULCIO_HTTP_PORT" fulcio
+start devoidc -addr "$HOST:$OIDC_PORT" -key-file "$KEYS/devoidc.pem"
+printf '{"OIDCIssuers":{"%s":{"IssuerURL":"%s","ClientID":"sigstore","Type":"email"}}}\n' \
+  "$OIDC_ISSUER" "$OIDC_ISSUER" >"$DATA/fulcio-config.json"
+wait_http devoidc "$OIDC_ISSUER/.well-known/openid-configuration"
+running fulcio || rm -f "$RUN/fulcio-legacy.sock" # a killed fulcio leaves its socket behind; bind would fail
+start fulcio serve --ca=ephemeralca --ct-log-url="" --host=$HOST --port="$FULCIO_HTTP_PORT" \
+  --grpc-host=$HOST --grpc-port="$FULCIO_GRPC_PORT" --metrics-port="$FULCIO_METRICS_PORT" --log_type=prod \
+  --config-path="$DATA/fulcio-config.json" --legacy-unix-domain-socket="$RUN/fulcio-legacy.sock"
+wait_http fulcio "http://$HOST:$FULCIO_HTTP_PORT/api/v2/trustBundle"
+say "fulcio up: http://$HOST:$FULCIO_HTTP_PORT (issuer $OIDC_ISSUER)"
+
+# ------------------------------------------------------------------ 9. every process alive
+sleep 0.3 # a process that lost a port race exits right after its health endpoint answered elsewhere
+for n in trillian_log_server trillian_log_signer rekor-server rekor-tiles-posix tileserve devoidc fulcio; do
+  running "$n" || { echo "ERROR: $n is not running; tail of $LOGS/$n.log:" >&2; tail -n 15 "$LOGS/$n.log" >&2; exit 1; }
+done
+pg_running || die "postgres is not running (see $LOGS/postgres.log)"
+
+# ------------------------------------------------------------------ 10. env file (atomic)
+cat >"$STACK/env.tmp" <<EOF
+# written by scripts/stack/up.sh; KEY=VALUE, shell-safe; *KEY/*PUBKEY are PEM file paths
+# Rekor v1 checkpoint origin: "<REKOR_HOSTNAME> - <REKOR_TREE_ID>"; Rekor v2 origin: REKOR_V2_ORIGIN
+STACK_DIR=$STACK
+BIN_DIR=$BIN
+REKOR_URL=http://$HOST:$REKOR_PORT
+REKOR_TREE_ID=$TREE_ID
+REKOR_HOSTNAME=$REKOR_HOSTNAME
+REKOR_PUBKEY=$KEYS/rekor-signer.pub
+REKOR_PRIVKEY=$KEYS/rekor-signer.pem
+REKOR_V2_WRITE_URL=http://$HOST:$TILES_HTTP_PORT
+REKOR_V2_READ_URL=http://$HOST:$TILES_READ_PORT
+REKOR_V2_ORIGIN=$REKOR_V2_ORIGIN
+REKOR_V2_PUBKEY=$KEYS/tiles-signer.pub
+REKOR_V2_PRIVKEY=$KEYS/tiles-signer.pem
+FULCIO_URL=http://$HOST:$FULCIO_HTTP_PORT
+OIDC_ISSUER=$OIDC_ISSUER
+CLIENT_KEY=$KEYS/client.pem
+CLIENT_PUBKEY=$KEYS/client.pub
+TRILLIAN_RPC=$HOST:$TRILLIAN_RPC_PORT
+PG_URI=postgresql://trillian@$HOST:$PG_PORT/trillian
+EOF
+mv -f "$STACK/env.tmp" "$STACK/env"
+say "stack up; env in $STACK/env"
+
+# ------------------------------------------------------------------ 11. smoke check (SMOKE=0 skips)
+if [ "${SMOKE:-1}" = 1 ]; then
+  "$BIN/loadgen" -env "$STACK/env" -v1 1 -v2 1 -workers 1 -mix key -quiet \
+    || die "smoke check: adding entries failed"
+  v1=$(curl -fsS --max-time 5 "http://$HOST:$REKOR_PORT/api/v1/log") || die "smoke check: fetching the v1 checkpoint failed"
+  v1size=$(printf %s "$v1" | sed -n 's/.*"treeSize":\([0-9]*\).*/\1/p')
+  v2=$(curl -fsS --max-time 5 "http://$HOST:$TILES_READ_PORT/checkpoint") || die "smoke check: fetching the v2 checkpoint failed"
+  if [ -z "$v1size" ] || [ "$v1size" -lt 1 ]; then die "smoke check: v1 tree size is '$v1size'"; fi
+  [ "$(printf '%s\n' "$v2" | sed -n 1p)" = "$REKOR_V2_ORIGIN" ] || die "smoke check: v2 checkpoint origin is not $REKOR_V2_ORIGIN"
+  say "smoke ok: v1 tree size $v1size, v2 tree size $(printf '%s\n' "$v2" | sed -n 2p)"
+fi
