@@ -49,13 +49,14 @@ type State struct {
 }
 
 // Scan is the entry scanner's progress through one tree: entries [0, Next)
-// of tree TreeID have been scanned, and Range is the compact Merkle range
-// over exactly those entries (the hashes of transparency-dev/merkle/compact's
-// Range for [Begin, Next)), so the scanner can prove that the entries it saw
-// hash to the log's signed root.
+// of tree TreeID are accounted for, and Range is the compact Merkle range
+// over exactly those leaves (the hashes of transparency-dev/merkle/compact's
+// Range for [0, Next)), so the scanner can prove that the entries it sees
+// next, appended to it, hash to the log's signed root. A scan that starts
+// at a chosen index takes the range below it from the log, proven against
+// the signed root.
 type Scan struct {
 	TreeID string   `json:"tree_id,omitempty"`
-	Begin  uint64   `json:"begin"`
 	Next   uint64   `json:"next"`
 	Range  [][]byte `json:"range"`
 }
