@@ -1,0 +1,105 @@
+// Package alert tells on-call engineers what the monitor found: once,
+// reliably, and with the evidence to act on it and to prove it.
+//
+// # Model
+//
+// An [Event] is one thing to report: its [Kind] (integrity violation with a
+// reason, stale log, identity match, unexpected identity, malformed entry,
+// recovered, test), a [Severity], the log's name, the time, a stable
+// DedupeKey, a one-line Summary and [Evidence]: the raw signed checkpoints
+// verbatim, proof hashes, the entry (index, UUID, leaf hash, body), the
+// identity fields that matched and the rule's name. The package knows nothing
+// about checkpoints beyond these strings; internal/monitor fills them in.
+//
+// Integrity violations and stale logs are conditions: they hold until the
+// monitor reports a KindRecovered event built with [Recovered], which names
+// the condition's DedupeKey in Event.Resolves. Alertmanager uses that to
+// resolve the alert; other sinks just deliver the recovery as a message.
+//
+// A [Sink] delivers events to one receiver. [NewSinks] builds them from the
+// alerts: section of the monitor's config ([Config], [SinkConfig]):
+//
+//   - webhook ([Webhook]): the Event as JSON, optionally signed with
+//     HMAC-SHA256 (X-Vigil-Signature-256) and with a bearer token;
+//   - slack ([Slack]): a Slack-compatible incoming webhook message;
+//   - alertmanager ([Alertmanager]): Alertmanager's v2 API, with conditions
+//     re-sent while they hold and resolved when they clear;
+//   - exec ([Exec]): a command with the event in VIGIL_EVENT_* variables and
+//     JSON on stdin, killed after a timeout;
+//   - log ([Log]): the monitor's own structured log.
+//
+// # Delivery: the outbox
+//
+// The monitor never sends directly. It calls [Outbox.Enqueue], which returns
+// only when the events are durable on disk, and only then records in its own
+// state that it has moved past what caused them. [Outbox.Run] delivers in the
+// background: one goroutine per sink, oldest event first, with capped,
+// jittered exponential backoff after failures (per sink, and per event). A
+// sink that fails or hangs delays only itself; the others go on. Within one
+// sink, an event that keeps failing is retried while newer, unrelated events
+// go past it, but events of the same condition (same DedupeKey, or a
+// recovery and the event it resolves) are delivered in enqueue order, so a
+// recovery never overtakes its firing event. Delivery is at-least-once: receivers
+// drop repeats by DedupeKey (webhook header X-Vigil-Dedupe-Key, Alertmanager
+// label dedupe_key, exec variable VIGIL_EVENT_DEDUPE_KEY).
+//
+// The outbox is bounded (max_events). When it is full, Enqueue never blocks:
+// under when_full: drop_oldest (the default) it drops the oldest queued event
+// of the lowest severity, under when_full: reject it returns [ErrOutboxFull]
+// and stores nothing, so the monitor keeps its state where it was and tries
+// again on its next pass. Both are counted in vigil_alerts_dropped_total.
+//
+// # On-disk layout
+//
+// The outbox is a directory, normally <state-dir>/outbox:
+//
+//	lock                                    flock held by the open Outbox
+//	1732476000123456789-9f86d081.json       one event: {"version":1,"enqueued":...,"event":{...}}
+//	1732476000123456789-9f86d081.sent.slack marker: delivered to sink "slack" (empty file)
+//	sinks/alertmanager/firing.json          the Alertmanager sink's firing conditions
+//
+// Event IDs are the enqueue time in unix nanoseconds plus a random suffix, so
+// a directory listing is the queue in order. Every file is written as a temp
+// file (".tmp-*"), fsynced, renamed into place, and the directory is fsynced
+// before Enqueue returns.
+//
+// # Crash semantics
+//
+// A crash (SIGKILL, power loss) at any point loses no acknowledged event and
+// at worst sends one again:
+//
+//   - during Enqueue: leftover .tmp-* files are deleted by the next [Open]; the
+//     caller never saw success, so it never moved its state past the cause,
+//     and it re-detects and re-enqueues the event after the restart;
+//   - after a send, before its marker is durable: the event is sent to that
+//     sink again after the restart (a duplicate with the same DedupeKey);
+//   - after the last sink's send: the event file is removed first, then its
+//     markers; markers without an event are deleted by the next Open.
+//
+// On Open, each event file is queued again for every configured sink that
+// accepts it and has no marker. A sink added since gets the old events too; a
+// sink removed from the config stops holding events back.
+//
+// # Metrics
+//
+// Registered on the Registerer passed to [Open]:
+// vigil_alerts_sent_total{sink}, vigil_alert_failures_total{sink},
+// vigil_alert_queue_depth, vigil_alert_oldest_queued_timestamp_seconds and
+// vigil_alerts_dropped_total{reason}.
+//
+// # Wiring (internal/monitor, cmd/monitor)
+//
+//	sinks, err := alert.NewSinks(cfg.Alerts, logger)          // cfg.Alerts is an alert.Config
+//	ob, err := alert.Open(filepath.Join(stateDir, "outbox"), sinks, reg, logger, cfg.Alerts.Outbox)
+//	defer ob.Close()
+//	go ob.Run(ctx)                                            // in the errgroup; returns nil when ctx ends
+//	...
+//	stored, err := ob.Enqueue(ctx, alert.Event{Kind: alert.KindIntegrityViolation,
+//		Severity: alert.SeverityCritical, Log: "rekor", Reason: "fork",
+//		Evidence: alert.Evidence{OldCheckpoint: oldRaw, NewCheckpoint: newRaw, Proof: hexProof, KeyID: keyID}})
+//	if err != nil { /* do not save state; retry next pass */ }
+//	// later, when the condition clears:
+//	ob.Enqueue(ctx, alert.Recovered(stored[0], time.Now(), ""))
+//
+// `monitor test-alert` calls [TestAlert] with the sinks from NewSinks.
+package alert

@@ -1,0 +1,629 @@
+package alert
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// fastRetry keeps retries quick in tests; it does not make any assertion
+// depend on timing.
+var fastRetry = OutboxConfig{RetryInitial: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+
+func openOutbox(t *testing.T, dir string, sinks []Sink, cfg OutboxConfig) (*Outbox, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	o, err := Open(dir, sinks, reg, discardLogger(), cfg)
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", dir, err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o, reg
+}
+
+// run starts o.Run and returns a function that stops it and waits.
+func run(t *testing.T, o *Outbox) (stop func()) {
+	t.Helper()
+	ctx, cancel := contextWithCancel(t)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run() = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// metricValue gathers reg and returns the value of the sample of name whose
+// labels include labels; ok is false when there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) (v float64, ok bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !hasLabel(m, labels[i], labels[i+1]) {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func hasLabel(m *dto.Metric, k, v string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == k && l.GetValue() == v {
+			return true
+		}
+	}
+	return false
+}
+
+// eventually polls cond; the deadline only stops a hung test.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func numbered(n int) []Event {
+	var evs []Event
+	for i := range n {
+		evs = append(evs, Event{Kind: KindIdentityMatch, Severity: SeverityWarning, Log: "rekor",
+			Evidence: Evidence{Rule: "release-signer", Entry: &Entry{Index: int64(i)}}})
+	}
+	return evs
+}
+
+func ids(evs []Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func TestOutboxReceiverDownThenUp(t *testing.T) {
+	r := newReceiver(t)
+	r.setStatus(http.StatusServiceUnavailable)
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "hook", Type: TypeWebhook, URL: r.srv.URL}}}, nil)
+	o, reg := openOutbox(t, t.TempDir(), sinks, fastRetry)
+	run(t, o)
+
+	stored, err := o.Enqueue(t.Context(), numbered(3)...)
+	if err != nil {
+		t.Fatalf("Enqueue() = %v", err)
+	}
+	eventually(t, "failed attempts while the receiver is down", func() bool {
+		v, _ := metricValue(t, reg, "vigil_alert_failures_total", "sink", "hook")
+		return v >= 2
+	})
+	if v, _ := metricValue(t, reg, "vigil_alert_queue_depth"); v != 3 {
+		t.Errorf("vigil_alert_queue_depth = %v while the receiver is down, want 3", v)
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_oldest_queued_timestamp_seconds"); v <= 0 {
+		t.Errorf("vigil_alert_oldest_queued_timestamp_seconds = %v, want the enqueue time", v)
+	}
+
+	r.setStatus(http.StatusOK)
+	r.waitFor(3)
+	eventually(t, "an empty queue", func() bool { return o.Stats().Queued == 0 })
+	// Unrelated events may arrive in any order after retries.
+	got := uniqueSorted(ids(r.events()))
+	if !slices.Equal(got, ids(stored)) {
+		t.Errorf("delivered %v, want %v", got, ids(stored))
+	}
+	if v, _ := metricValue(t, reg, "vigil_alerts_sent_total", "sink", "hook"); v != 3 {
+		t.Errorf("vigil_alerts_sent_total{sink=hook} = %v, want 3", v)
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_oldest_queued_timestamp_seconds"); v != 0 {
+		t.Errorf("vigil_alert_oldest_queued_timestamp_seconds = %v with an empty queue, want 0", v)
+	}
+	if files := dirNames(t, o.dir); !slices.Equal(files, []string{"lock"}) {
+		t.Errorf("outbox holds %v after delivery, want only the lock", files)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+func TestOutboxFailingSinkDoesNotStopOthers(t *testing.T) {
+	good := newReceiver(t)
+	bad := newReceiver(t)
+	bad.setStatus(http.StatusInternalServerError)
+	var logs logBuffer
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{
+		{Name: "bad", Type: TypeWebhook, URL: bad.srv.URL},
+		{Name: "good", Type: TypeWebhook, URL: good.srv.URL},
+		{Name: "log", Type: TypeLog},
+	}}, slogTo(&logs))
+	o, reg := openOutbox(t, t.TempDir(), sinks, fastRetry)
+	run(t, o)
+	stored, err := o.Enqueue(t.Context(), numbered(5)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good.waitFor(5)
+	eventually(t, "the log sink to log all events", func() bool { return strings.Count(logs.String(), `msg=alert`) == 5 })
+	eventually(t, "deliveries to good and log recorded", func() bool {
+		st := o.Stats()
+		return st.Pending["good"] == 0 && st.Pending["log"] == 0
+	})
+	eventually(t, "repeated failures of the bad sink", func() bool {
+		v, _ := metricValue(t, reg, "vigil_alert_failures_total", "sink", "bad")
+		return v >= 3
+	})
+	if got := ids(good.events()); !slices.Equal(got, ids(stored)) {
+		t.Errorf("good sink got %v, want %v", got, ids(stored))
+	}
+	for _, tc := range []struct {
+		name, sink string
+		want       float64
+	}{
+		{"vigil_alerts_sent_total", "good", 5},
+		{"vigil_alerts_sent_total", "log", 5},
+		{"vigil_alerts_sent_total", "bad", 0},
+		{"vigil_alert_failures_total", "good", 0},
+	} {
+		if v, ok := metricValue(t, reg, tc.name, "sink", tc.sink); !ok || v != tc.want {
+			t.Errorf("%s{sink=%s} = %v (present %v), want %v", tc.name, tc.sink, v, ok, tc.want)
+		}
+	}
+	st := o.Stats()
+	if st.Queued != 5 || st.Pending["bad"] != 5 || st.Pending["good"] != 0 {
+		t.Errorf("Stats() = %+v, want 5 queued, all for bad", st)
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_queue_depth"); v != 5 {
+		t.Errorf("vigil_alert_queue_depth = %v, want 5", v)
+	}
+}
+
+func TestOutboxRestartKeepsMarkers(t *testing.T) {
+	dir := t.TempDir()
+	a := newReceiver(t)
+	b := newReceiver(t)
+	b.setStatus(http.StatusServiceUnavailable)
+	cfg := Config{Sinks: []SinkConfig{{Name: "a", Type: TypeWebhook, URL: a.srv.URL}, {Name: "b", Type: TypeWebhook, URL: b.srv.URL}}}
+
+	o1, _ := openOutbox(t, dir, mustSinks(t, cfg, nil), fastRetry)
+	stop := run(t, o1)
+	stored, err := o1.Enqueue(t.Context(), numbered(2)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(2)
+	eventually(t, "markers for sink a", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "*.sent.a"))
+		return len(m) == 2
+	})
+	stop()
+	if err := o1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b.setStatus(http.StatusOK)
+	o2, _ := openOutbox(t, dir, mustSinks(t, cfg, nil), fastRetry)
+	if st := o2.Stats(); st.Queued != 2 || st.Pending["a"] != 0 || st.Pending["b"] != 2 {
+		t.Fatalf("after reopening, Stats() = %+v, want 2 events pending for b only", st)
+	}
+	run(t, o2)
+	b.waitFor(2)
+	eventually(t, "an empty queue", func() bool { return o2.Stats().Queued == 0 })
+	// A request to b that o1 abandoned when it stopped may still have
+	// reached b after b came up: at-least-once, so compare without repeats.
+	if got := uniqueSorted(ids(b.events())); !slices.Equal(got, ids(stored)) {
+		t.Errorf("b got %v, want %v", got, ids(stored))
+	}
+	if n := len(a.got()); n != 2 {
+		t.Errorf("a got %d requests, want 2 (no re-send after restart)", n)
+	}
+}
+
+func TestOutboxLocked(t *testing.T) {
+	dir := t.TempDir()
+	openOutbox(t, dir, nil, OutboxConfig{})
+	_, err := Open(dir, nil, nil, nil, OutboxConfig{})
+	if !errors.Is(err, ErrOutboxLocked) {
+		t.Fatalf("second Open() = %v, want ErrOutboxLocked", err)
+	}
+}
+
+func TestOutboxFull(t *testing.T) {
+	sev := func(s Severity, i int) Event {
+		return Event{Kind: KindMalformedEntry, Severity: s, Log: "rekor", Evidence: Evidence{Entry: &Entry{Index: int64(i)}}}
+	}
+	logSinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "log", Type: TypeLog}}}, nil)
+
+	t.Run("drop_oldest drops the oldest of the lowest severity", func(t *testing.T) {
+		o, reg := openOutbox(t, t.TempDir(), logSinks, OutboxConfig{MaxEvents: 3})
+		first, err := o.Enqueue(t.Context(), sev(SeverityCritical, 0), sev(SeverityInfo, 1), sev(SeverityInfo, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := o.Enqueue(t.Context(), sev(SeverityWarning, 3))
+		if err != nil {
+			t.Fatalf("Enqueue() into a full drop_oldest outbox = %v", err)
+		}
+		want := []string{first[0].ID, first[2].ID, second[0].ID}
+		if got := queuedIDs(t, o); !slices.Equal(got, want) {
+			t.Errorf("queued %v, want %v (info event %s dropped)", got, want, first[1].ID)
+		}
+		if v, _ := metricValue(t, reg, "vigil_alerts_dropped_total", "reason", "queue_full"); v != 1 {
+			t.Errorf("vigil_alerts_dropped_total{reason=queue_full} = %v, want 1", v)
+		}
+	})
+	t.Run("reject stores nothing", func(t *testing.T) {
+		o, reg := openOutbox(t, t.TempDir(), logSinks, OutboxConfig{MaxEvents: 2, WhenFull: Reject})
+		if _, err := o.Enqueue(t.Context(), sev(SeverityInfo, 0)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := o.Enqueue(t.Context(), sev(SeverityCritical, 1), sev(SeverityCritical, 2))
+		if !errors.Is(err, ErrOutboxFull) {
+			t.Fatalf("Enqueue() = %v, want ErrOutboxFull", err)
+		}
+		if n := len(queuedIDs(t, o)); n != 1 {
+			t.Errorf("%d events queued after a rejected batch, want 1", n)
+		}
+		if v, _ := metricValue(t, reg, "vigil_alerts_dropped_total", "reason", "rejected"); v != 2 {
+			t.Errorf("vigil_alerts_dropped_total{reason=rejected} = %v, want 2", v)
+		}
+	})
+}
+
+// queuedIDs lists event files on disk, in order.
+func queuedIDs(t *testing.T, o *Outbox) []string {
+	t.Helper()
+	var out []string
+	for _, n := range dirNames(t, o.dir) {
+		if strings.HasSuffix(n, eventSuffix) {
+			out = append(out, strings.TrimSuffix(n, eventSuffix))
+		}
+	}
+	return out
+}
+
+func TestOutboxEnqueue(t *testing.T) {
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "crit", Type: TypeLog, MinSeverity: SeverityCritical}}}, nil)
+	o, _ := openOutbox(t, t.TempDir(), sinks, OutboxConfig{})
+
+	_, err := o.Enqueue(t.Context(), forkEvent(), Event{Kind: "nope", Severity: SeverityInfo, Log: "x"})
+	if !errors.Is(err, ErrInvalidEvent) || len(queuedIDs(t, o)) != 0 {
+		t.Fatalf("Enqueue() with an invalid event = %v, %d stored; want ErrInvalidEvent and nothing stored", err, len(queuedIDs(t, o)))
+	}
+	bad := forkEvent()
+	bad.ID = "../../etc/passwd"
+	if _, err := o.Enqueue(t.Context(), bad); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("Enqueue() with id %q = %v, want ErrInvalidEvent", bad.ID, err)
+	}
+	stored, err := o.Enqueue(t.Context(), forkEvent(), Event{Kind: KindStaleLog, Severity: SeverityWarning, Log: "rekor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := stored[0]
+	if f.ID == "" || f.DedupeKey != DefaultDedupeKey(forkEvent()) || f.Summary != DefaultSummary(forkEvent()) {
+		t.Errorf("stored event %+v lacks its defaults", f)
+	}
+	// Only the fork passes the sink's filter; the warning is not stored.
+	if got := queuedIDs(t, o); !slices.Equal(got, []string{f.ID}) {
+		t.Errorf("queued %v, want only %s", got, f.ID)
+	}
+	b, err := os.ReadFile(filepath.Join(o.dir, f.ID+eventSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"new_checkpoint":"rekor.local - 1\n8\nZmFr`) {
+		t.Errorf("event file does not hold the raw checkpoint: %s", b)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Enqueue(t.Context(), forkEvent()); !errors.Is(err, ErrOutboxClosed) {
+		t.Errorf("Enqueue() after Close = %v, want ErrOutboxClosed", err)
+	}
+}
+
+func TestOutboxExpires(t *testing.T) {
+	r := newReceiver(t)
+	r.setStatus(http.StatusServiceUnavailable)
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "hook", Type: TypeWebhook, URL: r.srv.URL}}}, nil)
+	cfg := fastRetry
+	cfg.MaxAge = time.Hour
+	o, reg := openOutbox(t, t.TempDir(), sinks, cfg)
+	var mu sync.Mutex
+	now := time.Now()
+	o.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	if _, err := o.Enqueue(t.Context(), numbered(2)...); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	run(t, o)
+	eventually(t, "expired events dropped", func() bool { return o.Stats().Queued == 0 })
+	if v, _ := metricValue(t, reg, "vigil_alerts_dropped_total", "reason", "expired"); v != 2 {
+		t.Errorf("vigil_alerts_dropped_total{reason=expired} = %v, want 2", v)
+	}
+}
+
+func TestOutboxCleansUpAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "log", Type: TypeLog}}}, nil)
+	o, _ := openOutbox(t, dir, sinks, OutboxConfig{})
+	stored, err := o.Enqueue(t.Context(), forkEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	// What crashes leave behind: a half-written temp file, markers of an
+	// event already removed, an event delivered everywhere but not removed,
+	// and a damaged event file.
+	for name, content := range map[string]string{
+		".tmp-123":                            "{half",
+		"0000000000000000001-00000000.sent.x": "",
+		stored[0].ID + ".sent.log":            "",
+		"0000000000000000002-00000000.json":   "not json",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs logBuffer
+	o2, err := Open(dir, sinks, nil, slogTo(&logs), OutboxConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	want := []string{"0000000000000000002-00000000.json.corrupt", "lock"}
+	if got := dirNames(t, dir); !slices.Equal(got, want) {
+		t.Errorf("after Open the outbox holds %v, want %v", got, want)
+	}
+	if !strings.Contains(logs.String(), "setting aside unreadable event") {
+		t.Errorf("no error logged for the damaged event file: %s", logs.String())
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	o := &Outbox{cfg: OutboxConfig{RetryInitial: time.Second, RetryMax: 8 * time.Second}.withDefaults()}
+	for _, tc := range []struct {
+		n        int
+		min, max time.Duration
+	}{
+		{1, 500 * time.Millisecond, time.Second},
+		{2, time.Second, 2 * time.Second},
+		{4, 4 * time.Second, 8 * time.Second},
+		{5, 4 * time.Second, 8 * time.Second},
+		{100, 4 * time.Second, 8 * time.Second},
+	} {
+		for range 50 {
+			if d := o.backoff(tc.n); d < tc.min || d > tc.max {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", tc.n, d, tc.min, tc.max)
+			}
+		}
+	}
+}
+
+// The SIGKILL test runs the outbox in a child process (this test binary,
+// re-executed), kills it while events are queued and a delivery is in flight,
+// and checks that a new process delivers every event.
+
+const childEnv = "VIGIL_ALERT_OUTBOX_CHILD"
+
+func TestOutboxSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	// The first receiver accepts the connection and never answers, so the
+	// child is inside Send when it is killed.
+	hung := make(chan struct{}, 10)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading the body lets the server notice when the killed
+		// child's connection closes.
+		io.Copy(io.Discard, r.Body)
+		select {
+		case hung <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+
+	const n = 5
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DIR="+dir, "CHILD_URL="+hang.URL, "CHILD_N="+strconv.Itoa(n))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var enqueued []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "ENQUEUED "); ok {
+			enqueued = strings.Fields(rest)
+			break
+		}
+	}
+	if len(enqueued) != n {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child reported %d enqueued events, want %d", len(enqueued), n)
+	}
+	select {
+	case <-hung:
+	case <-time.After(60 * time.Second):
+		t.Fatal("child never tried to deliver")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child exit = %v, want killed by SIGKILL", err)
+	}
+
+	// Restart: a new outbox on the same directory, receiver up.
+	r := newReceiver(t)
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "hook", Type: TypeWebhook, URL: r.srv.URL}}}, nil)
+	o, _ := openOutbox(t, dir, sinks, fastRetry)
+	if st := o.Stats(); st.Queued != n {
+		t.Fatalf("after the crash %d events are queued, want %d", st.Queued, n)
+	}
+	run(t, o)
+	r.waitFor(n)
+	if got := uniqueSorted(ids(r.events())); !slices.Equal(got, enqueued) {
+		t.Errorf("delivered after restart %v, want %v", got, enqueued)
+	}
+}
+
+// TestMain runs outboxChild instead of the tests when this binary is the
+// child process of TestOutboxSurvivesSIGKILL.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(outboxChild())
+	}
+	os.Exit(m.Run())
+}
+
+// outboxChild opens the outbox, enqueues CHILD_N events, reports their IDs
+// only once Enqueue returned (as the monitor would before saving its state),
+// then delivers until it is killed.
+func outboxChild() int {
+	n, _ := strconv.Atoi(os.Getenv("CHILD_N"))
+	sinks, err := NewSinks(Config{Sinks: []SinkConfig{{Name: "hook", Type: TypeWebhook, URL: os.Getenv("CHILD_URL"), Timeout: 10 * time.Minute}}}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	o, err := Open(os.Getenv("CHILD_DIR"), sinks, prometheus.NewRegistry(), discardLogger(), OutboxConfig{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	stored, err := o.Enqueue(ctx, numbered(n)...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ENQUEUED " + strings.Join(ids(stored), " "))
+	go o.Run(ctx)
+	time.Sleep(5 * time.Minute) // killed long before
+	fmt.Fprintln(os.Stderr, "child was not killed")
+	return 1
+}
+
+func uniqueSorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// TestOutboxConditionOrder: a recovery is never delivered before the firing
+// event it resolves, even when that one keeps failing, while unrelated
+// events go past it.
+func TestOutboxConditionOrder(t *testing.T) {
+	var mu sync.Mutex
+	rejectFork := true
+	var kinds []Kind
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e Event
+		if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Kind == KindIntegrityViolation && rejectFork {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		kinds = append(kinds, e.Kind)
+	}))
+	defer srv.Close()
+	got := func() []Kind {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(kinds)
+	}
+	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "hook", Type: TypeWebhook, URL: srv.URL}}}, nil)
+	o, reg := openOutbox(t, t.TempDir(), sinks, fastRetry)
+	run(t, o)
+	stored, err := o.Enqueue(t.Context(), forkEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Enqueue(t.Context(), Recovered(stored[0], time.Now(), ""), numbered(1)[0]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the unrelated event to overtake the failing fork", func() bool { return slices.Equal(got(), []Kind{KindIdentityMatch}) })
+	eventually(t, "the fork to fail again", func() bool {
+		v, _ := metricValue(t, reg, "vigil_alert_failures_total", "sink", "hook")
+		return v >= 3
+	})
+	if g := got(); !slices.Equal(g, []Kind{KindIdentityMatch}) {
+		t.Fatalf("receiver got %v while the fork fails; the recovery must wait for it", g)
+	}
+	mu.Lock()
+	rejectFork = false
+	mu.Unlock()
+	eventually(t, "fork then recovery", func() bool { return len(got()) == 3 })
+	if g := got(); !slices.Equal(g, []Kind{KindIdentityMatch, KindIntegrityViolation, KindRecovered}) {
+		t.Errorf("receiver got %v, want the recovery after its fork", g)
+	}
+}
