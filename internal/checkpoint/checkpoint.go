@@ -13,10 +13,12 @@
 //
 //	— rekor.example.com Ak5XyjBEAiB...            <- signature line(s)
 //
-// Rekor v1 signs with ECDSA P-256 (the key hint is the first four bytes of the
-// SHA-256 of the DER public key, signature name is the server's hostname, the
-// origin is "<hostname> - <tree ID>"); Rekor v2 signs with Ed25519 under the
-// standard signed-note key hash, and its origin is its hostname.
+// Rekor v1 signs with its server key, usually ECDSA P-256 (the key hint is the
+// first four bytes of the SHA-256 of the DER public key whatever the key type,
+// the signature name is the server's hostname, the origin is "<hostname> -
+// <tree ID>"): see [NewRekorV1Verifier]. Rekor v2 signs with Ed25519 under the
+// standard signed-note key hash, and its origin is its hostname: see
+// [NewVerifier].
 //
 // # Verifying
 //
@@ -48,6 +50,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -58,9 +61,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/formats/log"
-	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
@@ -141,26 +145,17 @@ type FormatError struct{ Err error }
 func (e *FormatError) Error() string { return "not a signed note: " + e.Err.Error() }
 func (e *FormatError) Unwrap() error { return e.Err }
 
-// NewVerifier returns a note verifier for a log key. name is the name in the
-// note's signature lines (Rekor v1: the server hostname; Rekor v2: the
-// origin). ECDSA keys use Rekor's key hint (SHA-256 of the DER public key),
-// Ed25519 keys the standard signed-note key hash.
+// NewVerifier returns a note verifier for a Rekor v2 (signed-note) log key.
+// name is the name in the note's signature lines: the log's origin. Ed25519
+// keys use the standard signed-note key hash; ECDSA keys use the SHA-256 of
+// the DER public key, as rekor-tiles does.
 func NewVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		der, err := x509.MarshalPKIXPublicKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("encoding ECDSA public key: %w", err)
-		}
-		sum := sha256.Sum256(der)
-		// formats/note's key encoding: algorithm byte 0x02 then the DER key.
-		vkey := fmt.Sprintf("%s+%08x+%s", name, binary.BigEndian.Uint32(sum[:]),
-			base64.StdEncoding.EncodeToString(append([]byte{0x02}, der...)))
-		v, err := fnote.NewECDSAVerifier(vkey)
-		if err != nil {
-			return nil, fmt.Errorf("building ECDSA note verifier for %q: %w", name, err)
-		}
-		return v, nil
+		return NewRekorV1Verifier(name, k)
 	case ed25519.PublicKey:
 		vkey, err := note.NewEd25519VerifierKey(name, k)
 		if err != nil {
@@ -175,6 +170,60 @@ func NewVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
 		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA or Ed25519)", pub)
 	}
 }
+
+// NewRekorV1Verifier returns a note verifier for a Rekor v1 log key. name is
+// the server's hostname (the origin is "<hostname> - <treeID>"). Rekor v1
+// hints every key type with the first four bytes of the SHA-256 of the DER
+// public key and signs ECDSA and RSA over the SHA-256 of the note text,
+// Ed25519 over the text itself (sigstore/rekor pkg/util/signed_note.go).
+func NewRekorV1Verifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encoding log public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	v := &verifier{name: name, hash: binary.BigEndian.Uint32(sum[:])}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		v.verify = func(msg, sig []byte) bool {
+			d := sha256.Sum256(msg)
+			return ecdsa.VerifyASN1(k, d[:], sig)
+		}
+	case ed25519.PublicKey:
+		v.verify = func(msg, sig []byte) bool { return ed25519.Verify(k, msg, sig) }
+	case *rsa.PublicKey:
+		v.verify = func(msg, sig []byte) bool {
+			d := sha256.Sum256(msg)
+			return rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], sig) == nil
+		}
+	default:
+		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA, Ed25519 or RSA)", pub)
+	}
+	return v, nil
+}
+
+// checkName rejects key names no signed note can carry (SPEC signed-note:
+// non-empty, no whitespace, no "+").
+func checkName(name string) error {
+	if name == "" || strings.ContainsAny(name, "+") || strings.IndexFunc(name, unicode.IsSpace) >= 0 || !utf8.ValidString(name) {
+		return fmt.Errorf("invalid key name %q: signed-note names are non-empty, without spaces or '+'", name)
+	}
+	return nil
+}
+
+// verifier is a note.Verifier with a Rekor-style key hint.
+type verifier struct {
+	name   string
+	hash   uint32
+	verify func(msg, sig []byte) bool
+}
+
+func (v *verifier) Name() string                { return v.name }
+func (v *verifier) KeyHash() uint32             { return v.hash }
+func (v *verifier) Verify(msg, sig []byte) bool { return v.verify(msg, sig) }
 
 // KeyID returns the hex SHA-256 of the DER public key: the log ID Sigstore
 // uses in trusted roots and bundles, and the key id given in evidence.
