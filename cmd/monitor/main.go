@@ -1,0 +1,177 @@
+// Command monitor watches Rekor transparency logs: it verifies their signed
+// checkpoints and consistency proofs, keeps the last verified checkpoint
+// crash-safe, scans new entries for watched identities, exports Prometheus
+// metrics and sends alerts that carry their evidence.
+//
+//	monitor run   [flags]   long-running service
+//	monitor check [flags]   one-shot: fetch, verify, persist, exit
+//	monitor test-alert --config FILE
+//	monitor version
+//
+// Exit codes of check: 0 verified, 1 integrity violation, 2 usage or
+// configuration error, 3 log unreachable or answering garbage (no verdict).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/monitor"
+)
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitViolation = 1
+	exitUsage     = 2
+	exitNoVerdict = 3
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		fmt.Fprintln(stdout, "vigil monitor", monitor.Version())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "run", "check", "test-alert":
+	default:
+		fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+	opts, err := parseFlags(cmd, args, stderr)
+	if err != nil {
+		if errors.Is(err, errHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "monitor:", err)
+		return exitUsage
+	}
+	if opts.checkConfig {
+		fmt.Fprintf(stdout, "configuration OK: %d log(s)\n", len(opts.cfg.Logs))
+		return exitOK
+	}
+	logger := newLogger(stderr, opts.cfg.LogFormat, opts.cfg.LogLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	app, err := monitor.NewApp(ctx, opts.cfg, logger)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return exitUsage
+	}
+	defer app.Close()
+
+	switch cmd {
+	case "check":
+		return checkExit(app.Check(ctx, 10*time.Second), stdout)
+	case "test-alert":
+		return testAlert(ctx, app, stdout)
+	}
+	ln, err := net.Listen("tcp", opts.cfg.Listen)
+	if err != nil {
+		logger.Error("cannot listen", "addr", opts.cfg.Listen, "err", err)
+		return exitUsage
+	}
+	if err := app.Run(ctx, ln); err != nil && ctx.Err() == nil {
+		logger.Error("monitor stopped", "err", err)
+		return exitNoVerdict
+	}
+	logger.Info("monitor stopped")
+	return exitOK
+}
+
+// testAlert sends the sample event through every sink and reports each.
+func testAlert(ctx context.Context, app *monitor.App, stdout io.Writer) int {
+	err := alert.TestAlert(ctx, app.Sinks)
+	for _, s := range app.Sinks {
+		var se *alert.SinkError
+		status := "sent"
+		for _, e := range unwrapAll(err) {
+			if errors.As(e, &se) && se.Sink == s.Name() {
+				status = "FAILED: " + se.Err.Error()
+			}
+		}
+		fmt.Fprintf(stdout, "sink %s: %s\n", s.Name(), status)
+	}
+	if err != nil {
+		return exitNoVerdict
+	}
+	return exitOK
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// checkExit prints one line per log and chooses the exit code: a violation
+// anywhere wins over no verdict, which wins over verified.
+func checkExit(outs []monitor.Outcome, stdout io.Writer) int {
+	code := exitOK
+	for _, o := range outs {
+		switch o.Result() {
+		case "verified":
+			note := ""
+			if o.TOFU {
+				note = " (trusted on first use)"
+			}
+			fmt.Fprintf(stdout, "%s: verified %s%s\n", o.Log, o.Checkpoint, note)
+		case "violation":
+			fmt.Fprintf(stdout, "%s: INTEGRITY VIOLATION: %v\n", o.Log, o.Err)
+			code = exitViolation
+		default:
+			fmt.Fprintf(stdout, "%s: no verdict: %v\n", o.Log, o.Err)
+			if code == exitOK {
+				code = exitNoVerdict
+			}
+		}
+	}
+	return code
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // validated by config
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+const usage = `usage: monitor <command> [flags]
+
+commands:
+  run         watch the logs until SIGTERM/SIGINT, serving /metrics, /healthz, /readyz
+  check       check every log once: fetch, verify, persist, exit
+  test-alert  send a sample event through every configured alert sink
+  version     print the version
+
+Run "monitor <command> -h" for the flags. Exit codes of check: 0 verified,
+1 integrity violation, 2 usage or configuration error, 3 log unreachable or
+answering garbage (no verdict).
+`

@@ -1,0 +1,199 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
+	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/rekor"
+	"github.com/vigil-tlog/vigil/internal/state"
+)
+
+// App is a monitor process built from a configuration: its logs, state
+// store, metrics registry and monitor. Close releases the state directory.
+type App struct {
+	Config   *config.Config
+	Monitor  *Monitor
+	Registry *prometheus.Registry
+	Store    *state.Store
+	Outbox   *alert.Outbox
+	Sinks    []alert.Sink
+	logger   *slog.Logger
+}
+
+// NewApp resolves cfg (keys, trust material, sources, schedules), opens and
+// locks the state directory and builds the monitor.
+func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	ua := "vigil-monitor/" + Version()
+	trust, err := loadTrust(cfg.Trust, cfg.StateDir, ua, logger)
+	if err != nil {
+		return nil, err
+	}
+	var scan *ScanConfig
+	if !cfg.Scan.Disabled {
+		matcher, err := identity.Compile(cfg.Identities)
+		if err != nil {
+			return nil, err
+		}
+		scan = &ScanConfig{Matcher: matcher, WatchSeverity: alert.Severity(cfg.Scan.WatchSeverity), StartIndex: cfg.Scan.StartIndex,
+			StartAtEnd: cfg.Scan.StartAtEnd, Workers: cfg.Scan.Workers, Chunk: cfg.Scan.Chunk}
+	}
+	logs := make([]*Log, 0, len(cfg.Logs))
+	for i, lc := range cfg.Logs {
+		l, err := newLog(lc, trust, ua, scan)
+		if err != nil {
+			return nil, fmt.Errorf("logs[%d] (%s): %w", i, lc.Name, err)
+		}
+		logs = append(logs, l)
+	}
+	sinks, err := alert.NewSinks(cfg.Alerts, logger)
+	if err != nil {
+		return nil, err
+	}
+	store, err := state.Open(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	outbox, err := alert.Open(filepath.Join(cfg.StateDir, "outbox"), sinks, reg, logger, cfg.Alerts.Outbox)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("opening alert outbox: %w", err)
+	}
+	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger})
+	if err != nil {
+		outbox.Close()
+		store.Close()
+		return nil, err
+	}
+	return &App{Config: cfg, Monitor: mon, Registry: reg, Store: store, Outbox: outbox, Sinks: sinks, logger: logger}, nil
+}
+
+// Close closes the outbox and releases the state directory.
+func (a *App) Close() error {
+	return errors.Join(a.Outbox.Close(), a.Store.Close())
+}
+
+// Check checks every log once, then gives the alert outbox up to flush to
+// deliver what the checks queued (what is left is delivered by the next run
+// or check).
+func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
+	outs := a.Monitor.CheckOnce(ctx)
+	if a.Outbox.Stats().Queued == 0 {
+		return outs
+	}
+	fctx, cancel := context.WithTimeout(ctx, flush)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Outbox.Run(fctx)
+	}()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for a.Outbox.Stats().Queued > 0 && fctx.Err() == nil {
+		select {
+		case <-fctx.Done():
+		case <-t.C:
+		}
+	}
+	cancel()
+	<-done
+	if n := a.Outbox.Stats().Queued; n > 0 {
+		a.logger.WarnContext(ctx, "alerts still queued after check; the next run delivers them", "queued", n)
+	}
+	return outs
+}
+
+// Run serves HTTP on ln and checks every log on its schedule until ctx is
+// done; cancellation is a clean exit.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return Serve(ctx, ln, a.Monitor.Handler(a.Registry)) })
+	g.Go(func() error { return a.Monitor.Run(ctx) })
+	g.Go(func() error { return a.Outbox.Run(ctx) })
+	a.logger.InfoContext(ctx, "monitor running", "listen", ln.Addr().String(), "logs", len(a.Config.Logs), "state_dir", a.Config.StateDir)
+	return g.Wait()
+}
+
+// newLog resolves one configured log.
+func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log, error) {
+	var (
+		pub any
+		err error
+	)
+	switch {
+	case lc.PublicKeyFile != "":
+		pub, err = readPublicKey(lc.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("public_key_file: %w", err)
+		}
+	case trust != nil:
+		pub, err = trust.keyFor(lc.URL, lc.Origin, time.Now())
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("no public key: set public_key_file or trust")
+	}
+	newVerifier := checkpoint.NewVerifier
+	if lc.Kind == config.KindRekorV1 {
+		newVerifier = checkpoint.NewRekorV1Verifier
+	}
+	v, err := newVerifier(lc.Origin, pub)
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	keyID, err := checkpoint.KeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := rekor.NewHTTPClient(rekor.ClientConfig{CAFile: lc.CAFile, Timeout: time.Duration(lc.Timeout), UserAgent: ua})
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	var src Source
+	if lc.Kind == config.KindRekorV1 {
+		src, err = rekor.NewV1(lc.URL, hc)
+	} else {
+		src, err = rekor.NewV2(lc.URL, hc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sched Schedule = cron.Every(time.Duration(lc.Interval))
+	if lc.Schedule != "" {
+		if sched, err = config.ParseSchedule(lc.Schedule); err != nil {
+			return nil, fmt.Errorf("schedule: %w", err)
+		}
+	}
+	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Verifier: v, KeyID: keyID, Source: src,
+		Staleness: time.Duration(lc.Staleness), MaxUnchanged: time.Duration(lc.MaxUnchanged), Schedule: sched}
+	if scan != nil {
+		if l.Entries, err = NewEntrySource(src); err != nil {
+			return nil, err
+		}
+		l.Scan, l.parser = scan, identity.NewParser(4096)
+	}
+	if lc.StartCheckpointFile != "" {
+		if l.Start, err = os.ReadFile(lc.StartCheckpointFile); err != nil {
+			return nil, fmt.Errorf("start_checkpoint_file: %w", err)
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,299 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
+	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/rekor"
+	"github.com/vigil-tlog/vigil/internal/state"
+)
+
+// Source is a log's read API, as package rekor implements it for Rekor v1
+// (REST) and Rekor v2 (tiles). Implementations must be safe for concurrent
+// use; errors mean "no verdict", never "the log misbehaved".
+type Source interface {
+	// Head returns the log's current signed checkpoint (and, for Rekor v1,
+	// the API's unsigned claims and inactive shards).
+	Head(ctx context.Context) (*rekor.Head, error)
+	// ConsistencyProof returns the proof that tree treeID at size from is a
+	// prefix of the same tree at size to; empty when from is 0 or from == to.
+	ConsistencyProof(ctx context.Context, treeID string, from, to uint64) ([][]byte, error)
+}
+
+// Log is one log to watch, with its key and source resolved.
+type Log struct {
+	Name string
+	Kind string // config.KindRekorV1 or config.KindRekorV2
+	URL  string
+	// Origin is the checkpoint origin for Rekor v2, and the signer hostname
+	// for Rekor v1, whose origin is "<Origin> - <treeID>".
+	Origin   string
+	Verifier note.Verifier
+	KeyID    string
+	Source   Source
+	// Staleness and MaxUnchanged: see config.Log.
+	Staleness    time.Duration
+	MaxUnchanged time.Duration
+	// Start, when set, is a signed checkpoint to trust instead of trusting
+	// the first one fetched.
+	Start []byte
+	// Schedule decides when the next check runs.
+	Schedule Schedule
+	// Scan, when set, scans new entries after each verified checkpoint,
+	// reading them through Entries.
+	Scan    *ScanConfig
+	Entries EntrySource
+	// parser caches parsed certificates across checks of this log.
+	parser *identity.Parser
+}
+
+// origin returns the checkpoint origin expected for tree treeID.
+func (l *Log) origin(treeID string) string {
+	if l.Kind == kindV1 {
+		return l.Origin + " - " + treeID
+	}
+	return l.Origin
+}
+
+const (
+	kindV1 = "rekor-v1"
+
+	resultVerified  = "verified"
+	resultViolation = "violation"
+	resultError     = "error"
+)
+
+// Outcome is the verdict of one check of one log.
+type Outcome struct {
+	Log string
+	// Checkpoint is the verified checkpoint (nil unless Err is nil).
+	Checkpoint *checkpoint.Checkpoint
+	// TOFU is true when Checkpoint was trusted on first use.
+	TOFU bool
+	// Err is nil (verified), an *checkpoint.IntegrityError (violation), or
+	// any other error (no verdict).
+	Err error
+}
+
+// Result returns "verified", "violation" or "error".
+func (o Outcome) Result() string {
+	var ie *checkpoint.IntegrityError
+	switch {
+	case o.Err == nil:
+		return resultVerified
+	case errors.As(o.Err, &ie):
+		return resultViolation
+	default:
+		return resultError
+	}
+}
+
+// checker runs the checks of one log. Methods are called from one goroutine.
+type checker struct {
+	log    *Log
+	store  *state.Store
+	events Notifier
+	m      *metrics
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// check fetches the log's checkpoint, verifies it and its consistency with
+// the saved one, scans new entries, and only then saves the new state.
+// Nothing is saved unless everything verified.
+func (c *checker) check(ctx context.Context) Outcome {
+	out := Outcome{Log: c.log.Name}
+	prev, err := c.store.Load(c.log.Name)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	head, err := timed(c, func() (*rekor.Head, error) { return c.log.Source.Head(ctx) })
+	if err != nil {
+		out.Err = fmt.Errorf("fetching checkpoint of %s: %w", c.log.Name, err)
+		return out
+	}
+	cp, err := c.verifyHead(head.Note, head.TreeID, head.HasClaims, head.Size, head.Root)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+
+	var trusted *checkpoint.Checkpoint // what cp must extend
+	trustedTree := head.TreeID
+	switch {
+	case prev != nil:
+		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.Verifier)
+		if err != nil {
+			// The saved note verified when it was saved: a failure now means
+			// the configured key or origin changed, which needs a human.
+			out.Err = fmt.Errorf("saved checkpoint of %s no longer verifies with the configured key and origin (was the key or origin changed?): %w", c.log.Name, err)
+			return out
+		}
+		trustedTree = prev.TreeID
+	case c.log.Start != nil:
+		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.Verifier)
+		if err != nil {
+			out.Err = fmt.Errorf("starting checkpoint of %s: %w", c.log.Name, err)
+			return out
+		}
+	default:
+		out.TOFU = true
+	}
+
+	if trusted != nil {
+		if err := c.extend(ctx, trusted, trustedTree, cp, head); err != nil {
+			out.Err = err
+			return out
+		}
+	}
+
+	var scan *state.Scan
+	if prev != nil {
+		scan = prev.Scan
+	}
+	newState := func(sc *state.Scan) *state.State {
+		now := c.now()
+		return &state.State{Origin: cp.Origin, TreeID: head.TreeID, Checkpoint: cp.Raw, VerifiedAt: now, AdvancedAt: now, Scan: sc}
+	}
+	if c.log.Scan != nil {
+		sc := &scanner{c: c, cfg: c.log.Scan, src: c.log.Entries, parser: c.log.parser}
+		if scan != nil && scan.TreeID != head.TreeID {
+			// The log moved to a new tree (extend proved the old shard's
+			// final checkpoint): finish scanning the old shard, then scan
+			// the new tree from its first entry. A crash in between
+			// re-scans the old shard's tail (at-least-once).
+			if err := c.finishShard(ctx, sc, scan, head); err != nil {
+				out.Err = err
+				return out
+			}
+			scan = &state.Scan{TreeID: head.TreeID}
+		}
+		scan, err = sc.scan(ctx, scan, head, cp, func(partial *state.Scan) error {
+			if err := c.store.Update(c.log.Name, func(*state.State) (*state.State, error) { return newState(partial), nil }); err != nil {
+				return fmt.Errorf("saving scan progress of %s: %w", c.log.Name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			out.Err = err
+			return out
+		}
+	}
+
+	next := newState(scan)
+	if prev != nil && prev.TreeID == head.TreeID && trusted.Size == cp.Size {
+		// Same tree head as saved (Rekor v1 signs afresh on every request,
+		// so compare the head, not the bytes): keep the saved note and only
+		// write when the scan moved.
+		next.Checkpoint, next.AdvancedAt = prev.Checkpoint, prev.AdvancedAt
+		if scanEqual(prev.Scan, scan) {
+			next = nil
+		}
+	}
+	err = c.store.Update(c.log.Name, func(*state.State) (*state.State, error) { return next, nil })
+	if err != nil {
+		out.Err = fmt.Errorf("saving state of %s: %w", c.log.Name, err)
+		return out
+	}
+	out.Checkpoint = cp
+	return out
+}
+
+// verifyHead verifies a served note for tree treeID and, for Rekor v1, that
+// the API's unsigned claims agree with it.
+func (c *checker) verifyHead(raw []byte, treeID string, hasClaims bool, size uint64, root []byte) (*checkpoint.Checkpoint, error) {
+	cp, err := checkpoint.Parse(raw, c.log.origin(treeID), c.log.Verifier)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint of %s: %w", c.log.Name, err)
+	}
+	if hasClaims && (cp.Size != size || !bytes.Equal(cp.Hash, root)) {
+		return nil, &checkpoint.IntegrityError{Reason: checkpoint.ReasonMalformed, New: raw,
+			Err: fmt.Errorf("API claims tree size %d root %x, but the signed checkpoint says size %d root %x", size, root, cp.Size, cp.Hash)}
+	}
+	return cp, nil
+}
+
+// extend proves that cp (in head.TreeID) extends trusted (in trustedTree).
+// When a Rekor v1 log moved to a new tree, the old tree must be listed as an
+// inactive shard whose final checkpoint extends trusted; the new tree is then
+// trusted from its first checkpoint.
+func (c *checker) extend(ctx context.Context, trusted *checkpoint.Checkpoint, trustedTree string, cp *checkpoint.Checkpoint, head *rekor.Head) error {
+	if trustedTree == head.TreeID {
+		return c.prove(ctx, head.TreeID, trusted, cp)
+	}
+	for _, sh := range head.Inactive {
+		if sh.TreeID != trustedTree {
+			continue
+		}
+		final, err := c.verifyHead(sh.Note, sh.TreeID, true, sh.Size, sh.Root)
+		if err != nil {
+			return fmt.Errorf("verifying final checkpoint of inactive shard %s: %w", sh.TreeID, err)
+		}
+		if err := c.prove(ctx, sh.TreeID, trusted, final); err != nil {
+			return err
+		}
+		c.logger.InfoContext(ctx, "log moved to a new tree; old shard verified, following the new one",
+			"log", c.log.Name, "old_tree", sh.TreeID, "old_size", final.Size, "new_tree", head.TreeID, "size", cp.Size)
+		return nil
+	}
+	return &checkpoint.IntegrityError{Reason: checkpoint.ReasonConsistency, Old: trusted.Raw, New: cp.Raw,
+		Err: fmt.Errorf("log switched from tree %s to tree %s without listing %s as an inactive shard", trustedTree, head.TreeID, trustedTree)}
+}
+
+// finishShard scans the entries of the inactive shard scan.TreeID that the
+// scan had not reached when the log moved on.
+func (c *checker) finishShard(ctx context.Context, sc *scanner, scan *state.Scan, head *rekor.Head) error {
+	for i, sh := range head.Inactive {
+		if sh.TreeID != scan.TreeID {
+			continue
+		}
+		final, err := c.verifyHead(sh.Note, sh.TreeID, true, sh.Size, sh.Root)
+		if err != nil {
+			return fmt.Errorf("verifying final checkpoint of inactive shard %s: %w", sh.TreeID, err)
+		}
+		old := &rekor.Head{TreeID: sh.TreeID, Inactive: head.Inactive[:i]}
+		if _, err := sc.scan(ctx, scan, old, final, func(*state.Scan) error { return nil }); err != nil {
+			return fmt.Errorf("scanning the rest of inactive shard %s: %w", sh.TreeID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("scan of %s stopped in tree %s, which the log no longer lists", c.log.Name, scan.TreeID)
+}
+
+// prove fetches and checks the consistency proof from trusted to cp.
+func (c *checker) prove(ctx context.Context, treeID string, trusted, cp *checkpoint.Checkpoint) error {
+	var p [][]byte
+	if cp.Size > trusted.Size && trusted.Size > 0 {
+		var err error
+		p, err = timed(c, func() ([][]byte, error) {
+			return c.log.Source.ConsistencyProof(ctx, treeID, trusted.Size, cp.Size)
+		})
+		if err != nil {
+			return fmt.Errorf("fetching consistency proof %d->%d of %s: %w", trusted.Size, cp.Size, c.log.Name, err)
+		}
+	}
+	return checkpoint.CheckConsistency(trusted, cp, p)
+}
+
+// timed runs a fetch and records its duration.
+func timed[T any](c *checker, f func() (T, error)) (T, error) {
+	start := time.Now()
+	defer func() { c.m.fetchDuration.WithLabelValues(c.log.Name).Observe(time.Since(start).Seconds()) }()
+	return f()
+}
+
+func scanEqual(a, b *state.Scan) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.TreeID == b.TreeID && a.Next == b.Next
+}

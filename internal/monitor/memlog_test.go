@@ -1,0 +1,283 @@
+package monitor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
+	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
+	"github.com/vigil-tlog/vigil/internal/rekor"
+	"github.com/vigil-tlog/vigil/internal/state"
+)
+
+// memLog is an in-memory log: Merkle trees of leaves and checkpoints signed
+// with an Ed25519 note key, Rekor v2-style, or Rekor v1-style with shards
+// (origin "<name> - <treeID>", inactive trees listed in the head). It serves
+// what a real Rekor never will on request: entries that are in the signed
+// tree but cannot be parsed, and tree rotations. It implements Source and
+// EntrySource.
+type memLog struct {
+	origin string
+	signer note.Signer
+	v1     bool
+	trees  []*memTree // the last is active
+	extra  string     // extension lines of the checkpoint text
+}
+
+type memTree struct {
+	id     string
+	tree   *testonly.Tree
+	leaves [][]byte
+}
+
+func newMemLog(t *testing.T) (*memLog, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, "mem.log.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &memLog{origin: "mem.log.example", signer: s}
+	m.rotate("1")
+	return m, v
+}
+
+func (m *memLog) active() *memTree { return m.trees[len(m.trees)-1] }
+
+// rotate freezes the active tree and starts tree id.
+func (m *memLog) rotate(id string) {
+	m.trees = append(m.trees, &memTree{id: id, tree: testonly.New(rfc6962.DefaultHasher)})
+}
+
+func (m *memLog) add(leaves ...[]byte) {
+	t := m.active()
+	t.leaves = append(t.leaves, leaves...)
+	t.tree.AppendData(leaves...)
+}
+
+func (m *memLog) note(t *memTree) ([]byte, error) {
+	origin := m.origin
+	if m.v1 {
+		origin += " - " + t.id
+	}
+	text := fmt.Sprintf("%s\n%d\n%s\n%s", origin, t.tree.Size(), b64(t.tree.Hash()), m.extra)
+	return note.Sign(&note.Note{Text: text}, m.signer)
+}
+
+func (m *memLog) Head(context.Context) (*rekor.Head, error) {
+	t := m.active()
+	raw, err := m.note(t)
+	if err != nil || !m.v1 {
+		return &rekor.Head{Note: raw}, err
+	}
+	h := &rekor.Head{Note: raw, TreeID: t.id, Size: t.tree.Size(), Root: t.tree.Hash(), HasClaims: true}
+	for _, old := range m.trees[:len(m.trees)-1] {
+		n, err := m.note(old)
+		if err != nil {
+			return nil, err
+		}
+		h.Inactive = append(h.Inactive, rekor.Shard{TreeID: old.id, Note: n, Size: old.tree.Size(), Root: old.tree.Hash()})
+	}
+	return h, nil
+}
+
+func (m *memLog) byID(id string) *memTree {
+	for _, t := range m.trees {
+		if t.id == id || (!m.v1 && id == "") {
+			return t
+		}
+	}
+	return nil
+}
+
+func (m *memLog) ConsistencyProof(_ context.Context, treeID string, from, to uint64) ([][]byte, error) {
+	return m.byID(treeID).tree.ConsistencyProof(from, to)
+}
+
+func (m *memLog) Entries(_ context.Context, head *rekor.Head, _, from, to uint64, _ int, fn func(rekor.Entry) error) error {
+	t := m.byID(head.TreeID)
+	off := shardOffset(head)
+	for i := from; i < to; i++ {
+		if err := fn(rekor.Entry{Index: i, LogIndex: off + i, Data: t.leaves[i]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *memLog) RangeNodes(context.Context, *rekor.Head, uint64) ([][]byte, error) {
+	return nil, fmt.Errorf("not needed")
+}
+
+func (m *memLog) Parse(p *identity.Parser, data []byte) ([]identity.Identity, error) {
+	return p.ParseV2(data)
+}
+
+// recorder is a Notifier that keeps the events.
+type recorder struct{ events []alert.Event }
+
+func (r *recorder) Enqueue(_ context.Context, evs ...alert.Event) ([]alert.Event, error) {
+	r.events = append(r.events, evs...)
+	return evs, nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestScanMalformedEntry: an entry that is in the signed tree but cannot be
+// parsed is reported (event, metric), never dropped, and the scan goes on.
+func TestScanMalformedEntry(t *testing.T) {
+	ml, v := newMemLog(t)
+	alice := identitytest.NewCA(t, "test").Issue(t, identitytest.CertOptions{Emails: []string{"alice@example.com"}})
+	ml.add(identitytest.HashedRekordV2(t, alice, []byte("one")))
+	matcher, err := identity.Compile(identity.Config{Watch: []identity.Rule{{Name: "alice", Subject: `alice@example\.com`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec := &recorder{}
+	reg := prometheus.NewRegistry()
+	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
+		Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 2}, Entries: ml, parser: identity.NewParser(16)}
+	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatalf("first check: %v", o.Err)
+	}
+	ml.add([]byte(`{"kind":"hashedrekord","apiVersion":"0.0.2","spec":{"garbage":`), identitytest.HashedRekordV2(t, alice, []byte("two")))
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatalf("check with a malformed entry: %v", o.Err)
+	}
+	var kinds []string
+	for _, e := range rec.events {
+		kinds = append(kinds, fmt.Sprintf("%s@%d", e.Kind, e.Evidence.Entry.Index))
+	}
+	want := "identity_match@0 malformed_entry@1 identity_match@2"
+	if got := fmt.Sprint(kinds); got != "["+want+"]" {
+		t.Errorf("events = %v, want [%s]", kinds, want)
+	}
+	if got := testutil.ToFloat64(mon.m.malformedEntries.WithLabelValues("mem")); got != 1 {
+		t.Errorf("vigil_log_malformed_entries_total = %v, want 1", got)
+	}
+	st, err := store.Load("mem")
+	if err != nil || st.Scan == nil || st.Scan.Next != 3 {
+		t.Fatalf("saved scan = %+v, %v; want next 3", st, err)
+	}
+	cp, err := checkpoint.Parse(st.Checkpoint, ml.origin, v)
+	if err != nil || cp.Size != 3 {
+		t.Errorf("saved checkpoint = %v, %v; want size 3", cp, err)
+	}
+}
+
+type everySecond struct{}
+
+func (everySecond) Next(t time.Time) time.Time { return t.Add(time.Second) }
+
+// TestCheckpointTimestampMetric: a checkpoint with a "Timestamp:" extension
+// line (older Rekor v1 servers) sets vigil_log_checkpoint_timestamp_seconds.
+func TestCheckpointTimestampMetric(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.add([]byte("a"), []byte("b"))
+	ts := time.Unix(1700000000, 500_000_000)
+	ml.extra = fmt.Sprintf("Timestamp: %d\n", ts.UnixNano())
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
+	mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	if got := testutil.ToFloat64(mon.m.checkpointTime.WithLabelValues("mem")); got != 1700000000.5 {
+		t.Errorf("vigil_log_checkpoint_timestamp_seconds = %v, want 1700000000.5", got)
+	}
+}
+
+// TestShardRotation: a Rekor v1-style log freezes its tree and starts a new
+// one. The monitor verifies the old shard's final checkpoint against what it
+// saved, scans the rest of the old shard, then the new tree from its start;
+// a log that drops the old tree instead is an integrity violation.
+func TestShardRotation(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.v1 = true
+	alice := identitytest.NewCA(t, "test").Issue(t, identitytest.CertOptions{Emails: []string{"alice@example.com"}})
+	entry := func(s string) []byte { return identitytest.HashedRekordV2(t, alice, []byte(s)) }
+	ml.add(entry("a0"), entry("a1"))
+	matcher, err := identity.Compile(identity.Config{Watch: []identity.Rule{{Name: "alice", Subject: `alice@example\.com`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec := &recorder{}
+	l := &Log{Name: "mem", Kind: "rekor-v1", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
+		Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher}, Entries: ml, parser: identity.NewParser(16)}
+	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatalf("first check: %v", o.Err)
+	}
+	ml.add(entry("a2"))
+	ml.rotate("2")
+	ml.add(entry("b0"), entry("b1"))
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatalf("check after rotation: %v", o.Err)
+	}
+	var got []int64
+	for _, e := range rec.events {
+		got = append(got, e.Evidence.Entry.Index)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4]" {
+		t.Errorf("reported log indexes %v, want [0 1 2 3 4] (old shard's tail, then the new tree)", got)
+	}
+	st, err := store.Load("mem")
+	if err != nil || st.TreeID != "2" || st.Scan == nil || st.Scan.TreeID != "2" || st.Scan.Next != 2 {
+		t.Fatalf("state after rotation = %+v, %v; want tree 2 scanned to 2", st, err)
+	}
+
+	// A log that moves to a third tree without listing tree 2 rewrote
+	// its history.
+	ml.trees = ml.trees[:1]
+	ml.rotate("3")
+	ml.add(entry("c0"))
+	o := mon.CheckOnce(t.Context())[0]
+	var ie *checkpoint.IntegrityError
+	if !errors.As(o.Err, &ie) || ie.Reason != checkpoint.ReasonConsistency {
+		t.Errorf("check of a log that dropped its tree = %v, want a consistency violation", o.Err)
+	}
+}

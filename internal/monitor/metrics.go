@@ -1,0 +1,114 @@
+package monitor
+
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
+)
+
+// metrics are the monitor's Prometheus collectors. Labels carry log names
+// and reasons only: never identities or entry data.
+type metrics struct {
+	treeSize          *prometheus.GaugeVec
+	lastVerified      *prometheus.GaugeVec
+	checkpointTime    *prometheus.GaugeVec
+	integrityFailures *prometheus.CounterVec
+	fetchErrors       *prometheus.CounterVec
+	fetchDuration     *prometheus.HistogramVec
+	checks            *prometheus.CounterVec
+	up                *prometheus.GaugeVec
+	stale             *prometheus.GaugeVec
+
+	entriesScanned   *prometheus.CounterVec
+	scanLag          *prometheus.GaugeVec
+	identityMatches  *prometheus.CounterVec
+	unexpected       *prometheus.CounterVec
+	malformedEntries *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		treeSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_tree_size", Help: "Size of the latest verified checkpoint.",
+		}, []string{"log"}),
+		lastVerified: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_last_verified_timestamp_seconds", Help: "When the log's checkpoint was last verified (Unix time).",
+		}, []string{"log"}),
+		checkpointTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_checkpoint_timestamp_seconds", Help: "Timestamp carried in the latest verified checkpoint, where the log writes one.",
+		}, []string{"log"}),
+		integrityFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_log_integrity_failures_total", Help: "Integrity violations found, by reason.",
+		}, []string{"log", "reason"}),
+		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_log_fetch_errors_total", Help: "Checks that reached no verdict: the log was unreachable or answered garbage.",
+		}, []string{"log"}),
+		fetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_log_fetch_duration_seconds", Help: "Time to fetch a checkpoint or proof from the log.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"log"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_log_checks_total", Help: "Checks run, by result (verified, violation, error).",
+		}, []string{"log", "result"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_up", Help: "1 if the last check reached a verdict, 0 if the log was unreachable or answered garbage.",
+		}, []string{"log"}),
+		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_stale", Help: "1 if the log was not verified within its staleness limit or its checkpoint stopped advancing.",
+		}, []string{"log"}),
+		entriesScanned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_log_entries_scanned_total", Help: "Entries scanned for identities and proven part of the verified tree.",
+		}, []string{"log"}),
+		scanLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_scan_lag_entries", Help: "Entries in the verified tree not yet scanned.",
+		}, []string{"log"}),
+		identityMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_identity_matches_total", Help: "Entries signed by a watched identity, by rule.",
+		}, []string{"log", "rule"}),
+		unexpected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_unexpected_identities_total", Help: "Entries signed by an identity no expect rule allows.",
+		}, []string{"log"}),
+		malformedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_log_malformed_entries_total", Help: "Entries that could not be parsed.",
+		}, []string{"log"}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vigil_build_info", Help: "Build information; always 1.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
+	reg.MustRegister(m.treeSize, m.lastVerified, m.checkpointTime, m.integrityFailures, m.fetchErrors,
+		m.fetchDuration, m.checks, m.up, m.stale, m.entriesScanned, m.scanLag, m.identityMatches,
+		m.unexpected, m.malformedEntries, buildInfo)
+	return m
+}
+
+// initLog creates the series of one log at zero, so dashboards and
+// increase() see them before the first event.
+func (m *metrics) initLog(log string) {
+	for _, r := range checkpoint.Reasons {
+		m.integrityFailures.WithLabelValues(log, string(r))
+	}
+	for _, r := range []string{resultVerified, resultViolation, resultError} {
+		m.checks.WithLabelValues(log, r)
+	}
+	m.fetchErrors.WithLabelValues(log)
+	m.fetchDuration.WithLabelValues(log)
+	m.entriesScanned.WithLabelValues(log)
+	m.scanLag.WithLabelValues(log)
+	m.unexpected.WithLabelValues(log)
+	m.malformedEntries.WithLabelValues(log)
+	m.stale.WithLabelValues(log)
+	m.up.WithLabelValues(log)
+}
+
+// Version is the module version from the build info ("(devel)" for local
+// builds).
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

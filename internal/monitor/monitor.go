@@ -1,0 +1,353 @@
+// Package monitor runs the checks of every watched log on its schedule:
+//
+//	Source.Head -> checkpoint.Parse -> consistency proof -> Scanner.Scan -> state.Update
+//	                    |                     |                  |
+//	                    +------ IntegrityError / no verdict -----+--> events (outbox), metrics, log
+//
+// One goroutine per log runs its checks one after another; a check that finds
+// a violation or reaches no verdict changes no saved state, records the
+// failure (metrics, log line, event) and the log is checked again at its next
+// tick. Events describing a condition (an integrity violation, a stale log)
+// are sent once when the condition starts and a "recovered" event is sent
+// when a later check verifies.
+package monitor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
+	"github.com/vigil-tlog/vigil/internal/state"
+)
+
+// Notifier takes events; *alert.Outbox is one. Enqueue returns once the
+// events are durable (the outbox fsyncs them), so the monitor may then move
+// past their cause.
+type Notifier interface {
+	Enqueue(ctx context.Context, events ...alert.Event) ([]alert.Event, error)
+}
+
+// Schedule says when a log's next check is due; robfig/cron/v3 schedules
+// satisfy it.
+type Schedule interface {
+	Next(time.Time) time.Time
+}
+
+// Config wires a Monitor.
+type Config struct {
+	Logs       []*Log
+	Store      *state.Store
+	Events     Notifier // nil: events are only logged
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// MaxJitter caps the random delay added to each wait (default 30s; the
+	// jitter is at most a tenth of the wait).
+	MaxJitter time.Duration
+}
+
+// Monitor checks logs. It is safe for concurrent use.
+type Monitor struct {
+	cfg     Config
+	m       *metrics
+	logger  *slog.Logger
+	started time.Time
+
+	mu     sync.Mutex // guards status
+	status map[string]*logStatus
+}
+
+// logStatus is what the monitor knows of a log in memory.
+type logStatus struct {
+	log          *Log
+	lastVerified time.Time // zero until verified by this process
+	advancedAt   time.Time // when the tree last grew (from state at start)
+	size         uint64
+	stale        bool
+	lastErr      error
+	// firing holds the conditions alerted and not yet recovered, by dedupe key.
+	firing map[string]alert.Event
+}
+
+// New returns a Monitor for cfg.Logs. It reads each log's saved state to
+// seed metrics, and fails when a state file is unreadable.
+func New(cfg Config) (*Monitor, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.MaxJitter == 0 {
+		cfg.MaxJitter = 30 * time.Second
+	}
+	mon := &Monitor{cfg: cfg, m: newMetrics(cfg.Registerer), logger: cfg.Logger, started: cfg.Now(), status: map[string]*logStatus{}}
+	for _, l := range cfg.Logs {
+		if _, dup := mon.status[l.Name]; dup {
+			return nil, fmt.Errorf("log %q configured twice", l.Name)
+		}
+		st := &logStatus{log: l, firing: map[string]alert.Event{}}
+		mon.m.initLog(l.Name)
+		prev, err := cfg.Store.Load(l.Name)
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil {
+			if cp, err := checkpoint.Parse(prev.Checkpoint, prev.Origin, l.Verifier); err == nil {
+				st.size, st.advancedAt = cp.Size, prev.AdvancedAt
+				mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
+				mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(prev.VerifiedAt.Unix()))
+			}
+		}
+		mon.status[l.Name] = st
+	}
+	return mon, nil
+}
+
+// CheckOnce checks every log once, concurrently, and returns the outcomes in
+// configuration order.
+func (mon *Monitor) CheckOnce(ctx context.Context) []Outcome {
+	out := make([]Outcome, len(mon.cfg.Logs))
+	var wg sync.WaitGroup
+	for i, l := range mon.cfg.Logs {
+		wg.Go(func() { out[i] = mon.checkLog(ctx, l) })
+	}
+	wg.Wait()
+	return out
+}
+
+// Run checks every log on its schedule until ctx is done. It returns nil on
+// cancellation.
+func (mon *Monitor) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, l := range mon.cfg.Logs {
+		g.Go(func() error {
+			mon.loop(ctx, l)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (mon *Monitor) loop(ctx context.Context, l *Log) {
+	for {
+		mon.checkLog(ctx, l)
+		now := mon.cfg.Now()
+		wait := l.Schedule.Next(now).Sub(now)
+		if wait < 0 {
+			wait = 0
+		}
+		wait += jitter(wait, mon.cfg.MaxJitter)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// jitter returns a random delay of up to a tenth of wait, capped at max, so
+// replicas and logs do not poll in lockstep.
+func jitter(wait, max time.Duration) time.Duration {
+	j := wait / 10
+	if j > max {
+		j = max
+	}
+	if j <= 0 {
+		return 0
+	}
+	return rand.N(j)
+}
+
+// checkLog runs one check of l and records its outcome.
+func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
+	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now}
+	out := c.check(ctx)
+	if ctx.Err() != nil && out.Err != nil {
+		return out // shutting down: not a log failure
+	}
+	mon.record(ctx, l, out)
+	return out
+}
+
+// record updates metrics, status and events for one outcome.
+func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
+	now := mon.cfg.Now()
+	mon.m.checks.WithLabelValues(l.Name, out.Result()).Inc()
+	var events []alert.Event
+
+	mon.mu.Lock()
+	st := mon.status[l.Name]
+	st.lastErr = out.Err
+	var ie *checkpoint.IntegrityError
+	switch {
+	case out.Err == nil:
+		cp := out.Checkpoint
+		mon.m.up.WithLabelValues(l.Name).Set(1)
+		mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
+		mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(now.Unix()))
+		if !cp.Timestamp.IsZero() {
+			mon.m.checkpointTime.WithLabelValues(l.Name).Set(float64(cp.Timestamp.UnixNano()) / 1e9)
+		}
+		if cp.Size != st.size || st.advancedAt.IsZero() {
+			st.advancedAt = now
+		}
+		st.size, st.lastVerified = cp.Size, now
+		// A verified check clears integrity conditions.
+		for key, ev := range st.firing {
+			if ev.Kind == alert.KindIntegrityViolation {
+				events = append(events, alert.Recovered(ev, now, fmt.Sprintf("log %s verifies again at size %d", l.Name, cp.Size)))
+				delete(st.firing, key)
+			}
+		}
+	case errors.As(out.Err, &ie):
+		mon.m.up.WithLabelValues(l.Name).Set(1)
+		mon.m.integrityFailures.WithLabelValues(l.Name, string(ie.Reason)).Inc()
+		ev := integrityEvent(l, ie, now)
+		if _, dup := st.firing[ev.DedupeKey]; !dup {
+			st.firing[ev.DedupeKey] = ev
+			events = append(events, ev)
+		}
+	default:
+		mon.m.up.WithLabelValues(l.Name).Set(0)
+		mon.m.fetchErrors.WithLabelValues(l.Name).Inc()
+	}
+	events = append(events, mon.staleEvents(st, now)...)
+	mon.mu.Unlock()
+
+	switch {
+	case out.Err == nil && out.TOFU:
+		mon.logger.WarnContext(ctx, "first contact with log: trusting its checkpoint on first use (give start_checkpoint_file to pin one)",
+			"log", l.Name, "origin", out.Checkpoint.Origin, "size", out.Checkpoint.Size, "root", hex.EncodeToString(out.Checkpoint.Hash))
+	case out.Err == nil:
+		mon.logger.InfoContext(ctx, "checkpoint verified", "log", l.Name, "origin", out.Checkpoint.Origin,
+			"size", out.Checkpoint.Size, "root", hex.EncodeToString(out.Checkpoint.Hash))
+	case ie != nil:
+		// A security event: logged with its evidence even though it is
+		// also returned, so the log alone is enough to act on.
+		mon.logger.ErrorContext(ctx, "LOG INTEGRITY VIOLATION", "log", l.Name, "reason", string(ie.Reason), "err", out.Err,
+			"old_checkpoint", string(ie.Old), "new_checkpoint", string(ie.New), "proof", strings.Join(ie.ProofHex(), ","))
+	default:
+		mon.logger.WarnContext(ctx, "check reached no verdict", "log", l.Name, "err", out.Err)
+	}
+	mon.notify(ctx, events)
+}
+
+// staleEvents updates the stale flag of st and returns the events its change
+// causes. Called with mon.mu held.
+func (mon *Monitor) staleEvents(st *logStatus, now time.Time) []alert.Event {
+	l := st.log
+	var why string
+	// Until this process has verified the log, count from its start.
+	ref := st.lastVerified
+	if ref.IsZero() {
+		ref = mon.started
+	}
+	switch {
+	case now.Sub(ref) > l.Staleness:
+		why = fmt.Sprintf("not verified for %s (limit %s)", now.Sub(ref).Round(time.Second), l.Staleness)
+	case l.MaxUnchanged > 0 && !st.advancedAt.IsZero() && now.Sub(st.advancedAt) > l.MaxUnchanged:
+		why = fmt.Sprintf("checkpoint has not advanced past size %d for %s (limit %s)", st.size, now.Sub(st.advancedAt).Round(time.Second), l.MaxUnchanged)
+	}
+	stale := why != ""
+	if stale == st.stale {
+		return nil
+	}
+	st.stale = stale
+	if stale {
+		mon.m.stale.WithLabelValues(l.Name).Set(1)
+	} else {
+		mon.m.stale.WithLabelValues(l.Name).Set(0)
+	}
+	key := "stale_log/" + l.Name
+	if !stale {
+		if ev, ok := st.firing[key]; ok {
+			delete(st.firing, key)
+			return []alert.Event{alert.Recovered(ev, now, fmt.Sprintf("log %s is verified again", l.Name))}
+		}
+		return nil
+	}
+	detail := why
+	if st.lastErr != nil {
+		detail += "; last error: " + st.lastErr.Error()
+	}
+	ev := alert.Event{Kind: alert.KindStaleLog, Severity: alert.SeverityWarning, Log: l.Name, Time: now, DedupeKey: key,
+		Summary: fmt.Sprintf("log %s is stale: %s", l.Name, why), Evidence: alert.Evidence{KeyID: l.KeyID, Detail: detail}}
+	st.firing[key] = ev
+	return []alert.Event{ev}
+}
+
+// integrityEvent builds the event for an integrity violation. Its dedupe key
+// hashes the reason and the signed texts (not the signatures: Rekor v1 signs
+// afresh on every request), so the same violation seen again is one alert.
+func integrityEvent(l *Log, ie *checkpoint.IntegrityError, now time.Time) alert.Event {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%q\n%q\n", ie.Reason, noteText(ie.Old), noteText(ie.New))
+	return alert.Event{
+		Kind: alert.KindIntegrityViolation, Severity: alert.SeverityCritical, Log: l.Name, Reason: string(ie.Reason), Time: now,
+		DedupeKey: fmt.Sprintf("integrity_violation/%s/%s/%s", l.Name, ie.Reason, hex.EncodeToString(h.Sum(nil)[:16])),
+		Summary:   fmt.Sprintf("log %s integrity violation (%s): %v", l.Name, ie.Reason, ie.Err),
+		Evidence: alert.Evidence{KeyID: l.KeyID, OldCheckpoint: string(ie.Old), NewCheckpoint: string(ie.New),
+			Proof: ie.ProofHex(), Detail: ie.Err.Error()},
+	}
+}
+
+// noteText is the signed text of a note: everything before the blank line
+// that starts the signatures.
+func noteText(raw []byte) string {
+	s := string(raw)
+	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// notify hands events to the notifier. A failure to queue is logged, with the
+// events, and never stops verification.
+func (mon *Monitor) notify(ctx context.Context, events []alert.Event) {
+	if len(events) == 0 || mon.cfg.Events == nil {
+		return
+	}
+	if _, err := mon.cfg.Events.Enqueue(ctx, events...); err != nil {
+		for _, ev := range events {
+			mon.logger.ErrorContext(ctx, "could not queue alert", "log", ev.Log, "kind", string(ev.Kind), "summary", ev.Summary, "err", err)
+		}
+	}
+}
+
+// Ready reports whether every log was verified within its staleness limit,
+// and names the ones that were not.
+func (mon *Monitor) Ready() (bool, []string) {
+	now := mon.cfg.Now()
+	mon.mu.Lock()
+	defer mon.mu.Unlock()
+	var bad []string
+	for _, l := range mon.cfg.Logs {
+		st := mon.status[l.Name]
+		switch {
+		case st.lastVerified.IsZero():
+			bad = append(bad, l.Name+": not verified yet")
+		case now.Sub(st.lastVerified) > l.Staleness:
+			bad = append(bad, fmt.Sprintf("%s: last verified %s ago", l.Name, now.Sub(st.lastVerified).Round(time.Second)))
+		}
+	}
+	return len(bad) == 0, bad
+}

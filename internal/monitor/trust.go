@@ -1,0 +1,169 @@
+package monitor
+
+import (
+	"crypto"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tuf"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
+
+	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/rekor"
+)
+
+// trustedLogs are the transparency logs of a Sigstore trusted root.
+type trustedLogs map[string]*root.TransparencyLog
+
+// loadTrust reads the trust material named by cfg: a trusted_root.json file,
+// or the trusted_root.json target of a TUF repository (verified by
+// sigstore-go's TUF client from the initial root.json). It returns nil when
+// cfg names none.
+func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger) (trustedLogs, error) {
+	var tr *root.TrustedRoot
+	switch {
+	case cfg.TrustedRootFile != "":
+		var err error
+		tr, err = root.NewTrustedRootFromPath(cfg.TrustedRootFile)
+		if err != nil {
+			return nil, fmt.Errorf("trust.trusted_root_file: %w", err)
+		}
+	case cfg.TUF.Mirror != "":
+		rootJSON, err := os.ReadFile(cfg.TUF.RootFile)
+		if err != nil {
+			return nil, fmt.Errorf("trust.tuf.root_file: %w", err)
+		}
+		hc, err := rekor.NewHTTPClient(rekor.ClientConfig{CAFile: cfg.TUF.CAFile, UserAgent: userAgent})
+		if err != nil {
+			return nil, fmt.Errorf("trust.tuf.ca_file: %w", err)
+		}
+		f := fetcher.NewDefaultFetcher()
+		f.SetHTTPClient(hc)
+		f.SetHTTPUserAgent(userAgent)
+		cache := cfg.TUF.CacheDir
+		if cache == "" {
+			cache = filepath.Join(stateDir, "tuf")
+		}
+		opts := tuf.DefaultOptions()
+		opts.Root = rootJSON
+		opts.RepositoryBaseURL = cfg.TUF.Mirror
+		opts.CachePath = cache
+		opts.Fetcher = f
+		b, err := fetchTUFTarget(opts, "trusted_root.json")
+		if err != nil {
+			// A mirror that is down must not stop a monitor that has
+			// verified metadata cached: fall back to the cache, loudly.
+			opts.ForceCache = true
+			cached, cerr := fetchTUFTarget(opts, "trusted_root.json")
+			if cerr != nil {
+				return nil, fmt.Errorf("fetching trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)
+			}
+			logger.Warn("TUF mirror unavailable; using the trusted root from the local TUF cache", "mirror", cfg.TUF.Mirror, "cache", cache, "err", err)
+			b = cached
+		}
+		tr, err = root.NewTrustedRootFromJSON(b)
+		if err != nil {
+			return nil, fmt.Errorf("parsing trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)
+		}
+	default:
+		return nil, nil
+	}
+	return trustedLogs(tr.RekorLogs()), nil
+}
+
+// fetchTUFTarget initialises sigstore-go's TUF client (refreshing and
+// verifying the metadata, unless opts.ForceCache) and returns target.
+func fetchTUFTarget(opts *tuf.Options, target string) ([]byte, error) {
+	c, err := tuf.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("initialising TUF client: %w", err)
+	}
+	b, err := c.GetTarget(target)
+	if err != nil {
+		return nil, fmt.Errorf("getting TUF target %s: %w", target, err)
+	}
+	return b, nil
+}
+
+// keyFor finds the key of the log at logURL with checkpoint origin (or, for
+// Rekor v1, signer hostname) origin among the tlogs valid at now. A tlog
+// whose baseUrl equals logURL matches best, then one whose host is origin
+// (the log's signed identity, so a monitor may reach the log through another
+// URL), then one whose host is logURL's host. Two tlogs with different base
+// URLs matching equally well are ambiguous, an error: guessing would turn a
+// wrong guess into a false signature alarm. Keys of one base URL valid at
+// the same time (a rotation overlap) resolve to the newest.
+func (t trustedLogs) keyFor(logURL, origin string, now time.Time) (crypto.PublicKey, error) {
+	norm := func(s string) string { return strings.TrimSuffix(s, "/") }
+	host := func(s string) string {
+		if u, err := url.Parse(s); err == nil {
+			return u.Hostname()
+		}
+		return ""
+	}
+	var (
+		best     *root.TransparencyLog
+		bestRank int
+		tie      *root.TransparencyLog
+		invalid  []string // matching tlogs not valid now, for the error
+	)
+	for _, tl := range t {
+		rank := 0
+		switch h := host(tl.BaseURL); {
+		case norm(tl.BaseURL) == norm(logURL):
+			rank = 3
+		case h != "" && strings.EqualFold(h, origin):
+			rank = 2
+		case h != "" && strings.EqualFold(h, host(logURL)):
+			rank = 1
+		}
+		if rank > 0 && (now.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && now.After(tl.ValidityPeriodEnd))) {
+			end := "open end"
+			if !tl.ValidityPeriodEnd.IsZero() {
+				end = tl.ValidityPeriodEnd.UTC().Format(time.RFC3339)
+			}
+			invalid = append(invalid, fmt.Sprintf("%s valid %s to %s", tl.BaseURL, tl.ValidityPeriodStart.UTC().Format(time.RFC3339), end))
+			continue
+		}
+		switch {
+		case rank == 0 || rank < bestRank:
+		case rank > bestRank:
+			best, bestRank, tie = tl, rank, nil
+		case norm(tl.BaseURL) != norm(best.BaseURL):
+			tie = tl
+		case tl.ValidityPeriodStart.After(best.ValidityPeriodStart):
+			best = tl
+		}
+	}
+	switch {
+	case best == nil && len(invalid) > 0:
+		slices.Sort(invalid)
+		return nil, fmt.Errorf("no transparency log valid now in the trusted root has base URL %s or host %s: matching tlogs are outside their validity period (%s)", logURL, origin, strings.Join(invalid, "; "))
+	case best == nil:
+		return nil, fmt.Errorf("no transparency log valid now in the trusted root has base URL %s or host %s", logURL, origin)
+	case tie != nil:
+		return nil, fmt.Errorf("transparency logs %s and %s of the trusted root both match log %s (origin %s): set public_key_file", best.BaseURL, tie.BaseURL, logURL, origin)
+	}
+	return best.PublicKey, nil
+}
+
+// readPublicKey reads a PEM public key file.
+func readPublicKey(path string) (crypto.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := cryptoutils.UnmarshalPEMToPublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("parsing PEM public key %s: %w", path, err)
+	}
+	return k, nil
+}
