@@ -65,11 +65,7 @@ func TestUsageErrors(t *testing.T) {
 func TestCheckExitCodes(t *testing.T) {
 	for _, l := range testenv.Logs(t) {
 		t.Run(l.Kind, func(t *testing.T) {
-			proxy, err := faultproxy.New(l.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
+			proxy := faultproxy.Start(t, l.URL)
 			dir := t.TempDir()
 			args := []string{"check", "--state-dir", dir, "--log-url", proxy.URL, "--log-kind", l.Kind, "--log-name", l.Name(),
 				"--public-key", l.PubKey, "--origin", l.Origin, "--log-format", "text"}

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -63,6 +64,18 @@ func New(target string) (*Proxy, error) {
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.srv.URL + strings.TrimSuffix(u.Path, "/")
 	return p, nil
+}
+
+// Start is New for tests: it fails tb on error and closes the proxy when the
+// test ends.
+func Start(tb testing.TB, target string) *Proxy {
+	tb.Helper()
+	p, err := New(target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.Close)
+	return p
 }
 
 // Close stops the proxy; requests in flight (hangs) are cut.

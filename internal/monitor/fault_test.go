@@ -188,11 +188,7 @@ func faultCases() []faultCase {
 func TestFaults(t *testing.T) {
 	for _, l := range stackLogs(t) {
 		t.Run(l.Kind, func(t *testing.T) {
-			proxy, err := faultproxy.New(l.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
+			proxy := faultproxy.Start(t, l.URL)
 			dir := t.TempDir()
 			cfg := logConfig(t, l, proxy.URL, dir)
 			name := cfg.Logs[0].Name

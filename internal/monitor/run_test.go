@@ -85,11 +85,7 @@ func TestRunSurvivesFork(t *testing.T) {
 			l = sl
 		}
 	}
-	proxy, err := faultproxy.New(l.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := faultproxy.Start(t, l.URL)
 	rcv := newReceiver(t)
 	cfg := logConfig(t, l, proxy.URL, t.TempDir())
 	cfg.Alerts = alert.Config{Sinks: []alert.SinkConfig{{Name: "hook", Type: alert.TypeWebhook, URL: rcv.srv.URL}},
@@ -178,11 +174,7 @@ func TestForkReachesAlertmanager(t *testing.T) {
 		}
 	}
 	am := testenv.Alertmanager(t)
-	proxy, err := faultproxy.New(l.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := faultproxy.Start(t, l.URL)
 	cfg := logConfig(t, l, proxy.URL, t.TempDir())
 	cfg.Alerts = alert.Config{Sinks: []alert.SinkConfig{{Name: "am", Type: alert.TypeAlertmanager, URL: am}},
 		Outbox: alert.OutboxConfig{RetryInitial: 100 * time.Millisecond, RetryMax: time.Second}}

@@ -215,11 +215,7 @@ func TestScanRestartMidScan(t *testing.T) {
 	}
 	for _, l := range stackLogs(t) {
 		t.Run(l.Kind, func(t *testing.T) {
-			proxy, err := faultproxy.New(l.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
+			proxy := faultproxy.Start(t, l.URL)
 			rcv := newReceiver(t)
 			cfg := scanConfig(t, l, proxy.URL, rcv, ids)
 			app := newApp(t, cfg)
@@ -280,11 +276,7 @@ func TestScanSplitView(t *testing.T) {
 	ids := identity.Config{Watch: []identity.Rule{{Name: "everyone", Subject: `.*`}}}
 	for _, l := range stackLogs(t) {
 		t.Run(l.Kind, func(t *testing.T) {
-			proxy, err := faultproxy.New(l.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
+			proxy := faultproxy.Start(t, l.URL)
 			rcv := newReceiver(t)
 			cfg := scanConfig(t, l, proxy.URL, rcv, ids)
 			cfg.Scan.Chunk = 1000
