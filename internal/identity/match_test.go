@@ -253,7 +253,7 @@ func TestMatchPGPUserID(t *testing.T) {
 	ids := parse(t, rekordPGP(t, k, []byte("a")))
 	m := mustCompile(t, identity.Config{Watch: []identity.Rule{
 		{Name: "uid", Subject: `release@example\.org`},
-		{Name: "primary", Fingerprint: k.fingerprints()[0]},
+		{Name: "primary", Fingerprint: k.Fingerprints()[0]},
 	}})
 	if diff := cmp.Diff([]string{"uid", "primary", "uid"}, hitRules(m.Match(ids))); diff != "" {
 		t.Errorf("hits (-want +got):\n%s", diff)

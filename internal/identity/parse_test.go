@@ -65,7 +65,7 @@ func TestParseV1Kinds(t *testing.T) {
 	}
 	pgpIDs := func(kind string) []identity.Identity {
 		var ids []identity.Identity
-		for _, fp := range pgpKey.fingerprints() {
+		for _, fp := range pgpKey.Fingerprints() {
 			ids = append(ids, identity.Identity{EntryKind: kind, KeyType: identity.KeyPGP, Emails: []string{"release@example.org"}, KeyFingerprint: fp})
 		}
 		return ids

@@ -1,7 +1,8 @@
 // Package identitytest builds real Rekor entries for tests: a throwaway
 // certificate authority issuing Fulcio-style certificates, and Rekor v1
 // entry bodies and Rekor v2 leaves signed by a key or certificate the test
-// controls.
+// controls, and proposed Rekor v1 entries of every kind rekor-server
+// accepts (kinds.go), to upload to a real log or canonicalize.
 //
 // The v1 bodies are produced by the rekor module's own entry types
 // (types.CreateVersionedEntry, which verifies the signature, then
@@ -35,8 +36,6 @@ import (
 	"time"
 
 	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
-	"github.com/go-openapi/strfmt"
-	"github.com/go-openapi/swag/conv"
 	"github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	pb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	v2hashedrekord "github.com/sigstore/rekor-tiles/v2/pkg/types/hashedrekord"
@@ -308,21 +307,7 @@ func canonicalize(tb testing.TB, pe models.ProposedEntry) []byte {
 // for artifact signed by s.
 func HashedRekordV1(tb testing.TB, s Signer, artifact []byte) []byte {
 	tb.Helper()
-	digest := sha256.Sum256(artifact)
-	pe := &models.Hashedrekord{
-		APIVersion: conv.Pointer("0.0.1"),
-		Spec: models.HashedrekordV001Schema{
-			Data: &models.HashedrekordV001SchemaData{Hash: &models.HashedrekordV001SchemaDataHash{
-				Algorithm: conv.Pointer(models.HashedrekordV001SchemaDataHashAlgorithmSha256),
-				Value:     conv.Pointer(hex.EncodeToString(digest[:])),
-			}},
-			Signature: &models.HashedrekordV001SchemaSignature{
-				Content:   s.sign(tb, digest[:]),
-				PublicKey: &models.HashedrekordV001SchemaSignaturePublicKey{Content: s.VerifierPEM(tb)},
-			},
-		},
-	}
-	return canonicalize(tb, pe)
+	return canonicalize(tb, HashedRekord(tb, s, artifact))
 }
 
 // PAE is the DSSE v1 pre-authentication encoding of payloadType and payload.
@@ -364,19 +349,7 @@ func InTotoStatement(name string, artifact []byte) []byte {
 // statement signed by every signer.
 func DSSEV1(tb testing.TB, payload []byte, signers ...Signer) []byte {
 	tb.Helper()
-	env := DSSEEnvelope(tb, "application/vnd.in-toto+json", payload, signers...)
-	var verifiers []strfmt.Base64
-	for _, s := range signers {
-		verifiers = append(verifiers, s.VerifierPEM(tb))
-	}
-	pe := &models.DSSE{
-		APIVersion: conv.Pointer("0.0.1"),
-		Spec: models.DSSEV001Schema{ProposedContent: &models.DSSEV001SchemaProposedContent{
-			Envelope:  conv.Pointer(string(env)),
-			Verifiers: verifiers,
-		}},
-	}
-	return canonicalize(tb, pe)
+	return canonicalize(tb, DSSE(tb, payload, signers...))
 }
 
 // v2Verifier returns the Rekor v2 verifier for s: DER certificate or DER
