@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // Outbox is the durable queue between the monitor and the sinks. See the
@@ -331,15 +332,26 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 		}
 		return nil, fmt.Errorf("enqueueing alert events: %w", err)
 	}
+	// One event is fsynced on its own. A batch (a scan chunk may queue
+	// thousands) is written unsynced and made durable by one syncfs of the
+	// outbox's file system: one flush instead of one per event. A crash
+	// before it returns can leave damaged files, which load sets aside;
+	// their events were never acknowledged, so the monitor re-creates them.
+	batch := len(recs) > 1
 	for _, rec := range recs {
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return fail(err)
 		}
-		if err := writeFile(filepath.Join(o.dir, rec.Event.ID+eventSuffix), b); err != nil {
+		if err := writeFile(filepath.Join(o.dir, rec.Event.ID+eventSuffix), b, !batch); err != nil {
 			return fail(err)
 		}
 		written = append(written, rec.Event.ID)
+	}
+	if batch {
+		if err := syncFS(o.dir); err != nil {
+			return fail(err)
+		}
 	}
 	if err := syncDir(o.dir); err != nil {
 		return fail(err)
@@ -617,7 +629,7 @@ func (o *Outbox) delivered(id, sink string) {
 		o.finishIfDone(q)
 		return
 	}
-	err := writeFile(filepath.Join(o.dir, id+markerInfix+sink), nil)
+	err := writeFile(filepath.Join(o.dir, id+markerInfix+sink), nil, true)
 	if err == nil {
 		err = syncDir(o.dir)
 	}
@@ -669,8 +681,9 @@ func (o *Outbox) Close() error {
 }
 
 // writeFile writes b to path atomically: a temp file in the same directory,
-// fsync, rename. The caller fsyncs the directory (once per batch).
-func writeFile(path string, b []byte) error {
+// fsync (unless the caller syncs the file system itself), rename. The caller
+// fsyncs the directory (once per batch).
+func writeFile(path string, b []byte, sync bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
@@ -687,8 +700,10 @@ func writeFile(path string, b []byte) error {
 	if _, err := f.Write(b); err != nil {
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp, err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("syncing %s: %w", tmp, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp, err)
@@ -700,9 +715,22 @@ func writeFile(path string, b []byte) error {
 	return nil
 }
 
+// syncFS flushes every written file and rename on dir's file system.
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("syncing the file system of %s: %w", dir, err)
+	}
+	return nil
+}
+
 // writeFileAtomic is writeFile followed by an fsync of the directory.
 func writeFileAtomic(path string, b []byte) error {
-	if err := writeFile(path, b); err != nil {
+	if err := writeFile(path, b, true); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
