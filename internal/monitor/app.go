@@ -188,7 +188,7 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 		if l.Entries, err = NewEntrySource(src); err != nil {
 			return nil, err
 		}
-		l.Scan, l.parser = scan, identity.NewParser(4096)
+		l.Scan, l.parser = scan, identity.NewParser(1024)
 	}
 	if lc.StartCheckpointFile != "" {
 		if l.Start, err = os.ReadFile(lc.StartCheckpointFile); err != nil {

@@ -65,13 +65,22 @@ func (l *V1) Entries(ctx context.Context, offset, from, to uint64, opts EntriesO
 	fetch := func(ctx context.Context, first uint64) ([]Entry, error) {
 		return l.retrieve(ctx, offset, first, int(min(maxRetrieve, to-first)))
 	}
-	return fetchOrdered(ctx, opts.workers(), batches, fetch, from, to, fn)
+	// A retrieve answer is 10 entries: let finished ones queue up deep
+	// behind a slow one, so that a slow request does not stall the others.
+	return fetchOrdered(ctx, opts.workers(), v1Lookahead*opts.workers(), batches, fetch, from, to, fn)
 }
+
+// v1Lookahead is how many retrieve requests per worker may be started
+// ahead of the oldest unfinished one.
+const v1Lookahead = 4
 
 // fetchOrdered runs fetch for each job with at most workers in flight and
 // hands the results to fn in job order, checking that they are the entries
-// [from, to) in sequence.
-func fetchOrdered[J any](ctx context.Context, workers int, jobs iter.Seq[J], fetch func(context.Context, J) ([]Entry, error), from, to uint64, fn func(Entry) error) error {
+// [from, to) in sequence. At most depth (>= workers) jobs are started ahead
+// of the one fn is waiting for: finished jobs behind a slow one wait in
+// memory, and when depth of them do, no new job starts until the slow one
+// finishes (head-of-line blocking).
+func fetchOrdered[J any](ctx context.Context, workers, depth int, jobs iter.Seq[J], fetch func(context.Context, J) ([]Entry, error), from, to uint64, fn func(Entry) error) error {
 	type future struct {
 		done chan struct{}
 		out  []Entry
@@ -79,7 +88,7 @@ func fetchOrdered[J any](ctx context.Context, workers int, jobs iter.Seq[J], fet
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan *future, workers)
+	queue := make(chan *future, max(depth, workers))
 	go func() {
 		defer close(queue)
 		sem := make(chan struct{}, workers)
@@ -261,7 +270,8 @@ func (l *V2) Entries(ctx context.Context, treeSize, from, to uint64, opts Entrie
 		}
 		return out, nil
 	}
-	return fetchOrdered(ctx, opts.workers(), layout.Range(from, to-from, treeSize), fetch, from, to, fn)
+	// A bundle is up to 256 entries: keep the lookahead at one per worker.
+	return fetchOrdered(ctx, opts.workers(), opts.workers(), layout.Range(from, to-from, treeSize), fetch, from, to, fn)
 }
 
 // RangeNodes returns the compact range of the first size leaves, read from

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# make bench: measure the monitor's catch-up speed and memory (issue 3).
+#
+#   1. stand up the local Rekor v1 + v2 stack (scripts/stack/up.sh, idempotent);
+#   2. top the logs up with tools/loadgen to at least BENCH_V1_ENTRIES (5000)
+#      and BENCH_V2_ENTRIES (20000) entries: hashedrekord with Fulcio-style
+#      certificates, key-signed hashedrekord and dsse, round-robin;
+#   3. tools/scanbench: per log, the ceiling (a plain 16-way parallel client
+#      reading every entry, no verification), a full Vigil catch-up scan from
+#      index 0 with 20 identity rules (monitor.NewApp + CheckOnce in a child
+#      process) and the child's peak RSS, best of BENCH_RUNS (3);
+#   4. the parse+match Go benchmarks of internal/identity;
+#   5. a summary table against the targets.
+#
+# Environment: VIGIL_CACHE (default ~/.cache/vigil), VIGIL_STACK_ENV (default
+# $VIGIL_CACHE/stack/env), BENCH_V1_ENTRIES, BENCH_V2_ENTRIES, BENCH_RUNS,
+# BENCH_FLAGS (extra scanbench flags, e.g. "-cpuprofile /tmp/scan.prof"),
+# BENCH_STRICT=1 to exit 1 when a target is missed. Everything runs on
+# 127.0.0.1. Speed depends on the machine and its load: scanbench also prints
+# entries per CPU-second of the monitor, which other load affects less.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+export VIGIL_CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
+env_file="${VIGIL_STACK_ENV:-$VIGIL_CACHE/stack/env}"
+v1_min="${BENCH_V1_ENTRIES:-5000}"
+v2_min="${BENCH_V2_ENTRIES:-20000}"
+runs="${BENCH_RUNS:-3}"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+echo "== stack"
+scripts/stack/up.sh
+
+echo "== building loadgen and scanbench"
+go build -o "$work/" ./tools/loadgen ./tools/scanbench
+
+echo "== loading entries"
+read -r v1_now v2_now < <("$work/scanbench" -env "$env_file" -sizes | sed 's/v1=\([0-9]*\) v2=\([0-9]*\)/\1 \2/')
+v1_add=$(( v1_now < v1_min ? v1_min - v1_now : 0 ))
+v2_add=$(( v2_now < v2_min ? v2_min - v2_now : 0 ))
+echo "Rekor v1 has $v1_now entries, adding $v1_add; Rekor v2 has $v2_now, adding $v2_add"
+if (( v1_add > 0 || v2_add > 0 )); then
+	"$work/loadgen" -env "$env_file" -v1 "$v1_add" -v2 "$v2_add" -mix cert,key,dsse -quiet
+fi
+
+echo "== catch-up scans (best of $runs)"
+# shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags.
+"$work/scanbench" -env "$env_file" -log both -rules 20 -runs "$runs" -json ${BENCH_FLAGS:-} >"$work/scan.json"
+
+echo "== parse + match Go benchmarks"
+go test -run '^$' -bench . -benchmem ./internal/identity/ | tee "$work/identity.txt"
+
+echo
+echo "== summary"
+# jq may be missing: the flat JSON lines of scanbench are read with sed.
+field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1" | tr -d '"'; }
+missed=0
+printf '%-28s %12s %12s %12s %8s %10s  %-40s %s\n' "measurement" "entries" "ceiling e/s" "vigil e/s" "ratio" "peak RSS" "target" "met"
+while IFS= read -r line; do
+	log=$(field "$line" log)
+	met=$(field "$line" target_met)
+	if [[ $met == true ]]; then met=yes; else met=NO; missed=1; fi
+	printf '%-28s %12s %12.0f %12.0f %7.1f%% %6.1f MiB  %-40s %s (%.0f entries/cpu-s, %s watch matches, %s unexpected)\n' "catch-up scan $log" \
+		"$(field "$line" entries)" "$(field "$line" ceiling_entries_per_second)" \
+		"$(field "$line" vigil_entries_per_second)" "$(field "$line" ratio_percent)" \
+		"$(field "$line" peak_rss_mib)" "$(field "$line" target)" "$met" \
+		"$(field "$line" vigil_entries_per_cpu_second)" "$(field "$line" watch_matches)" "$(field "$line" unexpected)"
+done <"$work/scan.json"
+# BenchmarkMatchKeySigned-2  N  ns/op  X entries/cpu-s  Y entries/s ...
+bench_rate() { awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i < NF; i++) if ($(i+1) == unit) print $i }' unit="$2" "$work/identity.txt" | tail -1; }
+# The targets are for Rekor v2 entries (the *V2 benchmarks); the v1 ones
+# are held to the same figures.
+for b in "BenchmarkMatchKeySignedV2 200000 v2-key" "BenchmarkMatchFulcioCertV2 50000 v2-Fulcio-cert" \
+	"BenchmarkMatchKeySigned 200000 v1-key" "BenchmarkMatchFulcioCert 50000 v1-Fulcio-cert"; do
+	read -r name min what <<<"$b"
+	rate=$(bench_rate "$name" entries/s)
+	cpu_rate=$(bench_rate "$name" entries/cpu-s)
+	if [[ -z $rate ]]; then
+		printf '%-28s %12s %12s %12s %8s %10s  %-40s %s\n' "parse+match $what" - - - - - ">= $min e/s (Go benchmark)" "NO (no result)"
+		missed=1
+		continue
+	fi
+	met=$(awk -v r="$rate" -v m="$min" 'BEGIN { print (r >= m) ? "yes" : "NO" }')
+	[[ $met == yes ]] || missed=1
+	printf '%-28s %12s %12s %12.0f %8s %10s  %-40s %s (%.0f entries/cpu-s)\n' "parse+match $what" - - "$rate" - - ">= $min e/s (Go benchmark)" "$met" "$cpu_rate"
+done
+echo "cores: $(nproc), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ ${BENCH_STRICT:-} == 1 && $missed == 1 ]]; then
+	echo "bench: a target was missed" >&2
+	exit 1
+fi

@@ -1,0 +1,824 @@
+// Command scanbench measures how fast the monitor catches up on the logs of
+// the local Sigstore stack (scripts/stack/up.sh), against what the log servers
+// themselves can serve. `make bench` (scripts/bench.sh) runs it after loadgen
+// has filled the logs.
+//
+//	scanbench -env $VIGIL_CACHE/stack/env -log both -rules 20 -runs 3
+//
+// For each log it measures, best of -runs:
+//
+//   - ceiling: a plain client with -ceiling-workers parallel requests reads
+//     every entry of the log as fast as it can, without verifying or
+//     parsing anything (Rekor v1: POST /api/v1/log/entries/retrieve, 10 log
+//     indexes per request; Rekor v2: GET tile/entries bundles). This is
+//     what the local server can serve on this machine, in this run.
+//   - vigil: a full catch-up scan, as the monitor does it on first start
+//     with scan.start_index 0: monitor.NewApp with a fresh state directory
+//     and -rules identity rules (watch and expect), then CheckOnce, which
+//     verifies the checkpoint, hashes every entry into a compact range proven
+//     against the signed root, and parses and matches every entry. The rate
+//     is entries scanned (vigil_log_entries_scanned_total) over wall time.
+//   - peak RSS: the scan runs in a child process (scanbench re-executes
+//     itself with -child), which reports its peak resident set (VmHWM in
+//     /proc/self/status) at the end of the scan.
+//
+// -sizes prints the logs' current tree sizes (v1=N v2=N) and exits.
+// -cpuprofile P writes the CPU profile of each child's scan to P.<log>.
+// Output is a table, one row per log; -json prints the rows as JSON lines
+// instead. Exit status: 0 measured, 1 a measurement failed, 2 usage error.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/monitor"
+)
+
+func main() { os.Exit(run()) }
+
+type options struct {
+	env            stackEnv
+	envFile        string
+	workers        int
+	ceilingWorkers int
+	chunk          uint64
+	rules          int
+	runs           int
+	cpuprofile     string
+	memprofile     string
+	watchHits      bool
+	logLevel       slog.Level
+}
+
+func run() int {
+	var (
+		envFile        = flag.String("env", defaultEnvFile(), "stack env file written by scripts/stack/up.sh")
+		logs           = flag.String("log", "both", "logs to measure: v1, v2 or both")
+		workers        = flag.Int("workers", 16, "scan.workers of the monitor (parallel entry requests)")
+		ceilingWorkers = flag.Int("ceiling-workers", 16, "parallel requests of the plain ceiling client")
+		chunk          = flag.Uint64("chunk", 0, "scan.chunk of the monitor (0: the monitor's default)")
+		rules          = flag.Int("rules", 20, "identity rules (watch and expect) to match every entry against")
+		runs           = flag.Int("runs", 3, "measure each figure this many times and keep the best")
+		cpuprofile     = flag.String("cpuprofile", "", "write the CPU profile of each Vigil scan to `FILE`.<log>")
+		memprofile     = flag.String("memprofile", "", "write a heap profile at the end of each Vigil scan to `FILE`.<log>")
+		logLevel       = flag.String("log-level", "error", "level of the monitor's own log lines (to stderr): debug, info, warn, error")
+		watchHits      = flag.Bool("watch-hits", false, "make one watch rule match every fifth certificate entry of loadgen (an alert-heavy scan)")
+		asJSON         = flag.Bool("json", false, "print one JSON object per log instead of a table")
+		timeout        = flag.Duration("timeout", 30*time.Minute, "give up after this long")
+		sizes          = flag.Bool("sizes", false, "print the current tree sizes as v1=N v2=N and exit")
+		child          = flag.String("child", "", "internal: run one Vigil scan of log v1 or v2 and print its result as JSON")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 || *workers <= 0 || *ceilingWorkers <= 0 || *rules < 0 || *runs <= 0 {
+		flag.Usage()
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "scanbench: -log-level: %v\n", err)
+		return 2
+	}
+	env, err := readEnv(*envFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "scanbench: reading stack env: %v (run scripts/stack/up.sh)\n", err)
+		return 2
+	}
+	opts := options{env: env, envFile: *envFile, workers: *workers, ceilingWorkers: *ceilingWorkers, chunk: *chunk,
+		rules: *rules, runs: *runs, cpuprofile: *cpuprofile, memprofile: *memprofile, watchHits: *watchHits, logLevel: level}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	if *sizes {
+		if err := printSizes(ctx, env); err != nil {
+			fmt.Fprintf(os.Stderr, "scanbench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if *child != "" {
+		if err := runChild(ctx, opts, *child); err != nil {
+			fmt.Fprintf(os.Stderr, "scanbench: scanning %s: %v\n", *child, err)
+			return 1
+		}
+		return 0
+	}
+
+	var which []string
+	switch *logs {
+	case "v1", "v2":
+		which = []string{*logs}
+	case "both":
+		which = []string{"v1", "v2"}
+	default:
+		fmt.Fprintf(os.Stderr, "scanbench: -log %q: want v1, v2 or both\n", *logs)
+		return 2
+	}
+	var rows []row
+	failed := false
+	for _, kind := range which {
+		r, err := measure(ctx, opts, kind)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "scanbench: %s: %v\n", kind, err)
+			failed = true
+			continue
+		}
+		rows = append(rows, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetEscapeHTML(false)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				fmt.Fprintf(os.Stderr, "scanbench: %v\n", err)
+				return 1
+			}
+		}
+	} else {
+		printTable(os.Stdout, rows)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// row is the result for one log.
+type row struct {
+	Log            string  `json:"log"`
+	Entries        uint64  `json:"entries"`
+	Rules          int     `json:"rules"`
+	CeilingWorkers int     `json:"ceiling_workers"`
+	Workers        int     `json:"workers"`
+	CeilingRate    float64 `json:"ceiling_entries_per_second"`
+	VigilRate      float64 `json:"vigil_entries_per_second"`
+	VigilCPURate   float64 `json:"vigil_entries_per_cpu_second"`
+	RatioPercent   float64 `json:"ratio_percent"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	Matches        float64 `json:"watch_matches"`
+	Unexpected     float64 `json:"unexpected"`
+	Malformed      float64 `json:"malformed"`
+	Target         string  `json:"target"`
+	Met            bool    `json:"target_met"`
+}
+
+// Targets of issue 3: Rekor v1 at >= 90% of what the server serves, Rekor
+// v2 at >= 100,000 entries/s, peak RSS under 100 MiB.
+const (
+	v1MinRatio = 90.0
+	v2MinRate  = 100_000.0
+	maxRSSMiB  = 100.0
+)
+
+func measure(ctx context.Context, opts options, kind string) (row, error) {
+	r := row{Log: "rekor-" + kind, Rules: opts.rules, CeilingWorkers: opts.ceilingWorkers, Workers: opts.workers}
+	for i := range opts.runs {
+		n, d, err := ceiling(ctx, opts, kind)
+		if err != nil {
+			return r, fmt.Errorf("measuring the ceiling: %w", err)
+		}
+		rate := float64(n) / d.Seconds()
+		fmt.Fprintf(os.Stderr, "scanbench: %s run %d: ceiling %d entries in %v = %.0f entries/s\n", kind, i+1, n, d.Round(time.Millisecond), rate)
+		r.CeilingRate = max(r.CeilingRate, rate)
+
+		res, rss, err := spawn(ctx, opts, kind)
+		if err != nil {
+			return r, fmt.Errorf("running the Vigil scan: %w", err)
+		}
+		rate = float64(res.Scanned) / res.Seconds
+		fmt.Fprintf(os.Stderr, "scanbench: %s run %d: vigil %d entries in %.3fs = %.0f entries/s (%.3f CPU-s), RSS %.1f MiB before the scan, peak %.1f MiB, %.0f watch matches, %.0f unexpected\n",
+			kind, i+1, res.Scanned, res.Seconds, rate, res.CPUSeconds, float64(res.BaseRSSKiB)/1024, rss, res.Matches, res.Unexpected)
+		if rate > r.VigilRate {
+			r.VigilRate, r.Entries = rate, res.Scanned
+			r.VigilCPURate = float64(res.Scanned) / res.CPUSeconds
+			r.Matches, r.Unexpected, r.Malformed = res.Matches, res.Unexpected, res.Malformed
+		}
+		// Peak memory: the worst run counts.
+		r.PeakRSSMiB = max(r.PeakRSSMiB, rss)
+	}
+	r.RatioPercent = 100 * r.VigilRate / r.CeilingRate
+	if kind == "v1" {
+		r.Target = fmt.Sprintf(">= %.0f%% of ceiling; RSS < %.0f MiB", v1MinRatio, maxRSSMiB)
+		r.Met = r.RatioPercent >= v1MinRatio
+	} else {
+		r.Target = fmt.Sprintf(">= %.0f e/s; RSS < %.0f MiB", v2MinRate, maxRSSMiB)
+		r.Met = r.VigilRate >= v2MinRate
+	}
+	r.Met = r.Met && r.PeakRSSMiB < maxRSSMiB
+	return r, nil
+}
+
+func printTable(w io.Writer, rows []row) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "log\tentries\trules\tceiling e/s\tvigil e/s\tratio\tvigil e/cpu-s\tpeak RSS\talerts\ttarget\tmet\t")
+	for _, r := range rows {
+		met := "no"
+		if r.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.1f%%\t%.0f\t%.1f MiB\t%.0f\t%s\t%s\t\n",
+			r.Log, r.Entries, r.Rules, r.CeilingRate, r.VigilRate, r.RatioPercent, r.VigilCPURate, r.PeakRSSMiB, r.Matches+r.Unexpected+r.Malformed, r.Target, met)
+	}
+	tw.Flush()
+}
+
+// spawn runs one Vigil scan in a child process and returns its result and
+// peak RSS in MiB.
+func spawn(ctx context.Context, opts options, kind string) (*childResult, float64, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, 0, fmt.Errorf("finding own executable: %w", err)
+	}
+	args := []string{"-child", kind, "-env", opts.envFile, "-workers", strconv.Itoa(opts.workers),
+		"-chunk", strconv.FormatUint(opts.chunk, 10), "-rules", strconv.Itoa(opts.rules), "-log-level", opts.logLevel.String()}
+	if opts.cpuprofile != "" {
+		args = append(args, "-cpuprofile", opts.cpuprofile)
+	}
+	if opts.memprofile != "" {
+		args = append(args, "-memprofile", opts.memprofile)
+	}
+	if opts.watchHits {
+		args = append(args, "-watch-hits")
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, 0, fmt.Errorf("child %s: %w", exe, err)
+	}
+	var res childResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, 0, fmt.Errorf("decoding child result %q: %w", out, err)
+	}
+	return &res, float64(res.PeakRSSKiB) / 1024, nil
+}
+
+// procStatus returns a field of /proc/self/status in KiB: VmHWM is the
+// process's peak resident set, VmRSS the current one. (The child's
+// ru_maxrss is no good for the peak: Linux carries the parent's peak over
+// into it when the child is started with vfork+exec, as os/exec does.)
+func procStatus(field string) (uint64, error) {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", field, err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+			kb, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parsing %s %q: %w", field, v, err)
+			}
+			return kb, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+}
+
+// childResult is what a child prints.
+type childResult struct {
+	TreeSize   uint64  `json:"tree_size"`
+	Scanned    uint64  `json:"scanned"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Matches    float64 `json:"watch_matches"`
+	Unexpected float64 `json:"unexpected"`
+	Malformed  float64 `json:"malformed"`
+	PeakRSSKiB uint64  `json:"peak_rss_kib"`
+	// BaseRSSKiB is the resident set before the scan (after NewApp).
+	BaseRSSKiB uint64 `json:"base_rss_kib"`
+}
+
+// runChild scans one log from index 0 with a fresh state directory and
+// prints a childResult.
+func runChild(ctx context.Context, opts options, kind string) error {
+	lc, err := logConfig(opts.env, kind)
+	if err != nil {
+		return err
+	}
+	rules, err := benchRules(opts.env, opts.rules, opts.watchHits)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "scanbench-state-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := &config.Config{
+		StateDir:   dir,
+		Logs:       []config.Log{lc},
+		Identities: rules,
+		Scan:       config.Scan{StartIndex: 0, Workers: opts.workers, Chunk: opts.chunk},
+	}
+	if err := cfg.Complete(); err != nil {
+		return fmt.Errorf("completing configuration: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+	app, err := monitor.NewApp(ctx, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("building the monitor: %w", err)
+	}
+	defer app.Close()
+
+	if opts.cpuprofile != "" {
+		f, err := os.Create(opts.cpuprofile + "." + kind)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("starting CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	baseRSS, err := procStatus("VmRSS")
+	if err != nil {
+		return err
+	}
+	cpu0, err := cpuTime()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	outs := app.Monitor.CheckOnce(ctx)
+	elapsed := time.Since(start)
+	cpu1, err := cpuTime()
+	if err != nil {
+		return err
+	}
+	if opts.memprofile != "" {
+		if err := writeHeapProfile(opts.memprofile + "." + kind); err != nil {
+			return err
+		}
+	}
+	if len(outs) != 1 {
+		return fmt.Errorf("CheckOnce returned %d outcomes, want 1", len(outs))
+	}
+	if err := outs[0].Err; err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	res := childResult{TreeSize: outs[0].Checkpoint.Size, Seconds: elapsed.Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), BaseRSSKiB: baseRSS}
+	scanned, err := sum(app.Registry, "vigil_log_entries_scanned_total")
+	if err != nil {
+		return err
+	}
+	res.Scanned = uint64(scanned)
+	if res.Scanned != res.TreeSize {
+		return fmt.Errorf("scanned %d entries of a tree of %d", res.Scanned, res.TreeSize)
+	}
+	if res.Matches, err = sum(app.Registry, "vigil_identity_matches_total"); err != nil {
+		return err
+	}
+	if res.Unexpected, err = sum(app.Registry, "vigil_unexpected_identities_total"); err != nil {
+		return err
+	}
+	if res.Malformed, err = sum(app.Registry, "vigil_log_malformed_entries_total"); err != nil {
+		return err
+	}
+	if res.PeakRSSKiB, err = procStatus("VmHWM"); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuTime returns the user+system CPU time of the process so far.
+func cpuTime() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("writing heap profile: %w", err)
+	}
+	return f.Close()
+}
+
+// stackEnv is the stack env file: KEY=VALUE lines. (Package testenv reads
+// it too, but importing it would link client-go into the child whose memory
+// is measured.)
+type stackEnv map[string]string
+
+// defaultEnvFile is $VIGIL_STACK_ENV, else $VIGIL_CACHE/stack/env, else
+// ~/.cache/vigil/stack/env, as in package testenv.
+func defaultEnvFile() string {
+	if f := os.Getenv("VIGIL_STACK_ENV"); f != "" {
+		return f
+	}
+	if d := os.Getenv("VIGIL_CACHE"); d != "" {
+		return filepath.Join(d, "stack", "env")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "vigil-cache", "stack", "env")
+	}
+	return filepath.Join(home, ".cache", "vigil", "stack", "env")
+}
+
+func readEnv(path string) (stackEnv, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	env := stackEnv{}
+	for line := range strings.Lines(string(raw)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("parsing %s: line %q has no '='", path, line)
+		}
+		env[k] = v
+	}
+	return env, nil
+}
+
+// sum adds up every series of the counter name (0 when there is none).
+func sum(g prometheus.Gatherer, name string) (float64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, fmt.Errorf("gathering metrics: %w", err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			v += m.GetCounter().GetValue()
+		}
+	}
+	return v, nil
+}
+
+func logConfig(env stackEnv, kind string) (config.Log, error) {
+	need := func(keys ...string) error {
+		for _, k := range keys {
+			if env[k] == "" {
+				return fmt.Errorf("stack env has no %s; re-run scripts/stack/up.sh", k)
+			}
+		}
+		return nil
+	}
+	switch kind {
+	case "v1":
+		if err := need("REKOR_URL", "REKOR_PUBKEY", "REKOR_HOSTNAME"); err != nil {
+			return config.Log{}, err
+		}
+		return config.Log{Name: "bench-rekor-v1", Kind: config.KindRekorV1, URL: env["REKOR_URL"],
+			PublicKeyFile: env["REKOR_PUBKEY"], Origin: env["REKOR_HOSTNAME"]}, nil
+	case "v2":
+		if err := need("REKOR_V2_READ_URL", "REKOR_V2_PUBKEY", "REKOR_V2_ORIGIN"); err != nil {
+			return config.Log{}, err
+		}
+		return config.Log{Name: "bench-rekor-v2", Kind: config.KindRekorV2, URL: env["REKOR_V2_READ_URL"],
+			PublicKeyFile: env["REKOR_V2_PUBKEY"], Origin: env["REKOR_V2_ORIGIN"]}, nil
+	}
+	return config.Log{}, fmt.Errorf("unknown log %q: want v1 or v2", kind)
+}
+
+// benchRules returns n rules of the shapes a private deployment writes:
+// expect rules for its legitimate signers (the identities tools/loadgen
+// signs with: the stack's OIDC issuer's users, two GitHub Actions workflows
+// and the stack's client key) and watch rules for identities to be told
+// about. Watch rules rarely fire, so every rule is evaluated for every
+// entry: only evil-domain matches, the few mallory@evil.example entries the
+// test suites add. With hits, release-bot matches release-bot@example.com,
+// one in five of loadgen's certificate identities, and every such entry
+// becomes an alert. Entries the test suites sign with throwaway keys are
+// unexpected whatever the rules. Beyond the 20 shapes, rules repeat with a
+// numbered name.
+func benchRules(env stackEnv, n int, hits bool) (identity.Config, error) {
+	fp, err := keyFingerprint(env["CLIENT_PUBKEY"])
+	if err != nil {
+		return identity.Config{}, err
+	}
+	oidc := regexp.QuoteMeta(env["OIDC_ISSUER"])
+	const gha = `https://token\.actions\.githubusercontent\.com`
+	releaseBot := `release-bot@example\.net`
+	if hits {
+		releaseBot = `release-bot@example\.com`
+	}
+	type shape struct {
+		watch bool
+		rule  identity.Rule
+	}
+	shapes := []shape{
+		{false, identity.Rule{Name: "staff", Subject: `.*@example\.(com|org)`, Issuer: oidc}},
+		{false, identity.Rule{Name: "vigil-release", Subject: `https://github\.com/vigil-tlog/vigil/\.github/workflows/release\.yml@refs/tags/v.*`,
+			Issuer: gha, Extensions: map[string]string{"1.3.6.1.4.1.57264.1.12": `https://github\.com/vigil-tlog/vigil`}}},
+		{false, identity.Rule{Name: "app-build", Subject: `https://github\.com/example/app/\.github/workflows/build\.yml@refs/heads/main`,
+			Issuer: gha, Extensions: map[string]string{"1.3.6.1.4.1.57264.1.14": `push`}}},
+		{false, identity.Rule{Name: "client-key", Fingerprint: "sha256:" + fp}},
+		{false, identity.Rule{Name: "ci-bot", Subject: `ci@example\.com`, Issuer: oidc}},
+		{false, identity.Rule{Name: "github-org", Issuer: gha, Extensions: map[string]string{"1.3.6.1.4.1.57264.1.15": `[0-9]+`, "1.3.6.1.4.1.57264.1.16": `https://github\.com/(vigil-tlog|example)`}}},
+		{true, identity.Rule{Name: "release-bot", Subject: releaseBot}},
+		{true, identity.Rule{Name: "admin", Subject: `admin@.*`}},
+		{true, identity.Rule{Name: "evil-domain", Subject: `.*@(evil|attacker)\.example`}},
+		{true, identity.Rule{Name: "google-issuer", Issuer: `https://accounts\.google\.com`}},
+		{true, identity.Rule{Name: "root-key", Fingerprint: "sha256:" + strings.Repeat("ab", 32)}},
+		{true, identity.Rule{Name: "old-key", Fingerprint: strings.Repeat("0f", 32)}},
+		{true, identity.Rule{Name: "revoked-cert", Fingerprint: "SHA256:" + strings.Repeat("9c", 32)}},
+		{true, identity.Rule{Name: "fork-repo", Extensions: map[string]string{"1.3.6.1.4.1.57264.1.12": `https://github\.com/attacker/.*`}}},
+		{true, identity.Rule{Name: "prt-trigger", Extensions: map[string]string{"1.3.6.1.4.1.57264.1.20": `pull_request_target`}}},
+		{true, identity.Rule{Name: "self-hosted", Issuer: gha, Extensions: map[string]string{"1.3.6.1.4.1.57264.1.11": `self-hosted`}}},
+		{true, identity.Rule{Name: "unpinned-ref", Subject: `https://github\.com/vigil-tlog/.*@refs/heads/(?:dev|test-.*)`, Issuer: gha}},
+		{true, identity.Rule{Name: "foreign-workflow", Extensions: map[string]string{"1.3.6.1.4.1.57264.1.9": `https://github\.com/(?:[^v]|v[^i]).*/\.github/workflows/deploy\.yml@.*`}}},
+		{true, identity.Rule{Name: "contractor", Subject: `.*@contractor\.example\.net`, Issuer: oidc}},
+		{true, identity.Rule{Name: "spiffe", Subject: `spiffe://example\.com/ns/prod/.*`}},
+	}
+	var cfg identity.Config
+	for i := range n {
+		s := shapes[i%len(shapes)]
+		r := s.rule
+		if i >= len(shapes) {
+			r.Name = fmt.Sprintf("%s-%d", r.Name, i/len(shapes))
+		}
+		if s.watch {
+			cfg.Watch = append(cfg.Watch, r)
+		} else {
+			cfg.Expect = append(cfg.Expect, r)
+		}
+	}
+	return cfg, nil
+}
+
+// keyFingerprint returns the hex SHA-256 of the SubjectPublicKeyInfo in the
+// PEM file path.
+func keyFingerprint(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading client public key: %w", err)
+	}
+	b, _ := pem.Decode(raw)
+	if b == nil {
+		return "", fmt.Errorf("client public key %s holds no PEM block", path)
+	}
+	if _, err := x509.ParsePKIXPublicKey(b.Bytes); err != nil {
+		return "", fmt.Errorf("parsing client public key %s: %w", path, err)
+	}
+	sum := sha256.Sum256(b.Bytes)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ceiling reads every entry of the log with a plain parallel client and
+// returns the number of entries and the time taken.
+func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Duration, error) {
+	hc := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: 4 * opts.ceilingWorkers, MaxIdleConnsPerHost: 4 * opts.ceilingWorkers,
+			IdleConnTimeout: 30 * time.Second},
+	}
+	defer hc.CloseIdleConnections()
+	var (
+		size  uint64
+		jobs  uint64
+		fetch func(ctx context.Context, job uint64) (int, error)
+		err   error
+	)
+	switch kind {
+	case "v1":
+		base := strings.TrimSuffix(opts.env["REKOR_URL"], "/")
+		if size, err = v1Size(ctx, hc, base); err != nil {
+			return 0, 0, err
+		}
+		jobs = (size + 9) / 10
+		fetch = func(ctx context.Context, job uint64) (int, error) {
+			first := job * 10
+			return v1Retrieve(ctx, hc, base, first, min(first+10, size))
+		}
+	case "v2":
+		base := strings.TrimSuffix(opts.env["REKOR_V2_READ_URL"], "/")
+		if size, err = v2Size(ctx, hc, base); err != nil {
+			return 0, 0, err
+		}
+		jobs = (size + layout.EntryBundleWidth - 1) / layout.EntryBundleWidth
+		fetch = func(ctx context.Context, job uint64) (int, error) {
+			return v2Bundle(ctx, hc, base, job, layout.PartialTileSize(0, job, size))
+		}
+	default:
+		return 0, 0, fmt.Errorf("unknown log %q", kind)
+	}
+	var (
+		next  atomic.Uint64
+		total atomic.Uint64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	for range opts.ceilingWorkers {
+		wg.Go(func() {
+			for {
+				j := next.Add(1) - 1
+				if j >= jobs || ctx.Err() != nil {
+					return
+				}
+				n, err := fetch(ctx, j)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				total.Add(uint64(n))
+			}
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if first != nil {
+		return 0, 0, first
+	}
+	if got := total.Load(); got != size {
+		return 0, 0, fmt.Errorf("read %d entries of a tree of %d", got, size)
+	}
+	return size, d, nil
+}
+
+// printSizes prints the tree sizes of both logs, for scripts/bench.sh.
+func printSizes(ctx context.Context, env stackEnv) error {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	n1, err := v1Size(ctx, hc, strings.TrimSuffix(env["REKOR_URL"], "/"))
+	if err != nil {
+		return fmt.Errorf("reading the Rekor v1 tree size: %w", err)
+	}
+	n2, err := v2Size(ctx, hc, strings.TrimSuffix(env["REKOR_V2_READ_URL"], "/"))
+	if err != nil {
+		return fmt.Errorf("reading the Rekor v2 tree size: %w", err)
+	}
+	fmt.Printf("v1=%d v2=%d\n", n1, n2)
+	return nil
+}
+
+func v1Size(ctx context.Context, hc *http.Client, base string) (uint64, error) {
+	body, err := do(ctx, hc, http.MethodGet, base+"/api/v1/log", nil)
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		TreeSize       int64 `json:"treeSize"`
+		InactiveShards []any `json:"inactiveShards"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return 0, fmt.Errorf("decoding log info: %w", err)
+	}
+	if len(info.InactiveShards) > 0 {
+		return 0, errors.New("the log has inactive shards; the ceiling client reads only unsharded logs")
+	}
+	return uint64(info.TreeSize), nil
+}
+
+// v1Retrieve fetches log indexes [from, to) in one retrieve request and
+// returns how many entries came back.
+func v1Retrieve(ctx context.Context, hc *http.Client, base string, from, to uint64) (int, error) {
+	var q bytes.Buffer
+	q.WriteString(`{"logIndexes":[`)
+	for i := from; i < to; i++ {
+		if i > from {
+			q.WriteByte(',')
+		}
+		q.WriteString(strconv.FormatUint(i, 10))
+	}
+	q.WriteString(`]}`)
+	body, err := do(ctx, hc, http.MethodPost, base+"/api/v1/log/entries/retrieve", q.Bytes())
+	if err != nil {
+		return 0, err
+	}
+	var got []map[string]json.RawMessage
+	if err := json.Unmarshal(body, &got); err != nil {
+		return 0, fmt.Errorf("decoding entries %d-%d: %w", from, to, err)
+	}
+	n := 0
+	for _, m := range got {
+		n += len(m)
+	}
+	if n != int(to-from) {
+		return 0, fmt.Errorf("asked for entries %d-%d, got %d", from, to, n)
+	}
+	return n, nil
+}
+
+func v2Size(ctx context.Context, hc *http.Client, base string) (uint64, error) {
+	body, err := do(ctx, hc, http.MethodGet, base+"/checkpoint", nil)
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for i := 0; i < 2 && sc.Scan(); i++ {
+		if i == 1 {
+			n, err := strconv.ParseUint(sc.Text(), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("checkpoint size line %q: %w", sc.Text(), err)
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("checkpoint has no size line")
+}
+
+// v2Bundle fetches entry bundle n (partial width p, 0 for full) and returns
+// the number of entries in it, counted from their 2-byte length prefixes.
+func v2Bundle(ctx context.Context, hc *http.Client, base string, n uint64, p uint8) (int, error) {
+	body, err := do(ctx, hc, http.MethodGet, base+"/"+layout.EntriesPath(n, p), nil)
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for len(body) > 0 {
+		if len(body) < 2 {
+			return 0, fmt.Errorf("entry bundle %d: truncated length prefix", n)
+		}
+		l := int(binary.BigEndian.Uint16(body))
+		if len(body) < 2+l {
+			return 0, fmt.Errorf("entry bundle %d: truncated entry", n)
+		}
+		body = body[2+l:]
+		count++
+	}
+	want := int(p)
+	if p == 0 {
+		want = layout.EntryBundleWidth
+	}
+	if count != want {
+		return 0, fmt.Errorf("entry bundle %d has %d entries, want %d", n, count, want)
+	}
+	return count, nil
+}
+
+func do(ctx context.Context, hc *http.Client, method, url string, body []byte) ([]byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return nil, fmt.Errorf("building request for %s: %w", url, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching %s: HTTP %d: %.200s", url, resp.StatusCode, b)
+	}
+	return b, nil
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/vigil-tlog/vigil/internal/identity"
+)
+
+func writePublicKey(t *testing.T) (path, fingerprint string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "client.pub")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return path, hex.EncodeToString(sum[:])
+}
+
+func TestBenchRules(t *testing.T) {
+	pub, fp := writePublicKey(t)
+	env := stackEnv{"CLIENT_PUBKEY": pub, "OIDC_ISSUER": "http://127.0.0.1:31556"}
+	tests := []struct {
+		n, watch, expect int
+		hits             bool
+	}{
+		{0, 0, 0, false},
+		{20, 14, 6, false},
+		{20, 14, 6, true},
+		{45, 28, 17, false}, // twice the 20 shapes, then the 5 first (expect) ones
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d/hits=%v", tt.n, tt.hits), func(t *testing.T) {
+			cfg, err := benchRules(env, tt.n, tt.hits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Watch) != tt.watch || len(cfg.Expect) != tt.expect {
+				t.Errorf("got %d watch and %d expect rules, want %d and %d", len(cfg.Watch), len(cfg.Expect), tt.watch, tt.expect)
+			}
+			// Compile checks every regular expression and that names are unique.
+			m, err := identity.Compile(cfg)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			if tt.n < 20 {
+				return
+			}
+			key := []identity.Identity{{EntryKind: "hashedrekord:0.0.1", KeyType: identity.KeyPKIX, KeyFingerprint: fp}}
+			if r := m.Match(key); !r.Expected || len(r.Watched) != 0 {
+				t.Errorf("client key: expected %v, watched %v; want expected and unwatched", r.Expected, r.Watched)
+			}
+			bot := []identity.Identity{{EntryKind: "hashedrekord:0.0.1", KeyType: identity.KeyX509,
+				Emails: []string{"release-bot@example.com"}, Issuer: env["OIDC_ISSUER"]}}
+			r := m.Match(bot)
+			if !r.Expected {
+				t.Error("release-bot@example.com is unexpected, want expected (staff)")
+			}
+			if got := len(r.Watched) > 0; got != tt.hits {
+				t.Errorf("release-bot@example.com watched = %v, want %v", got, tt.hits)
+			}
+			// Each round of the 20 shapes has one evil-domain rule.
+			evil := []identity.Identity{{EntryKind: "hashedrekord:0.0.1", KeyType: identity.KeyX509,
+				Emails: []string{"mallory@evil.example"}, Issuer: env["OIDC_ISSUER"]}}
+			if r := m.Match(evil); r.Expected || len(r.Watched) != tt.n/20 || r.Watched[0].Rule != "evil-domain" {
+				t.Errorf("mallory@evil.example: expected %v, watched %+v; want unexpected and evil-domain", r.Expected, r.Watched)
+			}
+		})
+	}
+}
+
+func TestBenchRulesBadKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "client.pub")
+	if err := os.WriteFile(path, []byte("not pem"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := benchRules(stackEnv{"CLIENT_PUBKEY": path}, 20, false); err == nil {
+		t.Error("benchRules with a garbage client key succeeded")
+	}
+}
+
+// bundle encodes entries as a tlog-tiles entry bundle.
+func bundle(entries ...string) []byte {
+	var b []byte
+	for _, e := range entries {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e)))
+		b = append(b, e...)
+	}
+	return b
+}
+
+func TestV2Bundle(t *testing.T) {
+	full := make([]string, layout.EntryBundleWidth)
+	for i := range full {
+		full[i] = fmt.Sprintf("entry %d", i)
+	}
+	files := map[string][]byte{
+		"/" + layout.EntriesPath(0, 0): bundle(full...),
+		"/" + layout.EntriesPath(1, 3): bundle("a", "b", "c"),
+		"/" + layout.EntriesPath(2, 3): bundle("a", "b"),
+		"/" + layout.EntriesPath(3, 2): append(bundle("a"), 0, 9, 'x'),
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		n       uint64
+		p       uint8
+		want    int
+		wantErr string
+	}{
+		{0, 0, layout.EntryBundleWidth, ""},
+		{1, 3, 3, ""},
+		{2, 3, 0, "has 2 entries, want 3"},
+		{3, 2, 0, "truncated entry"},
+		{4, 0, 0, "HTTP 404"},
+	}
+	for _, tt := range tests {
+		t.Run(layout.EntriesPath(tt.n, tt.p), func(t *testing.T) {
+			got, err := v2Bundle(t.Context(), srv.Client(), srv.URL, tt.n, tt.p)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("v2Bundle error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("v2Bundle = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestV1Retrieve(t *testing.T) {
+	var asked []int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/log/entries/retrieve" {
+			http.NotFound(w, r)
+			return
+		}
+		var q struct{ LogIndexes []int64 }
+		if err := json.NewDecoder(r.Body).Decode(&q); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		asked = q.LogIndexes
+		var out []map[string]any
+		for _, i := range q.LogIndexes {
+			if i == 13 { // a hole: the server omits the entry
+				continue
+			}
+			out = append(out, map[string]any{fmt.Sprintf("uuid%d", i): map[string]any{"logIndex": i}})
+		}
+		json.NewEncoder(w).Encode(out)
+	}))
+	defer srv.Close()
+
+	n, err := v1Retrieve(t.Context(), srv.Client(), srv.URL, 0, 10)
+	if err != nil || n != 10 {
+		t.Fatalf("v1Retrieve(0, 10) = %d, %v; want 10", n, err)
+	}
+	if diff := cmp.Diff([]int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, asked); diff != "" {
+		t.Errorf("asked for log indexes (-want +got):\n%s", diff)
+	}
+	if _, err := v1Retrieve(t.Context(), srv.Client(), srv.URL, 10, 15); err == nil || !strings.Contains(err.Error(), "got 4") {
+		t.Errorf("v1Retrieve over a hole: err = %v, want one saying it got 4", err)
+	}
+}
+
+func TestReadEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(path, []byte("# comment\n\nREKOR_URL=http://127.0.0.1:31300\nPG_URI=postgresql://u@h/db?x=y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readEnv(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := stackEnv{"REKOR_URL": "http://127.0.0.1:31300", "PG_URI": "postgresql://u@h/db?x=y"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("readEnv (-want +got):\n%s", diff)
+	}
+	if err := os.WriteFile(path, []byte("no equals sign\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readEnv(path); err == nil {
+		t.Error("readEnv accepted a line without '='")
+	}
+}
+
+func TestProcStatus(t *testing.T) {
+	hwm, err := procStatus("VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, err := procStatus("VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The two reads are apart in time: the peak may have grown since.
+	if hwm == 0 || rss == 0 {
+		t.Errorf("VmHWM %d kB, VmRSS %d kB: want both > 0", hwm, rss)
+	}
+	if _, err := procStatus("NoSuchField"); err == nil {
+		t.Error("procStatus of a missing field succeeded")
+	}
+}
