@@ -1,0 +1,550 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	monitorchart "github.com/vigil-tlog/vigil/manifests/chart"
+)
+
+// Config is what `bootstrap up`, `status` and `down` act on. The zero values
+// of the optional fields mean the defaults noted.
+type Config struct {
+	Kubeconfig string // default: $KUBECONFIG or ~/.kube/config
+	Context    string // default: the current context
+	// Domain is the DNS suffix of the ingress hosts: rekor.<domain>, ...
+	Domain string // default sigstore.local
+	// Dir keeps the CA (ca.crt, ca.key) and the client trust material.
+	Dir          string
+	Chart        ChartSource // default: the pinned scaffold from its repository
+	IngressClass string      // default nginx
+	ExposeCTLog  bool
+	// OIDCIssuers Fulcio trusts; default: the cluster's own service-account
+	// issuer (type kubernetes), so pods can sign with their tokens.
+	OIDCIssuers []OIDCIssuer
+	// IngressIP is the address the hosts lines point at when the ingresses
+	// report none; default 127.0.0.1.
+	IngressIP string
+	// HostsFile, when set, gets the hosts lines in a marked block.
+	HostsFile string
+
+	Monitor MonitorConfig
+
+	Timeout    time.Duration // for rollouts; default 10m
+	TUFTimeout time.Duration // for the TUF root Secret; default 2m
+	DryRun     bool
+	Purge      bool // down: also delete namespaces, TLS Secrets, state
+
+	Out io.Writer // progress; default os.Stdout
+	TTY bool      // spinner
+}
+
+// MonitorConfig configures the monitor's release.
+type MonitorConfig struct {
+	Disabled bool
+	// Image is repository[:tag] or repository@digest of the monitor image.
+	Image string // default vigil-monitor:<chart appVersion>
+	// Watch are identity rules in the monitor's config shape
+	// ({name, subject, issuer, ...}).
+	Watch []map[string]any
+	// Values are extra chart values merged over the generated ones.
+	Values map[string]any
+}
+
+func (c *Config) defaults() {
+	if c.Domain == "" {
+		c.Domain = "sigstore.local"
+	}
+	if c.Dir == "" {
+		c.Dir = DefaultDir(c.Domain)
+	}
+	if c.Chart == (ChartSource{}) {
+		c.Chart = ChartSource{RepoURL: ScaffoldRepoURL, Name: ScaffoldChart, Version: ScaffoldVersion}
+	}
+	if c.IngressClass == "" {
+		c.IngressClass = "nginx"
+	}
+	if c.IngressIP == "" {
+		c.IngressIP = "127.0.0.1"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.TUFTimeout == 0 {
+		c.TUFTimeout = 2 * time.Minute
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+}
+
+// DefaultDir is where the bootstrap keeps the CA and trust material for
+// domain: $XDG_CONFIG_HOME/vigil/bootstrap/<domain> (~/.config/...).
+func DefaultDir(domain string) string {
+	base, err := os.UserConfigDir()
+	if err != nil {
+		base = "."
+	}
+	return filepath.Join(base, "vigil", "bootstrap", domain)
+}
+
+// TrustDir is the directory of the client trust material inside dir.
+func TrustDir(dir string) string { return filepath.Join(dir, "trust") }
+
+// allNamespaces are the namespaces the scaffold's workloads run in.
+func (c *Config) sigstoreNamespaces() []string {
+	ns := []string{ScaffoldNamespace}
+	for _, comp := range Components(c.ExposeCTLog) {
+		ns = append(ns, comp.Namespace)
+	}
+	return ns
+}
+
+// UpResult is what `bootstrap up` produced, for tests and callers.
+type UpResult struct {
+	Changes map[string]Change // "secret fulcio-system/fulcio-tls", "release sigstore/scaffold", ...
+	Trust   Trust
+	Hosts   []string
+}
+
+// Changed reports whether anything was created or updated.
+func (r *UpResult) Changed() bool {
+	for _, c := range r.Changes {
+		if c != Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// Up installs or upgrades private Sigstore and the monitor; see the package
+// documentation for the steps. Every step is idempotent: on a second run with
+// the same Config every change is [Unchanged].
+func Up(ctx context.Context, cfg Config) (*UpResult, error) {
+	cfg.defaults()
+	total := 7
+	if cfg.Monitor.Disabled {
+		total = 6
+	}
+	p := NewProgress(cfg.Out, cfg.TTY, total)
+	if cfg.DryRun {
+		p.Println("dry run: nothing is changed")
+	}
+	res := &UpResult{Changes: map[string]Change{}}
+
+	// 1. The cluster.
+	s := p.Start("cluster")
+	cl, err := Connect(cfg.Kubeconfig, cfg.Context)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	info, err := cl.Describe(ctx)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	if info.ReadyNodes == 0 {
+		return nil, s.Fail(fmt.Errorf("cluster %s has no ready nodes", cl.Context))
+	}
+	s.Done("%s at %s: %s", cl.Context, cl.Server, info)
+	if len(cfg.OIDCIssuers) == 0 {
+		iss, err := cl.ServiceAccountIssuer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.OIDCIssuers = []OIDCIssuer{{URL: iss, ClientID: "sigstore", Type: "kubernetes"}}
+	}
+
+	// 2. PKI and TLS Secrets.
+	s = p.Start("certificates")
+	msg, err := ensurePKI(ctx, cl, &cfg, res)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	s.Done("%s", msg)
+
+	// 3. The scaffold chart.
+	s = p.Start("sigstore chart")
+	s.Update("loading %s", cfg.Chart)
+	ch, err := LoadChart(cfg.Chart)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	s.Update("applying %s %s", ch.Metadata.Name, ch.Metadata.Version)
+	change, err := cl.ApplyRelease(ctx, Release{
+		Name: ScaffoldRelease, Namespace: ScaffoldNamespace, Chart: ch,
+		Values: ScaffoldValues(cfg.Domain, cfg.IngressClass, cfg.ExposeCTLog, cfg.OIDCIssuers),
+	}, cfg.DryRun)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	res.Changes["release "+ScaffoldNamespace+"/"+ScaffoldRelease] = change
+	s.Done("%s/%s (%s %s): %s", ScaffoldNamespace, ScaffoldRelease, ch.Metadata.Name, ch.Metadata.Version, change)
+
+	// 4. Rollouts and Jobs.
+	s = p.Start("rollouts")
+	if cfg.DryRun {
+		s.Skip("dry run")
+	} else {
+		err := cl.WaitReady(ctx, cfg.sigstoreNamespaces(), cfg.Timeout, func(nr []Workload) {
+			if len(nr) > 0 {
+				s.Update("%d not ready; %s", len(nr), nr[0])
+			}
+		})
+		if err != nil {
+			return nil, s.Fail(err)
+		}
+		ws, _ := cl.Workloads(ctx, cfg.sigstoreNamespaces())
+		s.Done("%s", countKinds(ws))
+	}
+
+	// 5. Trust material.
+	s = p.Start("trust material")
+	trust, msg, err := collectTrust(ctx, cl, &cfg, s)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	res.Trust = *trust
+	if cfg.DryRun {
+		s.Done("%s; would write to %s", msg, TrustDir(cfg.Dir))
+	} else {
+		written, err := trust.Write(TrustDir(cfg.Dir))
+		if err != nil {
+			return nil, s.Fail(err)
+		}
+		ch := Unchanged
+		if len(written) > 0 {
+			ch = Updated
+		}
+		res.Changes["trust "+TrustDir(cfg.Dir)] = ch
+		s.Done("%s; %s", msg, describeWritten(written))
+	}
+
+	// 6. Hosts lines.
+	s = p.Start("hosts")
+	hosts, err := hostsLines(ctx, cl, &cfg)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	res.Hosts = hosts
+	if cfg.HostsFile != "" {
+		change, err := writeHostsBlock(cfg.HostsFile, cfg.Domain, hosts, cfg.DryRun)
+		if err != nil {
+			return nil, s.Fail(err)
+		}
+		res.Changes["hosts "+cfg.HostsFile] = change
+		s.Done("%s: %s", cfg.HostsFile, change)
+	} else {
+		s.Done("add to /etc/hosts (or use --write-hosts):")
+	}
+	p.Println("%s", strings.Join(hosts, "\n"))
+
+	// 7. The monitor.
+	if !cfg.Monitor.Disabled {
+		s = p.Start("monitor")
+		change, err := applyMonitor(ctx, cl, &cfg, trust, s)
+		if err != nil {
+			return nil, s.Fail(err)
+		}
+		res.Changes["release "+MonitorNamespace+"/"+MonitorRelease] = change
+		s.Done("%s/%s: %s", MonitorNamespace, MonitorRelease, change)
+	}
+
+	p.Println("")
+	p.Println("CA certificate (add it to your trust store): %s", filepath.Join(cfg.Dir, "ca.crt"))
+	td := TrustDir(cfg.Dir)
+	p.Println("cosign initialize --mirror %s --root %s", trust.MirrorURL, filepath.Join(td, FileTUFRoot))
+	p.Println("cosign verify --trusted-root %s ...   (sigstore-go: the same file)", filepath.Join(td, FileTrustedRoot))
+	return res, nil
+}
+
+// ensurePKI loads or creates the CA and makes each exposed component's TLS
+// Secret hold a valid serving certificate from it.
+func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (string, error) {
+	now := time.Now()
+	ca, err := LoadCA(cfg.Dir)
+	caState := "reused"
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		caState = "created"
+		if cfg.DryRun {
+			caState = "would create"
+		}
+		ca, err = NewCA("Vigil bootstrap CA for "+cfg.Domain, now)
+		if err != nil {
+			return "", err
+		}
+		if !cfg.DryRun {
+			if err := ca.Write(cfg.Dir); err != nil {
+				return "", err
+			}
+		}
+	case err != nil:
+		return "", err
+	}
+	var parts []string
+	for _, comp := range Components(cfg.ExposeCTLog) {
+		ns := comp.Namespace
+		change, err := cl.EnsureNamespace(ctx, ns, cfg.DryRun)
+		if err != nil {
+			return "", err
+		}
+		res.Changes["namespace "+ns] = change
+		if !comp.Exposed {
+			continue
+		}
+		name := comp.TLSSecret()
+		hosts := []string{comp.Host(cfg.Domain)}
+		cur, err := cl.Client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("reading secret %s/%s: %w", ns, name, err)
+		}
+		var data map[string][]byte
+		if err == nil && ca.CheckServing(cur.Data[corev1.TLSCertKey], hosts, now) == nil && len(cur.Data[corev1.TLSPrivateKeyKey]) > 0 {
+			data = cur.Data // keep the valid certificate
+		} else {
+			sc, err := ca.Issue(hosts, now)
+			if err != nil {
+				return "", err
+			}
+			data = map[string][]byte{corev1.TLSCertKey: sc.CertPEM, corev1.TLSPrivateKeyKey: sc.KeyPEM, "ca.crt": ca.CertPEM}
+		}
+		change, err = cl.ApplySecret(ctx, ns, name, corev1.SecretTypeTLS, data, cfg.DryRun)
+		if err != nil {
+			return "", err
+		}
+		res.Changes["secret "+ns+"/"+name] = change
+		parts = append(parts, name+" "+string(change))
+	}
+	for _, ns := range []string{ScaffoldNamespace} {
+		change, err := cl.EnsureNamespace(ctx, ns, cfg.DryRun)
+		if err != nil {
+			return "", err
+		}
+		res.Changes["namespace "+ns] = change
+	}
+	return fmt.Sprintf("CA %s (%s); %s", filepath.Join(cfg.Dir, "ca.crt"), caState, strings.Join(parts, ", ")), nil
+}
+
+// collectTrust reads the TUF root and the public keys the scaffold's copy job
+// gathers into tuf-system.
+func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, s *Step) (*Trust, string, error) {
+	t := &Trust{
+		MirrorURL: "https://tuf." + cfg.Domain,
+		RekorURL:  "https://rekor." + cfg.Domain,
+		FulcioURL: "https://fulcio." + cfg.Domain,
+	}
+	if cfg.ExposeCTLog {
+		t.CTLogURL = "https://ctlog." + cfg.Domain
+	}
+	wait := cfg.TUFTimeout
+	if cfg.DryRun {
+		wait = time.Second
+	}
+	s.Update("waiting for secret %s/%s (written by the TUF server once it runs)", TUFNamespace, TUFRootSecret)
+	root, err := cl.WaitSecret(ctx, TUFNamespace, TUFRootSecret, TUFRootKey, wait)
+	if err != nil {
+		return nil, "", err
+	}
+	if root == nil && !cfg.DryRun {
+		return nil, "", fmt.Errorf("secret %s/%s did not appear within %v: is the TUF server (deployment tuf in %s) running?", TUFNamespace, TUFRootSecret, wait, TUFNamespace)
+	}
+	t.TUFRoot = root
+	// The scaffold's copy job puts each public key into tuf-system; read the
+	// originals when it has not run yet.
+	type src struct {
+		dst            *[]byte
+		ns, name, key  string
+		altNS, altName string
+	}
+	for _, k := range []src{
+		{&t.RekorKeyPEM, TUFNamespace, "rekor-public-key", "key", "", ""},
+		{&t.FulcioPEM, TUFNamespace, "fulcio-server-secret", "cert", "fulcio-system", "fulcio-server-secret"},
+		{&t.CTLogKeyPEM, TUFNamespace, "ctlog-public-key", "public", "ctlog-system", "ctlog-public-key"},
+		{&t.TSAChainPEM, TUFNamespace, "tsa-cert-chain", "cert-chain", "", ""},
+	} {
+		b, err := cl.SecretData(ctx, k.ns, k.name, k.key)
+		if err != nil {
+			return nil, "", err
+		}
+		if b == nil && k.altNS != "" {
+			if b, err = cl.SecretData(ctx, k.altNS, k.altName, k.key); err != nil {
+				return nil, "", err
+			}
+		}
+		*k.dst = b
+	}
+	var have, missing []string
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"TUF root", t.TUFRoot}, {"Rekor key", t.RekorKeyPEM}, {"Fulcio CA", t.FulcioPEM}, {"CT log key", t.CTLogKeyPEM}, {"TSA chain", t.TSAChainPEM}} {
+		if len(f.b) > 0 {
+			have = append(have, f.name)
+		} else {
+			missing = append(missing, f.name)
+		}
+	}
+	msg := "read " + strings.Join(have, ", ")
+	if len(have) == 0 {
+		msg = "nothing to read yet"
+	}
+	if len(missing) > 0 {
+		msg += " (not yet: " + strings.Join(missing, ", ") + ")"
+	}
+	return t, msg, nil
+}
+
+func describeWritten(written []string) string {
+	if len(written) == 0 {
+		return "files unchanged"
+	}
+	return "wrote " + strings.Join(written, ", ")
+}
+
+func countKinds(ws []Workload) string {
+	counts := map[string]int{}
+	var kinds []string
+	for _, w := range ws {
+		if counts[w.Kind] == 0 {
+			kinds = append(kinds, w.Kind)
+		}
+		counts[w.Kind]++
+	}
+	slices.Sort(kinds)
+	var parts []string
+	for _, k := range kinds {
+		verb := "ready"
+		if k == "Job" {
+			verb = "complete"
+		}
+		parts = append(parts, fmt.Sprintf("%d %ss %s", counts[k], k, verb))
+	}
+	if len(parts) == 0 {
+		return "no workloads"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ServiceAccountIssuer returns the cluster's service-account token issuer
+// from its OIDC discovery document.
+func (c *Cluster) ServiceAccountIssuer(ctx context.Context) (string, error) {
+	b, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the cluster's OIDC discovery document: %w", err)
+	}
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || doc.Issuer == "" {
+		return "", fmt.Errorf("reading the cluster's OIDC discovery document: no issuer in %q", truncate(string(b), 200))
+	}
+	return doc.Issuer, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// applyMonitor installs the monitor chart (embedded in the binary) watching
+// the in-cluster Rekor with the key read from the cluster.
+func applyMonitor(ctx context.Context, cl *Cluster, cfg *Config, trust *Trust, s *Step) (Change, error) {
+	if len(trust.RekorKeyPEM) == 0 {
+		if cfg.DryRun {
+			return WouldCreate, nil
+		}
+		return "", fmt.Errorf("rekor's public key is not in the cluster yet (secret %s/rekor-public-key); re-run when the scaffold's copy-secrets job has run", TUFNamespace)
+	}
+	ch, err := LoadChartFS(monitorchart.Files)
+	if err != nil {
+		return "", err
+	}
+	vals := MonitorValues(cfg.Monitor, ch.Metadata.AppVersion, trust.RekorKeyPEM)
+	change, err := cl.EnsureNamespace(ctx, MonitorNamespace, cfg.DryRun)
+	if err != nil {
+		return "", err
+	}
+	_ = change
+	change, err = cl.ApplyRelease(ctx, Release{Name: MonitorRelease, Namespace: MonitorNamespace, Chart: ch, Values: vals}, cfg.DryRun)
+	if err != nil {
+		return "", err
+	}
+	if cfg.DryRun {
+		return change, nil
+	}
+	err = cl.WaitReady(ctx, []string{MonitorNamespace}, cfg.Timeout, func(nr []Workload) {
+		if len(nr) > 0 {
+			s.Update("%s: %s", change, nr[0])
+		}
+	})
+	return change, err
+}
+
+// MonitorValues are the monitor chart's values for watching the in-cluster
+// Rekor v1 (service rekor-server in rekor-system) with its public key, plus
+// the identity rules, with extra values merged over them.
+func MonitorValues(m MonitorConfig, appVersion string, rekorKeyPEM []byte) map[string]any {
+	repo, tag, digest := splitImage(m.Image, appVersion)
+	watch := []any{}
+	for _, w := range m.Watch {
+		watch = append(watch, w)
+	}
+	v := map[string]any{
+		"image": map[string]any{"repository": repo, "tag": tag, "digest": digest},
+		"config": map[string]any{
+			"logs": []any{map[string]any{
+				"name":            "rekor",
+				"kind":            "rekor-v1",
+				"url":             "http://rekor-server.rekor-system.svc",
+				"public_key_file": "/etc/vigil/keys/rekor.pub",
+			}},
+			"identities": map[string]any{"watch": watch},
+		},
+		"publicKeys": map[string]any{"rekor.pub": string(rekorKeyPEM)},
+	}
+	return mergeValues(v, m.Values)
+}
+
+func splitImage(image, appVersion string) (repo, tag, digest string) {
+	if image == "" {
+		return "vigil-monitor", appVersion, ""
+	}
+	if r, d, ok := strings.Cut(image, "@"); ok {
+		return r, "", d
+	}
+	// A ':' after the last '/' separates the tag (a registry port may
+	// come before it).
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		return image[:i], image[i+1:], ""
+	}
+	return image, appVersion, ""
+}
+
+// mergeValues merges over into base: maps recursively, anything else
+// replaced.
+func mergeValues(base, over map[string]any) map[string]any {
+	for k, v := range over {
+		if om, ok := v.(map[string]any); ok {
+			if bm, ok := base[k].(map[string]any); ok {
+				base[k] = mergeValues(bm, om)
+				continue
+			}
+		}
+		base[k] = v
+	}
+	return base
+}

@@ -1,0 +1,453 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vigil-tlog/vigil/internal/testenv"
+	monitorchart "github.com/vigil-tlog/vigil/manifests/chart"
+)
+
+// chartDir is the monitor chart in the source tree.
+var chartDir = filepath.Join("..", "..", "manifests", "chart")
+
+// valuesFiles are the values files the chart is linted and rendered with.
+var valuesFiles = []string{"", "minimal.yaml", "full.yaml", "ephemeral.yaml", "observability.yaml"}
+
+func readValues(t *testing.T, name string) map[string]any {
+	t.Helper()
+	if name == "" {
+		return map[string]any{}
+	}
+	v, err := chartutil.ReadValuesFile(filepath.Join("testdata", "monitor-values", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.AsMap()
+}
+
+func TestMonitorChartLint(t *testing.T) {
+	for _, vf := range valuesFiles {
+		t.Run("values="+vf, func(t *testing.T) {
+			lint := action.NewLint()
+			lint.Strict = true
+			lint.Namespace = "vigil-system"
+			res := lint.Run([]string{chartDir}, readValues(t, vf))
+			for _, m := range res.Messages {
+				t.Logf("lint: %s", m)
+			}
+			if len(res.Errors) > 0 {
+				t.Fatalf("helm lint --strict %s: %v", vf, errors.Join(res.Errors...))
+			}
+		})
+	}
+}
+
+// object is one rendered Kubernetes object.
+type object map[string]any
+
+func (o object) kind() string { return o["kind"].(string) }
+func (o object) name() string { return o.get("metadata", "name").(string) }
+
+// get walks nested maps; a missing key gives nil.
+func (o object) get(path ...string) any {
+	var cur any = map[string]any(o)
+	for _, p := range path {
+		switch m := cur.(type) {
+		case map[string]any:
+			cur = m[p]
+		case object:
+			cur = m[p]
+		default:
+			return nil
+		}
+	}
+	return cur
+}
+
+// render renders the chart as `helm template` does, with the schema checked.
+func render(t *testing.T, vals map[string]any) (map[string]object, error) {
+	t.Helper()
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := action.NewInstall(&action.Configuration{})
+	in.DryRun, in.ClientOnly, in.Replace = true, true, true
+	in.ReleaseName, in.Namespace = "vigil", "vigil-system"
+	rel, err := in.Run(ch, vals)
+	if err != nil {
+		return nil, err
+	}
+	objs := map[string]object{}
+	for _, o := range decodeManifest(t, rel.Manifest) {
+		objs[o.kind()+"/"+o.name()] = o
+	}
+	return objs, nil
+}
+
+// decodeManifest splits a rendered multi-document manifest into objects.
+func decodeManifest(t *testing.T, manifest string) []object {
+	t.Helper()
+	var objs []object
+	dec := yaml.NewDecoder(strings.NewReader(manifest))
+	for {
+		var m map[string]any
+		err := dec.Decode(&m)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decoding rendered manifest: %v\n%s", err, manifest)
+		}
+		if m == nil {
+			continue
+		}
+		o := object(m)
+		if _, ok := o.get("metadata", "name").(string); !ok {
+			t.Fatalf("rendered object without a name: %v", o)
+		}
+		objs = append(objs, o)
+	}
+	return objs
+}
+
+func TestMonitorChartRender(t *testing.T) {
+	for _, vf := range valuesFiles {
+		t.Run("values="+vf, func(t *testing.T) {
+			vals := readValues(t, vf)
+			objs, err := render(t, vals)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			dep, ok := objs["Deployment/vigil-vigil-monitor"]
+			if !ok {
+				t.Fatalf("no Deployment/vigil-vigil-monitor among %v", keys(objs))
+			}
+			checkRestricted(t, dep)
+			if got := dep.get("spec", "strategy", "type"); got != "Recreate" {
+				t.Errorf("strategy = %v, want Recreate", got)
+			}
+			if got := dep.get("spec", "replicas"); got != 1 {
+				t.Errorf("replicas = %v, want 1", got)
+			}
+			for id, o := range objs {
+				labels, _ := o.get("metadata", "labels").(map[string]any)
+				for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "app.kubernetes.io/component", "app.kubernetes.io/part-of", "helm.sh/chart"} {
+					if labels[l] == nil {
+						t.Errorf("%s has no label %s", id, l)
+					}
+				}
+				if o.get("metadata", "namespace") != "vigil-system" {
+					t.Errorf("%s namespace = %v, want vigil-system", id, o.get("metadata", "namespace"))
+				}
+			}
+			// The config file is the user's config plus state_dir and listen.
+			cm := objs["ConfigMap/vigil-vigil-monitor"]
+			var cfg map[string]any
+			if err := yaml.Unmarshal([]byte(cm.get("data", "config.yaml").(string)), &cfg); err != nil {
+				t.Fatalf("config.yaml: %v", err)
+			}
+			if cfg["state_dir"] != "/var/lib/vigil" || cfg["listen"] != ":9464" {
+				t.Errorf("config state_dir, listen = %v, %v; want /var/lib/vigil, :9464", cfg["state_dir"], cfg["listen"])
+			}
+			if userCfg, ok := vals["config"].(map[string]any); ok {
+				for k, v := range userCfg {
+					if !equalYAML(t, cfg[k], v) {
+						t.Errorf("config.%s = %v, want %v", k, cfg[k], v)
+					}
+				}
+			}
+			args := dep.get("spec", "template", "spec", "containers").([]any)[0].(map[string]any)["args"].([]any)
+			if strings.Join(toStrings(args[:3]), " ") != "run --config /etc/vigil/config.yaml" {
+				t.Errorf("args = %v, want run --config /etc/vigil/config.yaml", args)
+			}
+			// Optional objects exist exactly when enabled.
+			for kind, path := range map[string][]string{
+				"ServiceMonitor/vigil-vigil-monitor":              {"serviceMonitor", "enabled"},
+				"NetworkPolicy/vigil-vigil-monitor":               {"networkPolicy", "enabled"},
+				"PersistentVolumeClaim/vigil-vigil-monitor-state": {"persistence", "enabled"},
+			} {
+				want := path[0] == "persistence" // on by default
+				if v, ok := object(vals).get(path...).(bool); ok {
+					want = v
+				}
+				if _, got := objs[kind]; got != want {
+					t.Errorf("%s rendered = %v, want %v", kind, got, want)
+				}
+			}
+		})
+	}
+}
+
+func checkRestricted(t *testing.T, dep object) {
+	t.Helper()
+	pod := dep.get("spec", "template", "spec").(map[string]any)
+	psc := object(pod).get("securityContext").(map[string]any)
+	if psc["runAsNonRoot"] != true || object(psc).get("seccompProfile", "type") != "RuntimeDefault" {
+		t.Errorf("pod securityContext = %v, want runAsNonRoot and RuntimeDefault seccomp", psc)
+	}
+	if pod["automountServiceAccountToken"] != false {
+		t.Errorf("automountServiceAccountToken = %v, want false", pod["automountServiceAccountToken"])
+	}
+	for _, c := range pod["containers"].([]any) {
+		sc := object(c.(map[string]any)).get("securityContext").(map[string]any)
+		if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false || sc["runAsNonRoot"] != true {
+			t.Errorf("container securityContext = %v", sc)
+		}
+		if drop := object(sc).get("capabilities", "drop"); len(drop.([]any)) != 1 || drop.([]any)[0] != "ALL" {
+			t.Errorf("capabilities.drop = %v, want [ALL]", drop)
+		}
+	}
+}
+
+func TestMonitorChartSchemaRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		vals string
+		want string
+	}{
+		{"unknown top-level key", "replicas: 2", "replicas"},
+		{"state_dir is the chart's", "config: {state_dir: /tmp}", "config"},
+		{"bad log kind", "config: {logs: [{name: r, kind: rekor-v3, url: https://r}]}", "kind"},
+		{"bad digest", "image: {repository: x, digest: latest}", "digest"},
+		{"bad sink type", "config: {alerts: {sinks: [{name: s, type: email}]}}", "type"},
+		{"key not PEM", "publicKeys: {rekor.pub: nope}", "rekor.pub"},
+		{"alert secret without secretName", "alertSecrets: [{name: pager}]", "secretName"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var vals map[string]any
+			if err := yaml.Unmarshal([]byte(tt.vals), &vals); err != nil {
+				t.Fatal(err)
+			}
+			_, err := render(t, vals)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("render(%s) error = %v, want one mentioning %q", tt.vals, err, tt.want)
+			}
+		})
+	}
+}
+
+// The PrometheusRule and dashboard come from files the alerting work ships
+// into the chart; enabled without them, the render fails naming the file.
+func TestMonitorChartAlertingFiles(t *testing.T) {
+	for _, tt := range []struct{ value, file, kind string }{
+		{"prometheusRule", "vigil-rules.yaml", "PrometheusRule/vigil-vigil-monitor"},
+		{"grafanaDashboard", "vigil-dashboard.json", "ConfigMap/vigil-vigil-monitor-dashboard"},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			objs, err := render(t, map[string]any{tt.value: map[string]any{"enabled": true}})
+			if _, statErr := os.Stat(filepath.Join(chartDir, "files", tt.file)); statErr != nil {
+				if err == nil || !strings.Contains(err.Error(), tt.file) {
+					t.Fatalf("render without files/%s: error = %v, want one naming the file", tt.file, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			o, ok := objs[tt.kind]
+			if !ok {
+				t.Fatalf("no %s among %v", tt.kind, keys(objs))
+			}
+			src, err := os.ReadFile(filepath.Join(chartDir, "files", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch tt.value {
+			case "prometheusRule":
+				// The rules go through unchanged, Prometheus templates included.
+				var rules map[string]any
+				if err := yaml.Unmarshal(src, &rules); err != nil {
+					t.Fatal(err)
+				}
+				if !equalYAML(t, o.get("spec", "groups"), rules["groups"]) {
+					t.Errorf("PrometheusRule groups differ from files/%s", tt.file)
+				}
+			case "grafanaDashboard":
+				if got := o.get("data", "vigil-dashboard.json"); strings.TrimSpace(got.(string)) != strings.TrimSpace(string(src)) {
+					t.Errorf("dashboard ConfigMap data differs from files/%s", tt.file)
+				}
+			}
+		})
+	}
+}
+
+// The chart embedded in the bootstrap binary is the chart in the tree.
+func TestEmbeddedChartMatchesTree(t *testing.T) {
+	embedded, err := LoadChartFS(monitorchart.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := ChartDigest(embedded), ChartDigest(tree); a != b {
+		t.Errorf("embedded chart digest %s != tree chart digest %s", a, b)
+	}
+	if !bytes.Equal(embedded.Schema, tree.Schema) || len(embedded.Schema) == 0 {
+		t.Errorf("embedded chart lacks the values schema")
+	}
+}
+
+func TestMonitorValues(t *testing.T) {
+	key := "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+	vals := MonitorValues(MonitorConfig{
+		Image: "mirror:5000/vigil/monitor:1.2.3",
+		Watch: []map[string]any{{"name": "ci", "subject": "ci@example.com", "issuer": "https://issuer.example"}},
+		Values: map[string]any{
+			"serviceMonitor": map[string]any{"enabled": true},
+			"image":          map[string]any{"pullPolicy": "Always"},
+		},
+	}, "0.1.0", []byte(key))
+	v := object(vals)
+	if v.get("image", "repository") != "mirror:5000/vigil/monitor" || v.get("image", "tag") != "1.2.3" || v.get("image", "pullPolicy") != "Always" {
+		t.Errorf("image = %v", v.get("image"))
+	}
+	if v.get("publicKeys", "rekor.pub") != key {
+		t.Errorf("publicKeys = %v", v.get("publicKeys"))
+	}
+	if v.get("serviceMonitor", "enabled") != true {
+		t.Errorf("extra values not merged: %v", v.get("serviceMonitor"))
+	}
+	objs, err := render(t, vals)
+	if err != nil {
+		t.Fatalf("rendering MonitorValues: %v", err)
+	}
+	if _, ok := objs["ConfigMap/vigil-vigil-monitor-keys"]; !ok {
+		t.Errorf("no keys ConfigMap among %v", keys(objs))
+	}
+}
+
+func keys[M ~map[string]V, V any](m M) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func toStrings(a []any) []string {
+	var out []string
+	for _, v := range a {
+		s, _ := v.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func equalYAML(t *testing.T, a, b any) bool {
+	t.Helper()
+	ab, err := yaml.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := yaml.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(ab, bb)
+}
+
+// The chart's copies of the alerting rules and dashboard are the files the
+// alerting tests check (promtool, dashboard lint).
+func TestChartAlertingFilesInSync(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for _, f := range []struct{ src, copy string }{
+		{filepath.Join(root, "manifests", "prometheus", "rules.yml"), filepath.Join(chartDir, "files", "vigil-rules.yaml")},
+		{filepath.Join(root, "grafana", "vigil-dashboard.json"), filepath.Join(chartDir, "files", "vigil-dashboard.json")},
+	} {
+		src, err := os.ReadFile(f.src)
+		if err != nil {
+			t.Fatalf("reading %s: %v", f.src, err)
+		}
+		cp, err := os.ReadFile(f.copy)
+		if err != nil {
+			t.Fatalf("reading %s: %v", f.copy, err)
+		}
+		if !bytes.Equal(src, cp) {
+			t.Errorf("%s differs from %s; refresh it (see manifests/chart/files/README.md)", f.copy, f.src)
+		}
+	}
+}
+
+// TestMonitorChartInstall installs the chart into the real test control
+// plane, upgrades it to other values and uninstalls it, keeping the state
+// volume claim.
+func TestMonitorChartInstall(t *testing.T) {
+	kubeconfig := testenv.Cluster(t)
+	ctx := t.Context()
+	cl, err := Connect(kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "monitoring"
+	if _, err := cl.EnsureNamespace(ctx, ns, false); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(valuesFile string, want Change) {
+		t.Helper()
+		ch, err := LoadChartFS(monitorchart.Files) // Helm modifies the chart it installs
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cl.ApplyRelease(ctx, Release{Name: "vigil", Namespace: ns, Chart: ch, Values: readValues(t, valuesFile)}, false)
+		if err != nil {
+			t.Fatalf("applying %s: %v", valuesFile, err)
+		}
+		if got != want {
+			t.Errorf("applying %s: %s, want %s", valuesFile, got, want)
+		}
+		if err := cl.WaitReady(ctx, []string{ns}, time.Minute, nil); err != nil {
+			t.Fatalf("after applying %s: %v", valuesFile, err)
+		}
+	}
+	apply("minimal.yaml", Created)
+	apply("minimal.yaml", Unchanged)
+	dep, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "vigil-vigil-monitor", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dep.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || dep.Status.AvailableReplicas != 1 {
+		t.Errorf("deployment strategy %s, %d available; want Recreate, 1", dep.Spec.Strategy.Type, dep.Status.AvailableReplicas)
+	}
+	pvc, err := cl.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "vigil-vigil-monitor-state", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pvc.Status.Phase != corev1.ClaimBound {
+		t.Errorf("state claim is %s, want Bound", pvc.Status.Phase)
+	}
+	// ephemeral.yaml runs the pod as an existing service account.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "monitoring", Namespace: ns}}
+	if _, err := cl.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	apply("ephemeral.yaml", Updated)
+	if st, err := cl.ReleaseStatus(ns, "vigil"); err != nil || st.Revision != 2 {
+		t.Errorf("after upgrade: %s, %v; want revision 2", st, err)
+	}
+	if got, err := cl.UninstallRelease(ns, "vigil", false); err != nil || got != Deleted {
+		t.Fatalf("uninstall: %s, %v", got, err)
+	}
+	// The state claim outlives the release (helm.sh/resource-policy: keep).
+	if _, err := cl.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "vigil-vigil-monitor-state", metav1.GetOptions{}); err != nil {
+		t.Errorf("state claim after uninstall: %v, want kept", err)
+	}
+}

@@ -1,0 +1,273 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// ManagedByLabel marks the objects the bootstrap creates outside Helm
+// (namespaces, TLS Secrets) so that `bootstrap down --purge` removes only
+// those.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "vigil-bootstrap"
+)
+
+// Cluster is a connection to one Kubernetes cluster: a client-go clientset and
+// the REST client getter Helm wants. It is safe for concurrent use.
+type Cluster struct {
+	// Context and Server name the cluster in progress output.
+	Context string
+	Server  string
+
+	Config *rest.Config
+	Client kubernetes.Interface
+
+	kubeconfig, context string // as given to Connect, for Helm
+}
+
+// restClientGetter returns what Helm's actions need to reach the cluster,
+// defaulting objects to namespace.
+func (c *Cluster) restClientGetter(namespace string) *genericclioptions.ConfigFlags {
+	flags := genericclioptions.NewConfigFlags(false)
+	if c.kubeconfig != "" {
+		flags.KubeConfig = &c.kubeconfig
+	}
+	if c.context != "" {
+		flags.Context = &c.context
+	}
+	flags.Namespace = &namespace
+	return flags
+}
+
+// Connect loads kubeconfig (empty: the default loading rules, $KUBECONFIG or
+// ~/.kube/config) with context kubeContext (empty: the current one). It does
+// not contact the cluster.
+func Connect(kubeconfig, kubeContext string) (*Cluster, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	if kubeconfig != "" {
+		flags.KubeConfig = &kubeconfig
+	}
+	if kubeContext != "" {
+		flags.Context = &kubeContext
+	}
+	cfg, err := flags.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	// client-go's default of 5 requests a second makes a bootstrap of a few
+	// dozen objects crawl.
+	cfg.QPS, cfg.Burst = 50, 100
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	name := kubeContext
+	if name == "" {
+		name = raw.CurrentContext
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	return &Cluster{Context: name, Server: cfg.Host, Config: cfg, Client: cs, kubeconfig: kubeconfig, context: kubeContext}, nil
+}
+
+// ClusterInfo describes a reachable cluster.
+type ClusterInfo struct {
+	Version    string // e.g. v1.37.2
+	Nodes      int
+	ReadyNodes int
+}
+
+func (i ClusterInfo) String() string {
+	return fmt.Sprintf("Kubernetes %s, %d/%d nodes ready", i.Version, i.ReadyNodes, i.Nodes)
+}
+
+// Describe contacts the cluster: its version and node readiness.
+func (c *Cluster) Describe(ctx context.Context) (ClusterInfo, error) {
+	v, err := c.Client.Discovery().ServerVersion()
+	if err != nil {
+		return ClusterInfo{}, fmt.Errorf("reaching cluster %s at %s: %w", c.Context, c.Server, err)
+	}
+	info := ClusterInfo{Version: v.GitVersion}
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return info, fmt.Errorf("listing nodes: %w", err)
+	}
+	info.Nodes = len(nodes.Items)
+	for _, n := range nodes.Items {
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				info.ReadyNodes++
+			}
+		}
+	}
+	return info, nil
+}
+
+// Change says what an idempotent apply did.
+type Change string
+
+// Outcomes of an apply.
+const (
+	Unchanged Change = "unchanged"
+	Created   Change = "created"
+	Updated   Change = "updated"
+	Deleted   Change = "deleted"
+	// WouldCreate etc. are the dry-run forms.
+	WouldCreate Change = "would create"
+	WouldUpdate Change = "would update"
+	WouldDelete Change = "would delete"
+)
+
+func (c Change) dry(dryRun bool) Change {
+	if !dryRun {
+		return c
+	}
+	switch c {
+	case Created:
+		return WouldCreate
+	case Updated:
+		return WouldUpdate
+	case Deleted:
+		return WouldDelete
+	}
+	return c
+}
+
+// EnsureNamespace creates namespace name, labelled as the bootstrap's, unless
+// it exists (whoever made it).
+func (c *Cluster) EnsureNamespace(ctx context.Context, name string, dryRun bool) (Change, error) {
+	_, err := c.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return Unchanged, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	if dryRun {
+		return WouldCreate, nil
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedByValue}}}
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return Created, nil
+}
+
+// ApplySecret makes namespace/name hold exactly data with type typ, labelled
+// as the bootstrap's: created when absent, updated when its data or type
+// differ, left alone otherwise.
+func (c *Cluster) ApplySecret(ctx context.Context, namespace, name string, typ corev1.SecretType, data map[string][]byte, dryRun bool) (Change, error) {
+	api := c.Client.CoreV1().Secrets(namespace)
+	cur, err := api.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if dryRun {
+			return WouldCreate, nil
+		}
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{ManagedByLabel: ManagedByValue}},
+			Type:       typ,
+			Data:       data,
+		}
+		if _, err := api.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return "", fmt.Errorf("creating secret %s/%s: %w", namespace, name, err)
+		}
+		return Created, nil
+	case err != nil:
+		return "", fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
+	}
+	if cur.Type == typ && maps.EqualFunc(cur.Data, data, func(a, b []byte) bool { return string(a) == string(b) }) {
+		return Unchanged, nil
+	}
+	if dryRun {
+		return WouldUpdate, nil
+	}
+	if cur.Type != typ {
+		// The type of a Secret is immutable: replace it.
+		if err := api.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			return "", fmt.Errorf("replacing secret %s/%s: %w", namespace, name, err)
+		}
+		cur = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+		cur.Type, cur.Data = typ, data
+		cur.Labels = map[string]string{ManagedByLabel: ManagedByValue}
+		if _, err := api.Create(ctx, cur, metav1.CreateOptions{}); err != nil {
+			return "", fmt.Errorf("creating secret %s/%s: %w", namespace, name, err)
+		}
+		return Updated, nil
+	}
+	cur.Data = data
+	if cur.Labels == nil {
+		cur.Labels = map[string]string{}
+	}
+	cur.Labels[ManagedByLabel] = ManagedByValue
+	if _, err := api.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		return "", fmt.Errorf("updating secret %s/%s: %w", namespace, name, err)
+	}
+	return Updated, nil
+}
+
+// SecretData returns key of secret namespace/name, or nil and no error when
+// the Secret or the key does not exist.
+func (c *Cluster) SecretData(ctx context.Context, namespace, name, key string) ([]byte, error) {
+	s, err := c.Client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
+	}
+	return s.Data[key], nil
+}
+
+// DeleteManaged deletes the bootstrap-labelled namespaces among names (and so
+// everything in them); namespaces someone else made are left alone.
+func (c *Cluster) DeleteManaged(ctx context.Context, names []string, dryRun bool) ([]string, error) {
+	var deleted []string
+	for _, n := range names {
+		ns, err := c.Client.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("reading namespace %s: %w", n, err)
+		}
+		if ns.Labels[ManagedByLabel] != ManagedByValue || ns.DeletionTimestamp != nil {
+			continue
+		}
+		if !dryRun {
+			if err := c.Client.CoreV1().Namespaces().Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("deleting namespace %s: %w", n, err)
+			}
+		}
+		deleted = append(deleted, n)
+	}
+	return deleted, nil
+}
+
+// ServiceAccountToken requests a short-lived (10 minute) token for service
+// account namespace/name with audience, through the TokenRequest API: an
+// OIDC ID token from the cluster's issuer that Fulcio accepts when it trusts
+// that issuer (type kubernetes).
+func (c *Cluster) ServiceAccountToken(ctx context.Context, namespace, name, audience string) (string, error) {
+	exp := int64(600)
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences: []string{audience}, ExpirationSeconds: &exp,
+	}}
+	out, err := c.Client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, tr, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("requesting a token for service account %s/%s: %w", namespace, name, err)
+	}
+	return out.Status.Token, nil
+}

@@ -1,0 +1,367 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vigil-tlog/vigil/internal/testenv"
+)
+
+// standIns are what the scaffold's containers would write at run time,
+// which never happens here (KWOK runs no containers): the TUF server's root
+// Secret and the public keys the copy-secrets Job gathers into tuf-system.
+type standIns struct {
+	tufRoot   []byte
+	rekorKey  []byte
+	fulcioPEM []byte
+}
+
+func newStandIns(t *testing.T) standIns {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fulcio, err := NewCA("sigstore", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return standIns{
+		tufRoot:   []byte(`{"signed":{"_type":"root","spec_version":"1.0","version":1},"signatures":[]}`),
+		rekorKey:  pemEncode("PUBLIC KEY", der),
+		fulcioPEM: fulcio.CertPEM,
+	}
+}
+
+// provide plays the TUF server and the copy job: once the bootstrap has made
+// tuf-system, it creates the Secrets they would.
+func (s standIns) provide(ctx context.Context, t *testing.T, cl *Cluster) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, TUFNamespace, metav1.GetOptions{}); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				done <- ctx.Err()
+				return
+			case <-tick.C:
+			}
+		}
+		for name, data := range map[string]map[string][]byte{
+			TUFRootSecret:          {TUFRootKey: s.tufRoot},
+			"rekor-public-key":     {"key": s.rekorKey},
+			"fulcio-server-secret": {"cert": s.fulcioPEM},
+		} {
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: TUFNamespace}, Data: data}
+			if _, err := cl.Client.CoreV1().Secrets(TUFNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// TestUpStatusDown runs the bootstrap against a real API server with the real
+// scaffold chart: up installs everything, a second up changes nothing, a dry
+// run changes nothing, status is healthy, down uninstalls keeping the
+// secrets, and down --purge removes the rest.
+func TestUpStatusDown(t *testing.T) {
+	scaffoldChart(t) // present and loadable, or Unavailable
+	kubeconfig := testenv.Cluster(t)
+	ctx := t.Context()
+	cl, err := Connect(kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	si := newStandIns(t)
+	provided := si.provide(ctx, t, cl)
+
+	var out bytes.Buffer
+	cfg := Config{
+		Kubeconfig: kubeconfig,
+		Dir:        filepath.Join(t.TempDir(), "state"),
+		Chart:      ChartSource{Path: scaffoldPath(t)},
+		HostsFile:  filepath.Join(t.TempDir(), "hosts"),
+		Timeout:    3 * time.Minute,
+		TUFTimeout: time.Minute,
+		Monitor: MonitorConfig{Watch: []map[string]any{
+			{"name": "ci", "subject": "ci@example.com", "issuer": "https://issuer.example"},
+		}},
+		Out: &out,
+	}
+	res, err := Up(ctx, cfg)
+	t.Logf("first up:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("first up: %v", err)
+	}
+	if err := <-provided; err != nil {
+		t.Fatalf("providing stand-in secrets: %v", err)
+	}
+	for _, want := range []string{
+		"release sigstore/scaffold", "release vigil-system/vigil-monitor", "hosts " + cfg.HostsFile,
+		"secret rekor-system/rekor-tls", "secret fulcio-system/fulcio-tls", "secret tuf-system/tuf-tls",
+	} {
+		if res.Changes[want] != Created {
+			t.Errorf("first up: %s = %q, want created", want, res.Changes[want])
+		}
+	}
+
+	// The TLS Secrets verify against the CA written for the user's trust store.
+	ca, err := LoadCA(cfg.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range Components(false) {
+		if !c.Exposed {
+			continue
+		}
+		crt, err := cl.SecretData(ctx, c.Namespace, c.TLSSecret(), corev1.TLSCertKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.CheckServing(crt, []string{c.Host("sigstore.local")}, time.Now()); err != nil {
+			t.Errorf("%s/%s: %v", c.Namespace, c.TLSSecret(), err)
+		}
+	}
+	// Trust material: root.json as in the cluster, the mirror, a trusted
+	// root sigstore-go accepts with the cluster's Rekor key.
+	td := TrustDir(cfg.Dir)
+	if b, _ := os.ReadFile(filepath.Join(td, FileTUFRoot)); !bytes.Equal(b, si.tufRoot) {
+		t.Errorf("root.json = %q, want the tuf-root secret", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(td, FileMirror)); strings.TrimSpace(string(b)) != "https://tuf.sigstore.local" {
+		t.Errorf("tuf-mirror = %q", b)
+	}
+	tr, err := root.NewTrustedRootFromPath(filepath.Join(td, FileTrustedRoot))
+	if err != nil {
+		t.Fatalf("trusted_root.json: %v", err)
+	}
+	if len(tr.RekorLogs()) != 1 || len(tr.FulcioCertificateAuthorities()) != 1 {
+		t.Errorf("trusted root has %d Rekor logs and %d CAs, want 1 and 1", len(tr.RekorLogs()), len(tr.FulcioCertificateAuthorities()))
+	}
+	if len(res.Hosts) != 3 || res.Hosts[0] != "127.0.0.1 fulcio.sigstore.local" {
+		t.Errorf("hosts = %q", res.Hosts)
+	}
+	if b, _ := os.ReadFile(cfg.HostsFile); !strings.Contains(string(b), "127.0.0.1 rekor.sigstore.local\n") {
+		t.Errorf("hosts file = %q, want the ingress names", b)
+	}
+	// The monitor watches the in-cluster Rekor with the cluster's key.
+	cm, err := cl.Client.CoreV1().ConfigMaps(MonitorNamespace).Get(ctx, MonitorRelease+"-keys", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(cm.Data["rekor.pub"]) != strings.TrimSpace(string(si.rekorKey)) {
+		t.Errorf("monitor rekor.pub = %q, want the cluster's key", cm.Data["rekor.pub"])
+	}
+	cfgMap, err := cl.Client.CoreV1().ConfigMaps(MonitorNamespace).Get(ctx, MonitorRelease, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"http://rekor-server.rekor-system.svc", "ci@example.com"} {
+		if !strings.Contains(cfgMap.Data["config.yaml"], want) {
+			t.Errorf("monitor config.yaml lacks %q:\n%s", want, cfgMap.Data["config.yaml"])
+		}
+	}
+
+	// `bootstrap sign --service-account` signs with a token like this one:
+	// from the issuer up configured Fulcio to trust, for audience sigstore.
+	iss, err := cl.ServiceAccountIssuer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cl.ServiceAccountToken(ctx, MonitorNamespace, "default", "sigstore")
+	if err != nil {
+		t.Fatalf("service-account token: %v", err)
+	}
+	if claims := jwtClaims(t, tok); claims["iss"] != iss || !audienceHas(claims["aud"], "sigstore") {
+		t.Errorf("token claims iss=%v aud=%v, want iss=%s aud=[sigstore]", claims["iss"], claims["aud"], iss)
+	}
+
+	// A second up changes nothing.
+	rv := secretVersions(t, cl)
+	out.Reset()
+	res, err = Up(ctx, cfg)
+	t.Logf("second up:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	for k, c := range res.Changes {
+		if c != Unchanged {
+			t.Errorf("second up: %s %s, want unchanged", k, c)
+		}
+	}
+	if got := secretVersions(t, cl); !equalMaps(got, rv) {
+		t.Errorf("second up touched secrets: before %v, after %v", rv, got)
+	}
+	for _, r := range [][2]string{{ScaffoldNamespace, ScaffoldRelease}, {MonitorNamespace, MonitorRelease}} {
+		st, err := cl.ReleaseStatus(r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Revision != 1 || st.Status != "deployed" {
+			t.Errorf("after second up %s", st)
+		}
+	}
+
+	// A dry run after a changed domain would change things but does not.
+	out.Reset()
+	dry := cfg
+	dry.Domain, dry.DryRun = "example.test", true
+	res, err = Up(ctx, dry)
+	t.Logf("dry run:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("dry-run up: %v", err)
+	}
+	if res.Changes["release sigstore/scaffold"] != WouldUpdate || res.Changes["secret rekor-system/rekor-tls"] != WouldUpdate {
+		t.Errorf("dry run changes = %v, want would update for the scaffold and rekor-tls", res.Changes)
+	}
+	if got := secretVersions(t, cl); !equalMaps(got, rv) {
+		t.Errorf("dry run touched secrets")
+	}
+	if st, _ := cl.ReleaseStatus(ScaffoldNamespace, ScaffoldRelease); st.Revision != 1 {
+		t.Errorf("dry run upgraded the scaffold: %s", st)
+	}
+
+	out.Reset()
+	if err := Status(ctx, cfg); err != nil {
+		t.Errorf("status: %v\n%s", err, out.String())
+	}
+
+	// down keeps secrets and state; down --purge removes them.
+	out.Reset()
+	if err := Down(ctx, cfg); err != nil {
+		t.Fatalf("down: %v\n%s", err, out.String())
+	}
+	t.Logf("down:\n%s", out.String())
+	for _, r := range [][2]string{{ScaffoldNamespace, ScaffoldRelease}, {MonitorNamespace, MonitorRelease}} {
+		if st, _ := cl.ReleaseStatus(r[0], r[1]); st.Found {
+			t.Errorf("after down: %s", st)
+		}
+	}
+	if d, _ := cl.SecretData(ctx, "rekor-system", "rekor-tls", corev1.TLSCertKey); d == nil {
+		t.Errorf("down without --purge removed rekor-tls")
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, "ca.crt")); err != nil {
+		t.Errorf("down without --purge removed the CA: %v", err)
+	}
+	out.Reset()
+	if err := Status(ctx, cfg); !errors.Is(err, ErrUnhealthy) {
+		t.Errorf("status after down = %v, want ErrUnhealthy", err)
+	}
+
+	out.Reset()
+	purge := cfg
+	purge.Purge = true
+	if err := Down(ctx, purge); err != nil {
+		t.Fatalf("down --purge: %v\n%s", err, out.String())
+	}
+	t.Logf("down --purge:\n%s", out.String())
+	for _, ns := range append(cfg.sigstoreNamespaces(), MonitorNamespace) {
+		if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("namespace %s after purge: %v, want not found", ns, err)
+		}
+	}
+	if _, err := os.Stat(cfg.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir after purge: %v, want gone", err)
+	}
+}
+
+func scaffoldPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("VIGIL_SCAFFOLD_CHART"); p != "" {
+		return p
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "..", "shared", "charts", "scaffold-"+ScaffoldVersion+".tgz")
+}
+
+// secretVersions maps every Secret in the bootstrap's namespaces to its
+// resourceVersion.
+func secretVersions(t *testing.T, cl *Cluster) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, ns := range []string{"fulcio-system", "rekor-system", TUFNamespace} {
+		l, err := cl.Client.CoreV1().Secrets(ns).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range l.Items {
+			out[ns+"/"+s.Name] = s.ResourceVersion
+		}
+	}
+	return out
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// jwtClaims decodes (without verifying) the claims of a compact JWS.
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts, want 3", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
+
+func audienceHas(aud any, want string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == want
+	case []any:
+		for _, v := range a {
+			if v == want {
+				return true
+			}
+		}
+	}
+	return false
+}
