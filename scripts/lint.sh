@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lint.sh - the house checks: gofmt, go vet, go mod tidy is a no-op.
+# lint.sh - the house checks: gofmt, go vet, staticcheck, go mod tidy is a no-op.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export GOTOOLCHAIN=local
@@ -10,6 +10,7 @@ if [[ -n "$bad" ]]; then
 	exit 1
 fi
 go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 cp go.mod /tmp/vigil-go.mod.$$; cp go.sum /tmp/vigil-go.sum.$$
 go mod tidy
 if ! cmp -s go.mod /tmp/vigil-go.mod.$$ || ! cmp -s go.sum /tmp/vigil-go.sum.$$; then

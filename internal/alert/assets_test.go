@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -397,30 +396,6 @@ func TestDashboardQueriesParse(t *testing.T) {
 	if want := fmt.Sprintf("SUCCESS: %d rules found", n); !strings.Contains(out, want) {
 		t.Errorf("promtool check of the dashboard queries: %s, want %q", out, want)
 	}
-}
-
-var metricNameRE = regexp.MustCompile(`\bvigil_[a-zA-Z0-9_]+`)
-
-// referencedMetrics scans PromQL for vigil_ metric names, mapping histogram
-// series (_bucket, _sum, _count) to their metric.
-func referencedMetrics(exprs []string) []string {
-	set := map[string]bool{}
-	for _, e := range exprs {
-		for _, m := range metricNameRE.FindAllString(e, -1) {
-			for _, suf := range []string{"_bucket", "_sum", "_count"} {
-				if base, ok := strings.CutSuffix(m, suf); ok && slices.Contains(exportedMetrics, base) {
-					m = base
-				}
-			}
-			set[m] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for m := range set {
-		out = append(out, m)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // TestOutboxExportsItsMetrics gathers the alert metrics from a live outbox:
