@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,6 +26,15 @@ var v2Unmarshal = protojson.UnmarshalOptions{DiscardUnknown: true}
 // certificate (x509Certificate.rawBytes). It returns at least one Identity
 // or a *MalformedError.
 func (p *Parser) ParseV2(leaf []byte) ([]Identity, error) {
+	if ids, ok := p.parseV2Fast(leaf); ok {
+		return ids, nil
+	}
+	return p.parseV2Proto(leaf)
+}
+
+// parseV2Proto decodes a leaf into rekor-tiles' types with protojson: the
+// reference path, and the one that reports what is malformed.
+func (p *Parser) parseV2Proto(leaf []byte) ([]Identity, error) {
 	var e pb.Entry
 	if err := v2Unmarshal.Unmarshal(leaf, &e); err != nil {
 		return nil, &MalformedError{Err: fmt.Errorf("decoding entry: %w", err)}
@@ -72,4 +82,72 @@ func (p *Parser) v2Verifier(v *pb.Verifier) (*Identity, error) {
 		return p.fromSPKI(der)
 	}
 	return nil, errors.New("missing verifier")
+}
+
+// v2Leaf mirrors the fields of a canonical Rekor v2 leaf that carry the
+// verifiers, for decoding with encoding/json, which is about twice as fast
+// as protojson here. Anything it cannot decode is left to the protojson path,
+// which decides; TestParseV2FastMatchesProtojson and FuzzParseV2 check that
+// both paths agree.
+type v2Leaf struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Spec       struct {
+		HashedRekordV002 *struct {
+			Signature v2Signature `json:"signature"`
+		} `json:"hashedRekordV002"`
+		DSSEV002 *struct {
+			Signatures []v2Signature `json:"signatures"`
+		} `json:"dsseV002"`
+	} `json:"spec"`
+}
+
+type v2Signature struct {
+	Verifier struct {
+		PublicKey *struct {
+			RawBytes []byte `json:"rawBytes"`
+		} `json:"publicKey"`
+		X509Certificate *struct {
+			RawBytes []byte `json:"rawBytes"`
+		} `json:"x509Certificate"`
+	} `json:"verifier"`
+}
+
+// parseV2Fast parses well-formed hashedrekord and dsse 0.0.2 leaves; ok is
+// false for anything else, including every error.
+func (p *Parser) parseV2Fast(leaf []byte) (ids []Identity, ok bool) {
+	var e v2Leaf
+	if json.Unmarshal(leaf, &e) != nil || e.APIVersion != "0.0.2" {
+		return nil, false
+	}
+	var kind string
+	var sigs []v2Signature
+	switch {
+	case e.Kind == "hashedrekord" && e.Spec.HashedRekordV002 != nil && e.Spec.DSSEV002 == nil:
+		kind, sigs = KindHashedRekordV002, []v2Signature{e.Spec.HashedRekordV002.Signature}
+	case e.Kind == "dsse" && e.Spec.DSSEV002 != nil && e.Spec.HashedRekordV002 == nil && len(e.Spec.DSSEV002.Signatures) > 0:
+		kind, sigs = KindDSSEV002, e.Spec.DSSEV002.Signatures
+	default:
+		return nil, false
+	}
+	ids = make([]Identity, 0, len(sigs))
+	for _, sig := range sigs {
+		var id *Identity
+		var err error
+		v := sig.Verifier
+		switch {
+		case v.X509Certificate != nil && len(v.X509Certificate.RawBytes) > 0:
+			id, err = p.fromCertDER(v.X509Certificate.RawBytes)
+		case v.PublicKey != nil && len(v.PublicKey.RawBytes) > 0:
+			id, err = p.fromSPKI(v.PublicKey.RawBytes)
+		default:
+			return nil, false
+		}
+		if err != nil {
+			return nil, false
+		}
+		ids = append(ids, *id)
+		ids[len(ids)-1].EntryKind = kind
+	}
+	return ids, true
 }
