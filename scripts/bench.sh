@@ -45,9 +45,14 @@ if (( v1_add > 0 || v2_add > 0 )); then
 	"$work/loadgen" -env "$env_file" -v1 "$v1_add" -v2 "$v2_add" -mix cert,key,dsse -quiet
 fi
 
+missed=0
 echo "== catch-up scans (best of $runs)"
 # shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags.
 "$work/scanbench" -env "$env_file" -log both -rules 20 -runs "$runs" -json ${BENCH_FLAGS:-} >"$work/scan.json"
+
+echo "== alert latency (upload -> webhook, target: poll interval + 1s)"
+go run ./tools/alertlatency -env "$env_file" -interval 2s -n 5 | tee "$work/latency.txt"
+grep -q 'within target: NO' "$work/latency.txt" && missed=1
 
 echo "== parse + match Go benchmarks"
 go test -run '^$' -bench . -benchmem ./internal/identity/ | tee "$work/identity.txt"
@@ -56,7 +61,6 @@ echo
 echo "== summary"
 # jq may be missing: the flat JSON lines of scanbench are read with sed.
 field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1" | tr -d '"'; }
-missed=0
 printf '%-28s %12s %12s %12s %8s %10s  %-40s %s\n' "measurement" "entries" "ceiling e/s" "vigil e/s" "ratio" "peak RSS" "target" "met"
 while IFS= read -r line; do
 	log=$(field "$line" log)
@@ -86,6 +90,7 @@ for b in "BenchmarkMatchKeySignedV2 200000 v2-key" "BenchmarkMatchFulcioCertV2 5
 	[[ $met == yes ]] || missed=1
 	printf '%-28s %12s %12s %12.0f %8s %10s  %-40s %s (%.0f entries/cpu-s)\n' "parse+match $what" - - "$rate" - - ">= $min e/s (Go benchmark)" "$met" "$cpu_rate"
 done
+sed -n 's/^  /alert latency /p' "$work/latency.txt"
 echo "cores: $(nproc), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ ${BENCH_STRICT:-} == 1 && $missed == 1 ]]; then
 	echo "bench: a target was missed" >&2
