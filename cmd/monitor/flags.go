@@ -68,7 +68,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 			}
 		}
 		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
+		if cfg, err = config.Read(*configFile); err != nil {
 			return nil, err
 		}
 	} else {
@@ -106,6 +106,9 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 		cfg.LogLevel = *logLevel
 	}
 	if err := cfg.Complete(); err != nil {
+		if *configFile != "" {
+			return nil, fmt.Errorf("config %s: %w", *configFile, err)
+		}
 		return nil, err
 	}
 	return &options{cfg: cfg, checkConfig: *checkConfig}, nil

@@ -76,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app, err := monitor.NewApp(ctx, opts.cfg, logger)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
+		var ue *monitor.UnavailableError
+		if errors.As(err, &ue) {
+			return exitNoVerdict
+		}
 		return exitUsage
 	}
 	defer app.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -89,6 +90,9 @@ func (a *Alertmanager) Send(ctx context.Context, e Event) error {
 		if al.EndsAt.IsZero() || al.EndsAt.After(now) {
 			al.EndsAt = now
 		}
+		// The stored alert shares its map with the firing set, which resend
+		// marshals concurrently: write to a copy.
+		al.Annotations = maps.Clone(al.Annotations)
 		al.Annotations["resolved_by"] = e.ID
 		if err := a.post(ctx, []amAlert{al}); err != nil {
 			return err

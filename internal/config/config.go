@@ -166,12 +166,26 @@ func fieldErr(field string, format string, args ...any) error {
 
 // Load reads and validates the configuration file at path.
 func Load(path string) (*Config, error) {
+	c, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Complete(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Read decodes the configuration file at path strictly, without defaults
+// or validation: for callers that override fields (command-line flags)
+// before calling Complete.
+func Read(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	defer f.Close()
-	c, err := Parse(f)
+	c, err := decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -180,6 +194,17 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes a configuration strictly, fills in defaults and validates it.
 func Parse(r io.Reader) (*Config, error) {
+	c, err := decode(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Complete(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func decode(r io.Reader) (*Config, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -189,9 +214,6 @@ func Parse(r io.Reader) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("decoding YAML: %w", err)
-	}
-	if err := c.Complete(); err != nil {
-		return nil, err
 	}
 	return &c, nil
 }

@@ -85,16 +85,40 @@ type Outcome struct {
 
 // Result returns "verified", "violation" or "error".
 func (o Outcome) Result() string {
-	var ie *checkpoint.IntegrityError
 	switch {
 	case o.Err == nil:
 		return resultVerified
-	case errors.As(o.Err, &ie):
+	case violation(o.Err) != nil:
 		return resultViolation
 	default:
 		return resultError
 	}
 }
+
+// violation returns the integrity violation err reports, or nil when err
+// is not evidence against the log (including a *ConfigError that wraps
+// one).
+func violation(err error) *checkpoint.IntegrityError {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return nil
+	}
+	var ie *checkpoint.IntegrityError
+	if errors.As(err, &ie) {
+		return ie
+	}
+	return nil
+}
+
+// ConfigError reports a check that cannot run as configured: the saved
+// checkpoint or the starting checkpoint does not verify with the configured
+// key and origin (a rotated key, a changed origin, a checkpoint of another
+// log). It is never evidence against the log, even when it wraps a
+// *checkpoint.IntegrityError.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // checker runs the checks of one log. Methods are called from one goroutine.
 type checker struct {
@@ -135,14 +159,14 @@ func (c *checker) check(ctx context.Context) Outcome {
 		if err != nil {
 			// The saved note verified when it was saved: a failure now means
 			// the configured key or origin changed, which needs a human.
-			out.Err = fmt.Errorf("saved checkpoint of %s no longer verifies with the configured key and origin (was the key or origin changed?): %w", c.log.Name, err)
+			out.Err = &ConfigError{Err: fmt.Errorf("saved checkpoint of %s no longer verifies with the configured key and origin (was the key or origin changed?): %w", c.log.Name, err)}
 			return out
 		}
 		trustedTree = prev.TreeID
 	case c.log.Start != nil:
 		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.Verifier)
 		if err != nil {
-			out.Err = fmt.Errorf("starting checkpoint of %s: %w", c.log.Name, err)
+			out.Err = &ConfigError{Err: fmt.Errorf("starting checkpoint of %s: %w", c.log.Name, err)}
 			return out
 		}
 	default:
@@ -195,7 +219,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 		// so compare the head, not the bytes): keep the saved note and only
 		// write when the scan moved.
 		next.Checkpoint, next.AdvancedAt = prev.Checkpoint, prev.AdvancedAt
-		if scanEqual(prev.Scan, scan) {
+		if scanEqual(prev.Scan, scan) && next.VerifiedAt.Sub(prev.VerifiedAt) < verifiedRefresh {
 			next = nil
 		}
 	}
@@ -283,6 +307,10 @@ func (c *checker) prove(ctx context.Context, treeID string, trusted, cp *checkpo
 	}
 	return checkpoint.CheckConsistency(trusted, cp, p)
 }
+
+// verifiedRefresh is how stale the saved VerifiedAt of an unchanged log may
+// get: it seeds vigil_log_last_verified_timestamp_seconds after a restart.
+const verifiedRefresh = 5 * time.Minute
 
 // timed runs a fetch and records its duration.
 func timed[T any](c *checker, f func() (T, error)) (T, error) {

@@ -281,3 +281,110 @@ func TestShardRotation(t *testing.T) {
 		t.Errorf("check of a log that dropped its tree = %v, want a consistency violation", o.Err)
 	}
 }
+
+// flakyRecorder fails the first fails Enqueue calls, then records.
+type flakyRecorder struct {
+	recorder
+	fails   int
+	batches []int
+}
+
+func (r *flakyRecorder) Enqueue(ctx context.Context, evs ...alert.Event) ([]alert.Event, error) {
+	r.batches = append(r.batches, len(evs))
+	if r.fails > 0 {
+		r.fails--
+		return nil, fmt.Errorf("disk full")
+	}
+	return r.recorder.Enqueue(ctx, evs...)
+}
+
+func newMemMonitor(t *testing.T, ml *memLog, v note.Verifier, events Notifier, scan *ScanConfig, dir string) (*Monitor, *state.Store) {
+	t.Helper()
+	store, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
+		Schedule: everySecond{}, Scan: scan, Entries: ml, parser: identity.NewParser(16)}
+	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: events, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mon, store
+}
+
+// TestViolationRetriedUntilQueued: an integrity event the outbox could not
+// take is produced again by the next check, and once queued is not repeated.
+func TestViolationRetriedUntilQueued(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.add([]byte("a"), []byte("b"))
+	rec := &flakyRecorder{}
+	mon, _ := newMemMonitor(t, ml, v, rec, nil, t.TempDir())
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	// The log now signs with another key: a signature violation.
+	other, _ := newMemLog(t)
+	ml.signer = other.signer
+	rec.fails = 1
+	for i := range 3 {
+		if o := mon.CheckOnce(t.Context())[0]; o.Result() != resultViolation {
+			t.Fatalf("check %d = %v, want a violation", i, o.Err)
+		}
+	}
+	if len(rec.events) != 1 || rec.events[0].Kind != alert.KindIntegrityViolation {
+		t.Errorf("queued events %v, want exactly one integrity violation (after one failed attempt)", rec.events)
+	}
+	if len(rec.batches) != 2 {
+		t.Errorf("Enqueue called %d times, want 2 (a failure, then the retry)", len(rec.batches))
+	}
+}
+
+// TestSavedCheckpointOfAnotherKey: a saved checkpoint that no longer
+// verifies (the configured key changed) is a configuration error, not
+// evidence against the log.
+func TestSavedCheckpointOfAnotherKey(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.add([]byte("a"))
+	dir := t.TempDir()
+	mon, store := newMemMonitor(t, ml, v, nil, nil, dir)
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	store.Close()
+	other, v2 := newMemLog(t)
+	other.add([]byte("a"))
+	mon, _ = newMemMonitor(t, other, v2, nil, nil, dir)
+	o := mon.CheckOnce(t.Context())[0]
+	var ce *ConfigError
+	if o.Result() != resultError || !errors.As(o.Err, &ce) {
+		t.Errorf("check with a saved checkpoint of another key = %s (%v), want a ConfigError and no verdict", o.Result(), o.Err)
+	}
+}
+
+// TestScanQueuesInBatches: a chunk whose entries cause more events than one
+// outbox batch is queued in batches of at most maxQueueBatch.
+func TestScanQueuesInBatches(t *testing.T) {
+	ml, v := newMemLog(t)
+	for i := range 1200 {
+		ml.add([]byte(fmt.Sprintf("not an entry %d", i)))
+	}
+	matcher, err := identity.Compile(identity.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &flakyRecorder{}
+	mon, _ := newMemMonitor(t, ml, v, rec, &ScanConfig{Matcher: matcher, Chunk: 5000}, t.TempDir())
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	if len(rec.events) != 1200 {
+		t.Errorf("queued %d malformed-entry events, want 1200", len(rec.events))
+	}
+	for _, n := range rec.batches {
+		if n > maxQueueBatch {
+			t.Errorf("a batch of %d events, want at most %d", n, maxQueueBatch)
+		}
+	}
+}

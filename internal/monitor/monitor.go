@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -181,7 +180,7 @@ func jitter(wait, max time.Duration) time.Duration {
 func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now}
 	out := c.check(ctx)
-	if ctx.Err() != nil && out.Err != nil {
+	if ctx.Err() != nil && out.Err != nil && violation(out.Err) == nil {
 		return out // shutting down: not a log failure
 	}
 	mon.record(ctx, l, out)
@@ -189,15 +188,19 @@ func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 }
 
 // record updates metrics, status and events for one outcome.
+//
+// Alert bookkeeping (which conditions have fired) changes only once their
+// events are durably queued: an event that could not be queued is produced
+// again by the next check.
 func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 	now := mon.cfg.Now()
 	mon.m.checks.WithLabelValues(l.Name, out.Result()).Inc()
 	var events []alert.Event
+	ie := violation(out.Err)
 
 	mon.mu.Lock()
 	st := mon.status[l.Name]
 	st.lastErr = out.Err
-	var ie *checkpoint.IntegrityError
 	switch {
 	case out.Err == nil:
 		cp := out.Checkpoint
@@ -211,19 +214,17 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 			st.advancedAt = now
 		}
 		st.size, st.lastVerified = cp.Size, now
-		// A verified check clears integrity conditions.
-		for key, ev := range st.firing {
+		// A verified check clears integrity conditions (the evidence
+		// already sent stands; the runbook says what to do with it).
+		for _, ev := range st.firing {
 			if ev.Kind == alert.KindIntegrityViolation {
 				events = append(events, alert.Recovered(ev, now, fmt.Sprintf("log %s verifies again at size %d", l.Name, cp.Size)))
-				delete(st.firing, key)
 			}
 		}
-	case errors.As(out.Err, &ie):
+	case ie != nil:
 		mon.m.up.WithLabelValues(l.Name).Set(1)
 		mon.m.integrityFailures.WithLabelValues(l.Name, string(ie.Reason)).Inc()
-		ev := integrityEvent(l, ie, now)
-		if _, dup := st.firing[ev.DedupeKey]; !dup {
-			st.firing[ev.DedupeKey] = ev
+		if ev := integrityEvent(l, ie, now); st.firing[ev.DedupeKey].Kind == "" {
 			events = append(events, ev)
 		}
 	default:
@@ -248,11 +249,25 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 	default:
 		mon.logger.WarnContext(ctx, "check reached no verdict", "log", l.Name, "err", out.Err)
 	}
-	mon.notify(ctx, events)
+	// Queue even while shutting down: these events are the point.
+	if !mon.notify(context.WithoutCancel(ctx), events) {
+		return
+	}
+	mon.mu.Lock()
+	defer mon.mu.Unlock()
+	for _, ev := range events {
+		switch {
+		case ev.Kind == alert.KindRecovered:
+			delete(st.firing, ev.Resolves.DedupeKey)
+		case ev.Kind.Condition():
+			st.firing[ev.DedupeKey] = ev
+		}
+	}
 }
 
-// staleEvents updates the stale flag of st and returns the events its change
-// causes. Called with mon.mu held.
+// staleEvents updates the stale flag of st and returns the events its state
+// calls for: a stale event when the log is stale and none has fired, a
+// recovered event when it is fresh and one has. Called with mon.mu held.
 func (mon *Monitor) staleEvents(st *logStatus, now time.Time) []alert.Event {
 	l := st.log
 	var why string
@@ -267,40 +282,37 @@ func (mon *Monitor) staleEvents(st *logStatus, now time.Time) []alert.Event {
 	case l.MaxUnchanged > 0 && !st.advancedAt.IsZero() && now.Sub(st.advancedAt) > l.MaxUnchanged:
 		why = fmt.Sprintf("checkpoint has not advanced past size %d for %s (limit %s)", st.size, now.Sub(st.advancedAt).Round(time.Second), l.MaxUnchanged)
 	}
-	stale := why != ""
-	if stale == st.stale {
-		return nil
-	}
-	st.stale = stale
-	if stale {
+	st.stale = why != ""
+	if st.stale {
 		mon.m.stale.WithLabelValues(l.Name).Set(1)
 	} else {
 		mon.m.stale.WithLabelValues(l.Name).Set(0)
 	}
 	key := "stale_log/" + l.Name
-	if !stale {
-		if ev, ok := st.firing[key]; ok {
-			delete(st.firing, key)
-			return []alert.Event{alert.Recovered(ev, now, fmt.Sprintf("log %s is verified again", l.Name))}
+	firing, fired := st.firing[key]
+	switch {
+	case !st.stale && fired:
+		return []alert.Event{alert.Recovered(firing, now, fmt.Sprintf("log %s is verified again", l.Name))}
+	case st.stale && !fired:
+		detail := why
+		if st.lastErr != nil {
+			detail += "; last error: " + st.lastErr.Error()
 		}
-		return nil
+		return []alert.Event{{Kind: alert.KindStaleLog, Severity: alert.SeverityWarning, Log: l.Name, Time: now, DedupeKey: key,
+			Summary: fmt.Sprintf("log %s is stale: %s", l.Name, why), Evidence: alert.Evidence{KeyID: l.KeyID, Detail: detail}}}
 	}
-	detail := why
-	if st.lastErr != nil {
-		detail += "; last error: " + st.lastErr.Error()
-	}
-	ev := alert.Event{Kind: alert.KindStaleLog, Severity: alert.SeverityWarning, Log: l.Name, Time: now, DedupeKey: key,
-		Summary: fmt.Sprintf("log %s is stale: %s", l.Name, why), Evidence: alert.Evidence{KeyID: l.KeyID, Detail: detail}}
-	st.firing[key] = ev
-	return []alert.Event{ev}
+	return nil
 }
 
 // integrityEvent builds the event for an integrity violation. Its dedupe key
-// hashes the reason and the signed texts (not the signatures: Rekor v1 signs
-// afresh on every request), so the same violation seen again is one alert.
+// is the log, the reason and the signed text of the last trusted checkpoint
+// (not signatures: Rekor v1 signs afresh on every request; not the offending
+// note: a forked log that keeps growing would otherwise page at every
+// check). Saved state does not move during a violation, so one condition is
+// one alert, carrying the evidence first seen.
 func integrityEvent(l *Log, ie *checkpoint.IntegrityError, now time.Time) alert.Event {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%q\n%q\n", ie.Reason, noteText(ie.Old), noteText(ie.New))
+	fmt.Fprintf(h, "%s\n%q\n", ie.Reason, noteText(ie.Old))
 	return alert.Event{
 		Kind: alert.KindIntegrityViolation, Severity: alert.SeverityCritical, Log: l.Name, Reason: string(ie.Reason), Time: now,
 		DedupeKey: fmt.Sprintf("integrity_violation/%s/%s/%s", l.Name, ie.Reason, hex.EncodeToString(h.Sum(nil)[:16])),
@@ -320,17 +332,20 @@ func noteText(raw []byte) string {
 	return s
 }
 
-// notify hands events to the notifier. A failure to queue is logged, with the
-// events, and never stops verification.
-func (mon *Monitor) notify(ctx context.Context, events []alert.Event) {
+// notify hands events to the notifier and reports whether they are queued.
+// A failure is logged with the events and never stops verification.
+func (mon *Monitor) notify(ctx context.Context, events []alert.Event) bool {
 	if len(events) == 0 || mon.cfg.Events == nil {
-		return
+		return true
 	}
 	if _, err := mon.cfg.Events.Enqueue(ctx, events...); err != nil {
 		for _, ev := range events {
-			mon.logger.ErrorContext(ctx, "could not queue alert", "log", ev.Log, "kind", string(ev.Kind), "summary", ev.Summary, "err", err)
+			mon.logger.ErrorContext(ctx, "could not queue alert; the next check tries again", "log", ev.Log, "kind", string(ev.Kind),
+				"summary", ev.Summary, "err", err)
 		}
+		return false
 	}
+	return true
 }
 
 // Ready reports whether every log was verified within its staleness limit,

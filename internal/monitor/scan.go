@@ -228,11 +228,10 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 		if err := s.prove(ctx, head, cp, end, root); err != nil {
 			return nil, err
 		}
-		if len(events) > 0 && s.c.events != nil {
-			if _, err := s.c.events.Enqueue(ctx, events...); err != nil {
-				return nil, fmt.Errorf("queueing %d alerts for entries %d-%d of %s: %w", len(events), sc.Next, end, l.Name, err)
-			}
+		if err := s.queue(ctx, events); err != nil {
+			return nil, fmt.Errorf("queueing %d alerts for entries %d-%d of %s: %w", len(events), sc.Next, end, l.Name, err)
 		}
+
 		s.c.m.entriesScanned.WithLabelValues(l.Name).Add(float64(end - sc.Next))
 		s.c.m.scanLag.WithLabelValues(l.Name).Set(float64(cp.Size - end))
 		sc = &state.Scan{TreeID: head.TreeID, Next: end, Range: rng.Hashes()}
@@ -250,6 +249,28 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 		}
 	}
 	return sc, nil
+}
+
+// maxQueueBatch bounds the events handed to the outbox at once: a chunk of
+// a flooded log can cause more events than the outbox holds, and the outbox
+// refuses a batch larger than itself.
+const maxQueueBatch = 500
+
+// queue hands events to the notifier durably, in batches. A failure part way
+// leaves earlier batches queued; the chunk is scanned again and they are
+// queued again (delivery is at-least-once, receivers drop repeats by key).
+func (s *scanner) queue(ctx context.Context, events []alert.Event) error {
+	if s.c.events == nil {
+		return nil
+	}
+	for len(events) > 0 {
+		n := min(len(events), maxQueueBatch)
+		if _, err := s.c.events.Enqueue(ctx, events[:n]...); err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
 }
 
 // start returns the progress to continue from: prev, or at first contact

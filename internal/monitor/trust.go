@@ -64,7 +64,7 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 			opts.ForceCache = true
 			cached, cerr := fetchTUFTarget(opts, "trusted_root.json")
 			if cerr != nil {
-				return nil, fmt.Errorf("fetching trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)
+				return nil, &UnavailableError{Err: fmt.Errorf("fetching trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)}
 			}
 			logger.Warn("TUF mirror unavailable; using the trusted root from the local TUF cache", "mirror", cfg.TUF.Mirror, "cache", cache, "err", err)
 			b = cached
@@ -78,6 +78,14 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 	}
 	return trustedLogs(tr.RekorLogs()), nil
 }
+
+// UnavailableError reports that start-up needed something from the network
+// (the TUF mirror) that could not be had: no verdict, not a configuration
+// mistake (monitor check exits 3, not 2).
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // fetchTUFTarget initialises sigstore-go's TUF client (refreshing and
 // verifying the metadata, unless opts.ForceCache) and returns target.
