@@ -121,6 +121,12 @@ type Scan struct {
 type Trust struct {
 	TrustedRootFile string `yaml:"trusted_root_file"`
 	TUF             TUF    `yaml:"tuf"`
+	// FollowShards watches, as a Rekor v2 log, every transparency log of
+	// the trust material valid now that no logs[] entry names (by base URL
+	// or host): a new Rekor v2 shard is a new origin, and this follows
+	// what the trust material lists. Its origin is its base URL's host.
+	// List Rekor v1 logs under logs[] explicitly.
+	FollowShards bool `yaml:"follow_shards"`
 }
 
 // TUF locates a TUF repository whose trusted_root.json target lists the logs.
@@ -290,8 +296,11 @@ func (c *Config) Validate() error {
 	if err := validateSchedule("", c.Interval, c.Schedule); err != nil {
 		return err
 	}
-	if len(c.Logs) == 0 {
-		return fieldErr("logs", "at least one log is required")
+	if len(c.Logs) == 0 && !c.Trust.FollowShards {
+		return fieldErr("logs", "at least one log is required (or trust.follow_shards)")
+	}
+	if c.Trust.FollowShards && c.Trust.TrustedRootFile == "" && c.Trust.TUF.Mirror == "" {
+		return fieldErr("trust.follow_shards", "needs trust.trusted_root_file or trust.tuf")
 	}
 	seen := map[string]bool{}
 	for i, l := range c.Logs {

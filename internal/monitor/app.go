@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,20 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	trust, err := loadTrust(cfg.Trust, cfg.StateDir, ua, logger)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Trust.FollowShards && trust != nil {
+		shards := trust.shards(cfg.Logs, time.Now())
+		for _, sh := range shards {
+			logger.InfoContext(ctx, "following a Rekor v2 shard listed in the trust material", "log", sh.Name, "url", sh.URL, "origin", sh.Origin)
+		}
+		if len(shards) > 0 {
+			c := *cfg
+			c.Logs = append(slices.Clone(cfg.Logs), shards...)
+			if err := c.Complete(); err != nil {
+				return nil, fmt.Errorf("adding shards from the trust material: %w", err)
+			}
+			cfg = &c
+		}
 	}
 	var scan *ScanConfig
 	if !cfg.Scan.Disabled {

@@ -175,3 +175,36 @@ func readPublicKey(path string) (crypto.PublicKey, error) {
 	}
 	return k, nil
 }
+
+// shards returns a log configuration for every transparency log valid at
+// now that none of the configured logs names by base URL or host, in base
+// URL order: the Rekor v2 shards trust.follow_shards follows. Names are
+// "rekor-v2-" and the host with dots as dashes; the origin is the host.
+func (t trustedLogs) shards(configured []config.Log, now time.Time) []config.Log {
+	host := func(s string) string {
+		if u, err := url.Parse(s); err == nil {
+			return strings.ToLower(u.Hostname())
+		}
+		return ""
+	}
+	known := map[string]bool{}
+	for _, l := range configured {
+		known[strings.TrimSuffix(l.URL, "/")] = true
+		known[host(l.URL)] = true
+		known[strings.ToLower(l.Origin)] = true
+	}
+	seen := map[string]bool{}
+	var out []config.Log
+	for _, tl := range t {
+		h := host(tl.BaseURL)
+		if h == "" || known[h] || known[strings.TrimSuffix(tl.BaseURL, "/")] || seen[h] ||
+			now.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && now.After(tl.ValidityPeriodEnd)) {
+			continue
+		}
+		seen[h] = true
+		out = append(out, config.Log{Name: "rekor-v2-" + strings.ReplaceAll(h, ".", "-"), Kind: config.KindRekorV2,
+			URL: tl.BaseURL, Origin: h})
+	}
+	slices.SortFunc(out, func(a, b config.Log) int { return strings.Compare(a.URL, b.URL) })
+	return out
+}

@@ -658,3 +658,36 @@ func TestTUFMirrorDown(t *testing.T) {
 		t.Errorf("first start with the mirror down = %v, want a TUF error", err)
 	}
 }
+
+// TestFollowShardsApp: with trust.follow_shards the monitor watches the
+// Rekor v2 shards the trusted root lists besides the configured logs.
+func TestFollowShardsApp(t *testing.T) {
+	logs := stackLogs(t)
+	var v1 stackLog
+	for _, l := range logs {
+		if l.Kind == config.KindRekorV1 {
+			v1 = l
+		}
+	}
+	shardKey := otherKey(t, publicKey(t, v1.PubKey))
+	trustedRoot := trustedRootJSON(t, []tlogSpec{
+		{baseURL: v1.URL, key: publicKey(t, v1.PubKey), start: time.Now().Add(-time.Hour)},
+		{baseURL: "https://log2026-1.rekor.example.test", key: shardKey, start: time.Now().Add(-time.Hour)},
+	})
+	file := filepath.Join(t.TempDir(), "trusted_root.json")
+	if err := os.WriteFile(file, trustedRoot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := trustConfig(t, []stackLog{v1}, config.Trust{TrustedRootFile: file, FollowShards: true})
+	app, err := tryApp(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, notReady := app.Monitor.Ready()
+	got := strings.Join(notReady, "; ")
+	for _, want := range []string{v1.Name() + ": not verified yet", "rekor-v2-log2026-1-rekor-example-test: not verified yet"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("monitor watches %q, want %q among them", got, want)
+		}
+	}
+}
