@@ -80,7 +80,7 @@ func TestBadConfigs(t *testing.T) {
 		"staleness_not_duration.yml":       "decoding YAML: yaml: unmarshal errors:\n  line 7: cannot unmarshal !!seq into string",
 		"schedule_bad_cron.yml":            "schedule: expected exactly 5 fields, found 3: [every five minutes]",
 		"log_schedule_bad_cron.yml":        "logs[0].schedule: end of range (61) above maximum (59): 61",
-		"no_logs.yml":                      "logs: at least one log is required",
+		"no_logs.yml":                      "logs: at least one log is required (or trust.follow_shards)",
 		"log_name_missing.yml":             "logs[0].name: " + strings.Replace(badName, "%s", "", 1),
 		"log_name_path.yml":                "logs[0].name: " + strings.Replace(badName, "%s", "../etc/passwd", 1),
 		"log_name_duplicate.yml":           `logs[1].name: duplicate log name "rekor"`,
