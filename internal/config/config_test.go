@@ -81,6 +81,7 @@ func TestBadConfigs(t *testing.T) {
 		"schedule_bad_cron.yml":            "schedule: expected exactly 5 fields, found 3: [every five minutes]",
 		"log_schedule_bad_cron.yml":        "logs[0].schedule: end of range (61) above maximum (59): 61",
 		"no_logs.yml":                      "logs: at least one log is required (or trust.follow_shards)",
+		"follow_shards_no_trust.yml":       "trust.follow_shards: needs trust.trusted_root_file or trust.tuf",
 		"log_name_missing.yml":             "logs[0].name: " + strings.Replace(badName, "%s", "", 1),
 		"log_name_path.yml":                "logs[0].name: " + strings.Replace(badName, "%s", "../etc/passwd", 1),
 		"log_name_duplicate.yml":           `logs[1].name: duplicate log name "rekor"`,
