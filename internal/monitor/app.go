@@ -90,7 +90,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		store.Close()
 		return nil, fmt.Errorf("opening alert outbox: %w", err)
 	}
-	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger})
+	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
+		FiringFile: filepath.Join(cfg.StateDir, ".firing.json")}) // not a log name: those start with a letter or digit
 	if err != nil {
 		outbox.Close()
 		store.Close()

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -386,5 +387,49 @@ func TestScanQueuesInBatches(t *testing.T) {
 		if n > maxQueueBatch {
 			t.Errorf("a batch of %d events, want at most %d", n, maxQueueBatch)
 		}
+	}
+}
+
+// TestFiringSurvivesRestart: a condition that fired before a restart is
+// resolved by the restarted monitor when the log verifies again.
+func TestFiringSurvivesRestart(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.add([]byte("a"))
+	dir := t.TempDir()
+	firing := filepath.Join(t.TempDir(), "firing.json")
+	start := func(rec Notifier) (*Monitor, *state.Store) {
+		store, err := state.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
+		mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry(), FiringFile: firing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mon, store
+	}
+	rec := &recorder{}
+	mon, store := start(rec)
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	good := ml.signer
+	other, _ := newMemLog(t)
+	ml.signer = other.signer
+	if o := mon.CheckOnce(t.Context())[0]; o.Result() != resultViolation {
+		t.Fatalf("check = %v, want a violation", o.Err)
+	}
+	store.Close()
+
+	ml.signer = good
+	rec2 := &recorder{}
+	mon, store = start(rec2)
+	defer store.Close()
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	if len(rec2.events) != 1 || rec2.events[0].Kind != alert.KindRecovered || rec2.events[0].Resolves.DedupeKey != rec.events[0].DedupeKey {
+		t.Errorf("after restart, events %v; want one recovered event resolving %s", rec2.events, rec.events[0].DedupeKey)
 	}
 }

@@ -16,9 +16,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +60,11 @@ type Config struct {
 	// MaxJitter caps the random delay added to each wait (default 30s; the
 	// jitter is at most a tenth of the wait).
 	MaxJitter time.Duration
+	// FiringFile, when set, keeps the conditions that have fired and not
+	// recovered (by log) across restarts, so that a condition that clears
+	// while the monitor is down is still resolved. It is alert
+	// bookkeeping, separate from the verified state.
+	FiringFile string
 }
 
 // Monitor checks logs. It is safe for concurrent use.
@@ -115,6 +124,9 @@ func New(cfg Config) (*Monitor, error) {
 			}
 		}
 		mon.status[l.Name] = st
+	}
+	if err := mon.loadFiring(); err != nil {
+		return nil, err
 	}
 	return mon, nil
 }
@@ -255,14 +267,66 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 	}
 	mon.mu.Lock()
 	defer mon.mu.Unlock()
+	changed := false
 	for _, ev := range events {
 		switch {
 		case ev.Kind == alert.KindRecovered:
 			delete(st.firing, ev.Resolves.DedupeKey)
+			changed = true
 		case ev.Kind.Condition():
 			st.firing[ev.DedupeKey] = ev
+			changed = true
 		}
 	}
+	if changed {
+		if err := mon.saveFiring(); err != nil {
+			mon.logger.ErrorContext(ctx, "could not save the firing alert conditions", "err", err)
+		}
+	}
+}
+
+// loadFiring reads cfg.FiringFile into the logs' firing sets; conditions of
+// logs no longer configured are dropped.
+func (mon *Monitor) loadFiring() error {
+	if mon.cfg.FiringFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(mon.cfg.FiringFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading firing conditions: %w", err)
+	}
+	var byLog map[string]map[string]alert.Event
+	if err := json.Unmarshal(b, &byLog); err != nil {
+		return fmt.Errorf("decoding firing conditions in %s: %w", mon.cfg.FiringFile, err)
+	}
+	for name, firing := range byLog {
+		if st, ok := mon.status[name]; ok {
+			maps.Copy(st.firing, firing)
+		}
+	}
+	return nil
+}
+
+// saveFiring writes every log's firing set to cfg.FiringFile atomically.
+// Called with mon.mu held.
+func (mon *Monitor) saveFiring() error {
+	if mon.cfg.FiringFile == "" {
+		return nil
+	}
+	byLog := map[string]map[string]alert.Event{}
+	for name, st := range mon.status {
+		if len(st.firing) > 0 {
+			byLog[name] = st.firing
+		}
+	}
+	b, err := json.Marshal(byLog)
+	if err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(mon.cfg.FiringFile, b, 0o600)
 }
 
 // staleEvents updates the stale flag of st and returns the events its state
