@@ -113,15 +113,34 @@ func (p *Parser) fromPEM(material []byte) (*Identity, error) {
 	return p.cached(formatPEM, material, p.parsePEM)
 }
 
-// fromCertDER parses a DER certificate (Rekor v2 verifiers).
+// fromCertDER parses a DER certificate (Rekor v2 verifiers, and the
+// intermediates of a PEM chain).
 func (p *Parser) fromCertDER(der []byte) (*Identity, error) {
 	return p.cached(formatCert, der, func(der []byte) (*Identity, error) {
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("parsing certificate: %w", err)
-		}
-		return certIdentity(cert, nil)
+		return certDERIdentity(der, nil)
 	})
+}
+
+// certDERIdentity extracts the identity of a DER certificate, with the
+// fast parser when it can and crypto/x509 otherwise. intermediates are
+// the other certificates that came with it.
+func certDERIdentity(der []byte, intermediates []*certRef) (*Identity, error) {
+	if id, ok := fastCertIdentity(der); ok {
+		id.cert = lazyCert(der, nil, intermediates)
+		return id, nil
+	}
+	// Not a certificate the fast parser handles, or malformed:
+	// crypto/x509 decides.
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing certificate: %w", err)
+	}
+	id, err := certIdentity(cert, nil)
+	if err != nil {
+		return nil, err
+	}
+	id.cert = lazyCert(der, cert, intermediates)
+	return id, nil
 }
 
 // fromSPKI parses a DER SubjectPublicKeyInfo (Rekor v2 verifiers).
@@ -138,11 +157,8 @@ func (p *Parser) parsePEM(material []byte) (*Identity, error) {
 	case "PUBLIC KEY":
 		return spkiIdentity(block.Bytes)
 	case "CERTIFICATE":
-		leaf, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parsing certificate: %w", err)
-		}
-		var chain []*x509.Certificate
+		leaf := block.Bytes
+		var chain []*certRef
 		for n := 1; ; n++ {
 			block, rest = pem.Decode(rest)
 			if block == nil {
@@ -159,9 +175,9 @@ func (p *Parser) parsePEM(material []byte) (*Identity, error) {
 			if err != nil {
 				return nil, fmt.Errorf("certificate %d of chain: %w", n, err)
 			}
-			chain = append(chain, c.Certificate)
+			chain = append(chain, c.cert)
 		}
-		return certIdentity(leaf, chain)
+		return certDERIdentity(leaf, chain)
 	default:
 		return nil, fmt.Errorf("decoding PEM: unsupported block type %q", block.Type)
 	}
@@ -174,7 +190,8 @@ func spkiIdentity(der []byte) (*Identity, error) {
 	return &Identity{KeyType: KeyPKIX, KeyFingerprint: sha256Hex(der)}, nil
 }
 
-// certIdentity extracts the matchable facts of a certificate.
+// certIdentity extracts the matchable facts of a parsed certificate: the
+// reference extraction, which fastCertIdentity must agree with.
 func certIdentity(cert *x509.Certificate, intermediates []*x509.Certificate) (*Identity, error) {
 	id := &Identity{
 		KeyType:         KeyX509,
@@ -182,8 +199,7 @@ func certIdentity(cert *x509.Certificate, intermediates []*x509.Certificate) (*I
 		DNSNames:        cert.DNSNames,
 		CertFingerprint: sha256Hex(cert.Raw),
 		KeyFingerprint:  sha256Hex(cert.RawSubjectPublicKeyInfo),
-		Certificate:     cert,
-		Intermediates:   intermediates,
+		cert:            parsedCert(cert, intermediates),
 	}
 	if len(cert.URIs) > 0 {
 		id.URIs = make([]string, len(cert.URIs))
@@ -267,5 +283,7 @@ func fulcioExtension(oid asn1.ObjectIdentifier) (int, bool) {
 
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }

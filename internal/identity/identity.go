@@ -56,11 +56,17 @@
 //
 // # Identities and caching
 //
-// Certificate parsing dominates the cost. A [Parser] keeps a bounded LRU of
-// parsed certificates and keys, keyed by the SHA-256 of their encoding, so
-// repeated signers (and the intermediates of a chain) cost a hash and a map
-// lookup. Identities returned from the cache share their slices, maps and
-// *x509.Certificate: treat them as read-only.
+// Certificate parsing dominates the cost. Identity extraction reads only
+// what it needs from the certificate DER with cryptobyte (the SANs, the
+// Fulcio extensions and the SubjectPublicKeyInfo bytes), checking its
+// structure as crypto/x509 does and deferring to crypto/x509 for anything
+// unusual or malformed; the *x509.Certificate that chain verification
+// needs is parsed on first use ([Identity.Certificate]). A [Parser] keeps a
+// bounded LRU of extracted certificates and keys, keyed by the SHA-256 of
+// their encoding, so repeated signers (and the intermediates of a chain)
+// cost a hash and a map lookup; per-signature Fulcio certificates miss it.
+// Identities returned from the cache share their slices, maps and
+// certificates: treat them as read-only.
 //
 // # Rules
 //
@@ -114,7 +120,8 @@ const (
 
 // Identity is one signer of a log entry. All fields except EntryKind and
 // KeyType may be empty. Slices, maps and certificates may be shared with a
-// [Parser]'s cache and with other identities: do not modify them.
+// [Parser]'s cache and with other identities: do not modify them. Copies of
+// an Identity share its lazily parsed certificate.
 type Identity struct {
 	// EntryKind is "kind:apiVersion" of the entry, e.g. "hashedrekord:0.0.1".
 	EntryKind string
@@ -147,12 +154,35 @@ type Identity struct {
 	// encoding for ssh keys (the hex form of OpenSSH's "SHA256:" fingerprint).
 	KeyFingerprint string
 
-	// Certificate is the parsed signing certificate, nil for bare keys.
-	Certificate *x509.Certificate
-	// Intermediates holds any further certificates that came with the
-	// signing certificate (a PEM chain, or the certificates of a
-	// timestamp response), for chain verification.
-	Intermediates []*x509.Certificate
+	// cert is the signing certificate and any further certificates that
+	// came with it, parsed on first use; nil for bare keys.
+	cert *certRef
+}
+
+// Certificate returns the parsed signing certificate, or nil for bare
+// keys. Identity extraction does not need a parsed certificate, so it is
+// parsed with crypto/x509 on the first call (once per certificate, shared
+// by the copies of an Identity). The error is non-nil only for a
+// certificate whose structure, names and extensions are well-formed but
+// whose public key crypto/x509 cannot decode.
+func (id *Identity) Certificate() (*x509.Certificate, error) {
+	if id.cert == nil {
+		return nil, nil
+	}
+	pc, err := id.cert.load()
+	return pc.leaf, err
+}
+
+// Intermediates returns any further certificates that came with the
+// signing certificate (a PEM chain, or the certificates of a timestamp
+// response), for chain verification. Like [Identity.Certificate] it parses
+// them on first use.
+func (id *Identity) Intermediates() ([]*x509.Certificate, error) {
+	if id.cert == nil {
+		return nil, nil
+	}
+	pc, err := id.cert.load()
+	return pc.intermediates, err
 }
 
 // Subjects calls f for each subject name of the identity (emails, URIs,

@@ -230,8 +230,8 @@ func (r *rule) fields(id *Identity) map[string]string {
 // chains reports whether id's certificate chains to r's CA bundle at the
 // certificate's NotBefore.
 func (m *Matcher) chains(r *rule, id *Identity) bool {
-	cert := id.Certificate
-	if cert == nil {
+	cert, err := id.Certificate()
+	if cert == nil || err != nil {
 		return false
 	}
 	key := verifyKey{certFP: id.CertFingerprint, rule: r}
@@ -245,13 +245,17 @@ func (m *Matcher) chains(r *rule, id *Identity) bool {
 		CurrentTime: cert.NotBefore,
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}
-	if len(id.Intermediates) > 0 {
+	intermediates, err := id.Intermediates()
+	if err != nil {
+		return false
+	}
+	if len(intermediates) > 0 {
 		opts.Intermediates = x509.NewCertPool()
-		for _, c := range id.Intermediates {
+		for _, c := range intermediates {
 			opts.Intermediates.AddCert(c)
 		}
 	}
-	_, err := cert.Verify(opts)
+	_, err = cert.Verify(opts)
 	ok := err == nil
 	m.verified.Add(key, ok)
 	return ok

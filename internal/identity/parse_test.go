@@ -29,7 +29,7 @@ var fulcioExts = map[string]string{
 // fingerprint (CertFingerprint) and intermediates by count.
 var cmpIdentity = cmp.Options{
 	cmpopts.EquateEmpty(),
-	cmpopts.IgnoreFields(identity.Identity{}, "Certificate", "Intermediates"),
+	cmpopts.IgnoreUnexported(identity.Identity{}),
 }
 
 func TestParseV1Kinds(t *testing.T) {
@@ -139,11 +139,11 @@ func TestParseV1Kinds(t *testing.T) {
 						t.Errorf("ParseV1(%s) mismatch (-want +got):\n%s", tt.name, diff)
 					}
 					if got[0].KeyType == identity.KeyX509 {
-						if got[0].Certificate == nil {
-							t.Errorf("ParseV1(%s): Certificate is nil", tt.name)
+						if c, err := got[0].Certificate(); c == nil || err != nil {
+							t.Errorf("ParseV1(%s): Certificate() = %v, %v", tt.name, c, err)
 						}
-						if n := len(got[0].Intermediates); n != tt.intermediates {
-							t.Errorf("ParseV1(%s): %d intermediates, want %d", tt.name, n, tt.intermediates)
+						if ic, err := got[0].Intermediates(); err != nil || len(ic) != tt.intermediates {
+							t.Errorf("ParseV1(%s): Intermediates() = %d certificates, %v; want %d", tt.name, len(ic), err, tt.intermediates)
 						}
 					}
 				}
