@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	bootstrap up      [--kubeconfig F] [--context C] [--domain D] [--chart PATH] [--dry-run] ...
+//	bootstrap up      [--kubeconfig F] [--context C] [--domain D] [--chart PATH] [--rotate-ca] [--dry-run] ...
 //	bootstrap status  [--kubeconfig F] [--context C] [--domain D]
 //	bootstrap down    [--kubeconfig F] [--context C] [--purge] [--dry-run]
 //	bootstrap sign    --registry HOST:PORT [--identity-token FILE] ...
@@ -131,6 +131,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.HostsFile, "write-hosts", "", "write the hosts lines into this file (e.g. /etc/hosts) instead of printing them")
 	fs.DurationVar(&cfg.TUFTimeout, "tuf-timeout", 2*time.Minute, "how long to wait for the TUF root secret")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "say what would change without changing anything")
+	fs.BoolVar(&cfg.RotateCA, "rotate-ca", false, "re-issue TLS secrets that a different CA issued from the CA in --dir (without it, up refuses; clients must then trust the new ca.crt)")
 	fs.BoolVar(&cfg.Monitor.Disabled, "no-monitor", false, "do not install the Vigil monitor")
 	fs.StringVar(&cfg.Monitor.Image, "monitor-image", "", "monitor image, REPO[:TAG] or REPO@sha256:... (default: vigil-monitor:<version>)")
 	fs.Var(&watch, "watch", "identity to watch in the log: subject=REGEXP,issuer=URL[,name=NAME] (repeatable)")
@@ -153,13 +154,11 @@ func cmdUp(ctx context.Context, args []string) error {
 		}
 		cfg.OIDCIssuers = append(cfg.OIDCIssuers, iss)
 	}
-	for _, s := range watch {
-		rule, err := parseWatch(s)
-		if err != nil {
-			return usagef("--watch: %v", err)
-		}
-		cfg.Monitor.Watch = append(cfg.Monitor.Watch, rule)
+	rules, err := parseWatches(watch)
+	if err != nil {
+		return err
 	}
+	cfg.Monitor.Watch = rules
 	if *monitorValues != "" {
 		b, err := os.ReadFile(*monitorValues)
 		if err != nil {
@@ -170,7 +169,7 @@ func cmdUp(ctx context.Context, args []string) error {
 		}
 	}
 	cfg.Out, cfg.TTY = os.Stdout, isTerminal(os.Stdout)
-	_, err := deploy.Up(ctx, cfg)
+	_, err = deploy.Up(ctx, cfg)
 	return err
 }
 
@@ -194,9 +193,58 @@ func parseWatch(s string) (map[string]any, error) {
 		return nil, fmt.Errorf("%q: needs subject= or fingerprint=", s)
 	}
 	if rule["name"] == nil {
-		rule["name"] = fmt.Sprintf("watch-%v", rule["subject"])
+		if sub, ok := rule["subject"].(string); ok {
+			rule["name"] = "watch-" + sub
+		} else {
+			fp := rule["fingerprint"].(string)
+			rule["name"] = "watch-fingerprint-" + fp[:min(len(fp), 16)]
+		}
 	}
 	return rule, nil
+}
+
+// hasKey reports whether the --watch value s sets key.
+func hasKey(s, key string) bool {
+	for _, p := range strings.Split(s, ",") {
+		if k, _, _ := strings.Cut(strings.TrimSpace(p), "="); k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// parseWatches parses every --watch, giving rules without name= names that
+// are unique among them (a "-2", "-3", ... suffix on repeats).
+func parseWatches(watch []string) ([]map[string]any, error) {
+	rules := make([]map[string]any, len(watch))
+	used := map[string]bool{}
+	for i, s := range watch {
+		rule, err := parseWatch(s)
+		if err != nil {
+			return nil, usagef("--watch: %v", err)
+		}
+		rules[i] = rule
+		if hasKey(s, "name") {
+			n := rule["name"].(string)
+			if used[n] {
+				return nil, usagef("--watch: name %q given twice", n)
+			}
+			used[n] = true
+		}
+	}
+	for i, s := range watch {
+		if hasKey(s, "name") {
+			continue
+		}
+		base := rules[i]["name"].(string)
+		n := base
+		for k := 2; used[n]; k++ {
+			n = fmt.Sprintf("%s-%d", base, k)
+		}
+		used[n] = true
+		rules[i]["name"] = n
+	}
+	return rules, nil
 }
 
 func cmdStatus(ctx context.Context, args []string) error {
@@ -217,7 +265,7 @@ func cmdDown(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bootstrap down", flag.ContinueOnError)
 	var cfg deploy.Config
 	clusterFlags(fs, &cfg)
-	fs.BoolVar(&cfg.Purge, "purge", false, "also delete the namespaces (TLS secrets, TUF root, monitor state) and the local CA and trust material")
+	fs.BoolVar(&cfg.Purge, "purge", false, "also delete the namespaces (TLS secrets, TUF root, Rekor signing key, Trillian MySQL passwords, monitor state) and the CA and trust files the bootstrap wrote in --dir (without it these are kept)")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "say what would be removed without removing anything")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -51,6 +51,7 @@ func TestParseWatch(t *testing.T) {
 		{"subject=ci@example.com,issuer=https://issuer.example", map[string]any{"name": "watch-ci@example.com", "subject": "ci@example.com", "issuer": "https://issuer.example"}, false},
 		{"name=release,subject=^rel.*$", map[string]any{"name": "release", "subject": "^rel.*$"}, false},
 		{"fingerprint=ab12,name=key", map[string]any{"name": "key", "fingerprint": "ab12"}, false},
+		{"fingerprint=0123456789abcdef0123", map[string]any{"name": "watch-fingerprint-0123456789abcdef", "fingerprint": "0123456789abcdef0123"}, false},
 		{"issuer=https://issuer.example", nil, true},
 		{"subject", nil, true},
 		{"subject=a,colour=b", nil, true},
@@ -63,6 +64,35 @@ func TestParseWatch(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, got); !tt.wantErr && diff != "" {
 			t.Errorf("parseWatch(%q) mismatch (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+// Rules without name= get names unique among all --watch rules: never
+// "watch-<nil>", and repeats get a suffix.
+func TestParseWatches(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    []string
+		wantErr bool
+	}{
+		{[]string{"fingerprint=aa", "fingerprint=bb"}, []string{"watch-fingerprint-aa", "watch-fingerprint-bb"}, false},
+		{[]string{"subject=x", "subject=x,issuer=https://a.example", "subject=x"}, []string{"watch-x", "watch-x-2", "watch-x-3"}, false},
+		{[]string{"subject=x", "name=watch-x,fingerprint=cc"}, []string{"watch-x-2", "watch-x"}, false},
+		{[]string{"name=a,subject=x", "name=a,subject=y"}, nil, true},
+	}
+	for _, tt := range tests {
+		rules, err := parseWatches(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseWatches(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		var got []string
+		for _, r := range rules {
+			got = append(got, r["name"].(string))
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("parseWatches(%q) names mismatch (-want +got):\n%s", tt.in, diff)
 		}
 	}
 }

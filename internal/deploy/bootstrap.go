@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +48,9 @@ type Config struct {
 	TUFTimeout time.Duration // for the TUF root Secret; default 2m
 	DryRun     bool
 	Purge      bool // down: also delete namespaces, TLS Secrets, state
+	// RotateCA lets up re-issue TLS Secrets another CA issued from the
+	// local CA; without it up refuses ([ErrForeignCA]).
+	RotateCA bool
 
 	Out io.Writer // progress; default os.Stdout
 	TTY bool      // spinner
@@ -172,7 +177,11 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	if err != nil {
 		return nil, s.Fail(err)
 	}
-	s.Done("%s", msg)
+	ss, err := ensureServiceSecrets(ctx, cl, cfg.DryRun, res)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	s.Done("%s; %s", msg, describeServiceSecrets(res))
 
 	// 3. The scaffold chart.
 	s = p.Start("sigstore chart")
@@ -184,7 +193,8 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	s.Update("applying %s %s", ch.Metadata.Name, ch.Metadata.Version)
 	change, err := cl.ApplyRelease(ctx, Release{
 		Name: ScaffoldRelease, Namespace: ScaffoldNamespace, Chart: ch,
-		Values: ScaffoldValues(cfg.Domain, cfg.IngressClass, cfg.ExposeCTLog, cfg.OIDCIssuers),
+		Values:   mergeValues(ScaffoldValues(cfg.Domain, cfg.IngressClass, cfg.ExposeCTLog, cfg.OIDCIssuers), scaffoldSecretValues(ss)),
+		Progress: p.Println,
 	}, cfg.DryRun)
 	if err != nil {
 		return nil, s.Fail(err)
@@ -205,13 +215,16 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 		if err != nil {
 			return nil, s.Fail(err)
 		}
-		ws, _ := cl.Workloads(ctx, cfg.sigstoreNamespaces())
+		ws, err := cl.Workloads(ctx, cfg.sigstoreNamespaces())
+		if err != nil {
+			return nil, s.Fail(err)
+		}
 		s.Done("%s", countKinds(ws))
 	}
 
 	// 5. Trust material.
 	s = p.Start("trust material")
-	trust, msg, err := collectTrust(ctx, cl, &cfg, s)
+	trust, msg, err := collectTrust(ctx, cl, &cfg, ss, s)
 	if err != nil {
 		return nil, s.Fail(err)
 	}
@@ -253,7 +266,7 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	// 7. The monitor.
 	if !cfg.Monitor.Disabled {
 		s = p.Start("monitor")
-		change, err := applyMonitor(ctx, cl, &cfg, trust, s)
+		change, err := applyMonitor(ctx, cl, &cfg, trust, res, s)
 		if err != nil {
 			return nil, s.Fail(err)
 		}
@@ -273,6 +286,9 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 // Secret hold a valid serving certificate from it.
 func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (string, error) {
 	now := time.Now()
+	if err := checkCAFiles(cfg.Dir); err != nil {
+		return "", err
+	}
 	ca, err := LoadCA(cfg.Dir)
 	caState := "reused"
 	switch {
@@ -285,13 +301,18 @@ func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (st
 		if err != nil {
 			return "", err
 		}
-		if !cfg.DryRun {
-			if err := ca.Write(cfg.Dir); err != nil {
-				return "", err
-			}
-		}
 	case err != nil:
 		return "", err
+	}
+	if !cfg.RotateCA {
+		if err := checkIssuer(ctx, cl, cfg, ca); err != nil {
+			return "", err
+		}
+	}
+	if caState == "created" {
+		if err := ca.Write(cfg.Dir); err != nil {
+			return "", err
+		}
 	}
 	var parts []string
 	for _, comp := range Components(cfg.ExposeCTLog) {
@@ -337,9 +358,75 @@ func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (st
 	return fmt.Sprintf("CA %s (%s); %s", filepath.Join(cfg.Dir, "ca.crt"), caState, strings.Join(parts, ", ")), nil
 }
 
+// ErrPartialCA reports a CA directory with only one of ca.crt and ca.key.
+var ErrPartialCA = errors.New("incomplete CA")
+
+// ErrForeignCA reports TLS Secrets in the cluster issued by another CA
+// than the local one.
+var ErrForeignCA = errors.New("TLS secrets issued by a different CA")
+
+// checkCAFiles fails when exactly one of ca.crt and ca.key exists in dir:
+// generating a new CA then would orphan the half that is left.
+func checkCAFiles(dir string) error {
+	var have, missing []string
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		switch {
+		case err == nil:
+			have = append(have, f)
+		case errors.Is(err, os.ErrNotExist):
+			missing = append(missing, f)
+		default:
+			return fmt.Errorf("reading CA: %w", err)
+		}
+	}
+	if len(have) == 1 {
+		return fmt.Errorf("%w: %s has %s but not %s: restore %s, or remove %s to create a new CA", ErrPartialCA, dir, have[0], missing[0], missing[0], have[0])
+	}
+	return nil
+}
+
+// checkIssuer fails when an existing TLS Secret of an exposed component
+// holds a certificate that ca did not sign: the cluster was set up with
+// another CA (another --dir, or a lost one), and re-issuing would break
+// clients that trust it. Unparseable certificates are left to re-issuing.
+func checkIssuer(ctx context.Context, cl *Cluster, cfg *Config, ca *CA) error {
+	var foreign []string
+	var issuer string
+	for _, comp := range Components(cfg.ExposeCTLog) {
+		if !comp.Exposed {
+			continue
+		}
+		crt, err := cl.SecretData(ctx, comp.Namespace, comp.TLSSecret(), corev1.TLSCertKey)
+		if err != nil {
+			return err
+		}
+		if crt == nil {
+			continue
+		}
+		leaf, err := parseCertPEM(crt)
+		if err != nil {
+			continue
+		}
+		if leaf.CheckSignatureFrom(ca.Cert) != nil {
+			foreign = append(foreign, comp.Namespace+"/"+comp.TLSSecret())
+			issuer = leaf.Issuer.String()
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s issued by %q, not by the CA in %s (%q): use the --dir holding the CA this cluster was set up with, or re-run with --rotate-ca to re-issue them from this CA (clients must then trust its ca.crt)",
+		ErrForeignCA, strings.Join(foreign, ", "), issuer, cfg.Dir, ca.Cert.Subject.String())
+}
+
 // collectTrust reads the TUF root and the public keys the scaffold's copy job
 // gathers into tuf-system.
-func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, s *Step) (*Trust, string, error) {
+//
+// Rekor's public key is the one of the bootstrap-owned signing key (see
+// [RekorSignerSecret]), not the copy in tuf-system: that copy is what the
+// TUF repository publishes, and a differing one is reported.
+func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, ss *ServiceSecrets, s *Step) (*Trust, string, error) {
 	t := &Trust{
 		MirrorURL: "https://tuf." + cfg.Domain,
 		RekorURL:  "https://rekor." + cfg.Domain,
@@ -369,7 +456,6 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, s *Step) (*Trus
 		altNS, altName string
 	}
 	for _, k := range []src{
-		{&t.RekorKeyPEM, TUFNamespace, "rekor-public-key", "key", "", ""},
 		{&t.FulcioPEM, TUFNamespace, "fulcio-server-secret", "cert", "fulcio-system", "fulcio-server-secret"},
 		{&t.CTLogKeyPEM, TUFNamespace, "ctlog-public-key", "public", "ctlog-system", "ctlog-public-key"},
 		{&t.TSAChainPEM, TUFNamespace, "tsa-cert-chain", "cert-chain", "", ""},
@@ -384,6 +470,15 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, s *Step) (*Trus
 			}
 		}
 		*k.dst = b
+	}
+	t.RekorKeyPEM = ss.RekorPublicKeyPEM
+	published, err := cl.SecretData(ctx, TUFNamespace, "rekor-public-key", "key")
+	if err != nil {
+		return nil, "", err
+	}
+	var warn string
+	if published != nil && !samePublicKeyPEM(published, t.RekorKeyPEM) {
+		warn = fmt.Sprintf("; WARNING: %s/rekor-public-key (published by the TUF server) is not the key of %s/%s: delete it and re-run the scaffold's copy job (bootstrap down, then up)", TUFNamespace, RekorSignerNamespace, RekorSignerSecret)
 	}
 	var have, missing []string
 	for _, f := range []struct {
@@ -403,7 +498,25 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, s *Step) (*Trus
 	if len(missing) > 0 {
 		msg += " (not yet: " + strings.Join(missing, ", ") + ")"
 	}
-	return t, msg, nil
+	return t, msg + warn, nil
+}
+
+func describeServiceSecrets(res *UpResult) string {
+	var parts []string
+	for _, k := range []string{RekorSignerNamespace + "/" + RekorSignerSecret, TrillianNamespace + "/" + TrillianMySQLSecret} {
+		parts = append(parts, k[strings.Index(k, "/")+1:]+" "+string(res.Changes["secret "+k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// samePublicKeyPEM reports whether a and b are the same PEM public key.
+func samePublicKeyPEM(a, b []byte) bool {
+	pa, _ := pem.Decode(a)
+	pb, _ := pem.Decode(b)
+	if pa == nil || pb == nil {
+		return bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b))
+	}
+	return bytes.Equal(pa.Bytes, pb.Bytes)
 }
 
 func describeWritten(written []string) string {
@@ -462,12 +575,9 @@ func truncate(s string, n int) string {
 
 // applyMonitor installs the monitor chart (embedded in the binary) watching
 // the in-cluster Rekor with the key read from the cluster.
-func applyMonitor(ctx context.Context, cl *Cluster, cfg *Config, trust *Trust, s *Step) (Change, error) {
+func applyMonitor(ctx context.Context, cl *Cluster, cfg *Config, trust *Trust, res *UpResult, s *Step) (Change, error) {
 	if len(trust.RekorKeyPEM) == 0 {
-		if cfg.DryRun {
-			return WouldCreate, nil
-		}
-		return "", fmt.Errorf("rekor's public key is not in the cluster yet (secret %s/rekor-public-key); re-run when the scaffold's copy-secrets job has run", TUFNamespace)
+		return "", fmt.Errorf("rekor's public key is missing (secret %s/%s)", RekorSignerNamespace, RekorSignerSecret)
 	}
 	ch, err := LoadChartFS(monitorchart.Files)
 	if err != nil {
@@ -478,8 +588,8 @@ func applyMonitor(ctx context.Context, cl *Cluster, cfg *Config, trust *Trust, s
 	if err != nil {
 		return "", err
 	}
-	_ = change
-	change, err = cl.ApplyRelease(ctx, Release{Name: MonitorRelease, Namespace: MonitorNamespace, Chart: ch, Values: vals}, cfg.DryRun)
+	res.Changes["namespace "+MonitorNamespace] = change
+	change, err = cl.ApplyRelease(ctx, Release{Name: MonitorRelease, Namespace: MonitorNamespace, Chart: ch, Values: vals, Progress: s.p.Println}, cfg.DryRun)
 	if err != nil {
 		return "", err
 	}

@@ -10,23 +10,45 @@
 //     each exposed component's TLS Secret (fulcio-tls, rekor-tls, tuf-tls,
 //     ctlog-tls with --expose-ctlog) hold a serving certificate for
 //     <component>.<domain> from that CA. A Secret whose certificate is still
-//     valid for its host for at least [RenewBefore] is kept as it is.
+//     valid for its host for at least [RenewBefore] is kept as it is. Only
+//     one of ca.crt and ca.key in the directory is an error ([ErrPartialCA]),
+//     and so are TLS Secrets another CA issued ([ErrForeignCA]) unless
+//     Config.RotateCA (--rotate-ca) allows re-issuing them. The same step
+//     creates, once, the Secrets the bootstrap owns and never overwrites:
+//     Rekor's ECDSA P-256 signing key ([RekorSignerSecret], mounted into
+//     rekor-server as its file signer, so the log key survives restarts) and
+//     Trillian's MySQL passwords ([TrillianMySQLSecret], passed to the chart
+//     as values, so upgrades do not change them).
 //  3. sigstore chart: install or upgrade the scaffold chart with the Helm SDK
 //     (ingress hosts, TLS Secret names, OIDC issuers for Fulcio, TUF and the
 //     key-copy job on). The bootstrap owns the namespaces, so uninstalling
-//     the chart keeps the TLS Secrets and the TUF root.
+//     the chart keeps the TLS Secrets and the TUF root. A release stuck in a
+//     pending state is first rolled back to its last deployed revision (or
+//     uninstalled when it never deployed).
 //  4. rollouts: wait (client-go, polling) until every Deployment and
 //     StatefulSet is available and every Job complete, naming the ones that
 //     are not and why (pod waiting reasons, failing conditions).
 //  5. trust material: read the TUF root (tuf-system/tuf-root, written by the
-//     TUF server) and the public keys the scaffold gathers into tuf-system;
+//     TUF server), Rekor's public key from [RekorSignerSecret] and the other
+//     public keys the scaffold gathers into tuf-system;
 //     write root.json and the mirror URL (for `cosign initialize`) and a
 //     trusted_root.json (for sigstore-go and `cosign verify --trusted-root`).
 //  6. hosts: the /etc/hosts lines for the ingress names, printed or written
 //     into a marked block of a hosts file.
 //  7. monitor: install the monitor chart (manifests/chart, embedded in the
 //     binary) configured for the in-cluster Rekor with its public key from
-//     the cluster and the identities to watch.
+//     [RekorSignerSecret] and the identities to watch.
+//
+// # Down
+//
+// down uninstalls both releases and deletes the key copies the scaffold's
+// copy-secrets job made in tuf-system ([CopiedSecrets]; the job creates them
+// with `kubectl create` and would fail on leftovers). It keeps the
+// namespaces, TLS Secrets, the TUF root, the Rekor signing key, the MySQL
+// passwords, the monitor's state volume and the local CA and trust material.
+// down --purge also deletes the namespaces (and so every Secret in them) and,
+// locally, only the files the bootstrap wrote, then their directories when
+// empty.
 //
 // # Idempotency
 //

@@ -30,6 +30,9 @@ type Release struct {
 	Chart     *chart.Chart
 	// Values are the user-supplied values (what `helm get values` shows).
 	Values map[string]any
+	// Progress, when set, gets a line for each recovery step taken before
+	// the install or upgrade (such as rolling back a stuck release).
+	Progress func(format string, args ...any)
 }
 
 // ReleaseStatus is what is deployed under a release name.
@@ -105,13 +108,48 @@ func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Cha
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
 		return "", fmt.Errorf("reading release %s/%s: %w", r.Namespace, r.Name, err)
 	}
-	if last == nil || (last.Version == 1 && last.Info.Status != release.StatusDeployed) {
+	// The last deployed revision, if any: a release that never deployed is
+	// reinstalled, one stuck in a pending state is rolled back to it.
+	var deployed *release.Release
+	if last != nil {
+		hist, err := cfg.Releases.History(r.Name)
+		if err != nil {
+			return "", fmt.Errorf("reading history of release %s/%s: %w", r.Namespace, r.Name, err)
+		}
+		for _, h := range hist {
+			if h.Info != nil && (h.Info.Status == release.StatusDeployed || h.Info.Status == release.StatusSuperseded) && (deployed == nil || h.Version > deployed.Version) {
+				deployed = h
+			}
+		}
+	}
+	if last != nil && last.Info.Status.IsPending() && deployed != nil {
+		if dryRun {
+			return WouldUpdate, nil
+		}
+		if r.Progress != nil {
+			r.Progress("release %s/%s is stuck in %s at revision %d: rolling back to revision %d", r.Namespace, r.Name, last.Info.Status, last.Version, deployed.Version)
+		}
+		rb := action.NewRollback(cfg)
+		rb.Version = deployed.Version
+		rb.Timeout = 5 * time.Minute
+		rb.MaxHistory = 10
+		if err := rb.Run(r.Name); err != nil {
+			return "", fmt.Errorf("rolling back stuck release %s/%s to revision %d: %w", r.Namespace, r.Name, deployed.Version, err)
+		}
+		if last, err = cfg.Releases.Last(r.Name); err != nil {
+			return "", fmt.Errorf("reading release %s/%s: %w", r.Namespace, r.Name, err)
+		}
+	}
+	if last == nil || deployed == nil {
 		if dryRun {
 			return WouldCreate, nil
 		}
 		if last != nil {
-			// A first install that failed or was interrupted blocks a new
-			// install under the same name: clear it.
+			// An install that failed or was interrupted, never deployed,
+			// blocks a new install under the same name: clear it.
+			if r.Progress != nil {
+				r.Progress("release %s/%s never deployed (%s at revision %d): uninstalling it first", r.Namespace, r.Name, last.Info.Status, last.Version)
+			}
 			un := action.NewUninstall(cfg)
 			if _, err := un.Run(r.Name); err != nil {
 				return "", fmt.Errorf("removing failed release %s/%s: %w", r.Namespace, r.Name, err)
@@ -208,8 +246,9 @@ func normalizeValues(v map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// ChartDigest is a SHA-256 over a chart's metadata, templates, default values
-// and dependencies: what decides the rendered objects besides the user's
+// ChartDigest is a SHA-256 over a chart's metadata, templates, other files
+// (read by templates with .Files), values schema, default values and
+// dependencies: what decides the rendered objects besides the user's
 // values. [Cluster.ApplyRelease] records it in a release label when it
 // installs or upgrades, and compares it on the next run.
 func ChartDigest(ch *chart.Chart) string {
@@ -225,6 +264,14 @@ func ChartDigest(ch *chart.Chart) string {
 			fmt.Fprintf(h, "template %s %d\n", f.Name, len(f.Data))
 			h.Write(f.Data)
 		}
+		others := append([]*chart.File(nil), c.Files...)
+		sort.Slice(others, func(i, j int) bool { return others[i].Name < others[j].Name })
+		for _, f := range others {
+			fmt.Fprintf(h, "file %s %d\n", f.Name, len(f.Data))
+			h.Write(f.Data)
+		}
+		fmt.Fprintf(h, "schema %d\n", len(c.Schema))
+		h.Write(c.Schema)
 		vb, _ := json.Marshal(c.Values)
 		fmt.Fprintf(h, "values %d\n", len(vb))
 		h.Write(vb)

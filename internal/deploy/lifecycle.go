@@ -126,6 +126,16 @@ func Status(ctx context.Context, cfg Config) error {
 		inCluster = "tuf-root missing"
 		bad("secret %s/%s is missing", TUFNamespace, TUFRootSecret)
 	}
+	signer, err := cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPublicKey)
+	if err != nil {
+		return s.Fail(err)
+	}
+	if signer == nil {
+		inCluster += ", Rekor signing key missing"
+		bad("secret %s/%s (Rekor's signing key) is missing", RekorSignerNamespace, RekorSignerSecret)
+	} else {
+		inCluster += ", Rekor signing key present"
+	}
 	s.Done("%s; local %s: %s", inCluster, TrustDir(cfg.Dir), strings.Join(local, ", "))
 
 	if len(problems) > 0 {
@@ -135,15 +145,23 @@ func Status(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// Down uninstalls the monitor and the scaffold. It keeps the namespaces, the
-// TLS Secrets, the TUF root, the monitor's state volume and the local CA and
-// trust material, so that a later `up` comes back with the same trust; with
-// cfg.Purge it deletes those too.
+// Down uninstalls the monitor and the scaffold, and deletes the copies of
+// the public keys the scaffold's copy-secrets job made in tuf-system
+// ([CopiedSecrets]; the job creates them with `kubectl create`, which would
+// fail on the next `up` if they were left).
+//
+// It keeps the namespaces, the TLS Secrets, the TUF root, the bootstrap-owned
+// Rekor signing key ([RekorSignerSecret]) and Trillian MySQL passwords
+// ([TrillianMySQLSecret]), the monitor's state volume and the local CA and
+// trust material, so that a later `up` comes back with the same trust and
+// the same Rekor key. With cfg.Purge it deletes those too: the namespaces
+// (and so every Secret in them) and, locally, only the files the bootstrap
+// writes in cfg.Dir, then the directories if that leaves them empty.
 func Down(ctx context.Context, cfg Config) error {
 	cfg.defaults()
-	total := 3
+	total := 4
 	if cfg.Purge {
-		total = 5
+		total = 6
 	}
 	p := NewProgress(cfg.Out, cfg.TTY, total)
 	if cfg.DryRun {
@@ -172,8 +190,22 @@ func Down(ctx context.Context, cfg Config) error {
 		}
 		s.Done("%s/%s: %s", r[0], r[1], change)
 	}
+	s = p.Start("copied keys")
+	removed, err := cl.deleteSecrets(ctx, TUFNamespace, CopiedSecrets, cfg.DryRun)
+	if err != nil {
+		return s.Fail(err)
+	}
+	switch {
+	case len(removed) == 0:
+		s.Done("none in %s", TUFNamespace)
+	case cfg.DryRun:
+		s.Done("would delete %s in %s", strings.Join(removed, ", "), TUFNamespace)
+	default:
+		s.Done("deleted %s in %s", strings.Join(removed, ", "), TUFNamespace)
+	}
 	if !cfg.Purge {
-		p.Println("kept: namespaces, TLS secrets, %s/%s, the monitor's state volume and %s (use --purge to delete)", TUFNamespace, TUFRootSecret, cfg.Dir)
+		p.Println("kept: namespaces, TLS secrets, %s/%s, the Rekor signing key %s/%s, the Trillian MySQL passwords %s/%s, the monitor's state volume and %s (use --purge to delete)",
+			TUFNamespace, TUFRootSecret, RekorSignerNamespace, RekorSignerSecret, TrillianNamespace, TrillianMySQLSecret, cfg.Dir)
 		return nil
 	}
 
@@ -195,15 +227,92 @@ func Down(ctx context.Context, cfg Config) error {
 	s.Done("%s %s", verb, strings.Join(deleted, ", "))
 
 	s = p.Start("local state")
+	files := localStateFiles(cfg.Dir)
 	if cfg.DryRun {
-		s.Done("would remove %s", cfg.Dir)
+		s.Done("would remove the bootstrap's files in %s", cfg.Dir)
 		return nil
 	}
-	if err := os.RemoveAll(cfg.Dir); err != nil {
-		return s.Fail(fmt.Errorf("removing %s: %w", cfg.Dir, err))
+	n, kept, err := removeLocalState(cfg.Dir, files)
+	if err != nil {
+		return s.Fail(err)
 	}
-	s.Done("removed %s", cfg.Dir)
+	if len(kept) > 0 {
+		s.Done("removed %d files; kept %s (not empty)", n, strings.Join(kept, ", "))
+		return nil
+	}
+	s.Done("removed %d files and %s", n, cfg.Dir)
 	return nil
+}
+
+// CopiedSecrets are the Secrets the scaffold's copy-secrets job makes in
+// tuf-system from the components' keys; [Down] deletes them.
+var CopiedSecrets = []string{"rekor-public-key", "fulcio-server-secret", "ctlog-public-key", "tsa-cert-chain"}
+
+// deleteSecrets deletes the named Secrets of namespace that exist and
+// returns their names.
+func (c *Cluster) deleteSecrets(ctx context.Context, namespace string, names []string, dryRun bool) ([]string, error) {
+	var deleted []string
+	api := c.Client.CoreV1().Secrets(namespace)
+	for _, n := range names {
+		_, err := api.Get(ctx, n, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("reading secret %s/%s: %w", namespace, n, err)
+		}
+		if !dryRun {
+			if err := api.Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return deleted, fmt.Errorf("deleting secret %s/%s: %w", namespace, n, err)
+			}
+		}
+		deleted = append(deleted, n)
+	}
+	return deleted, nil
+}
+
+// localStateFiles are the files the bootstrap writes in dir: the CA and the
+// trust material.
+func localStateFiles(dir string) []string {
+	files := []string{filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")}
+	for _, f := range []string{FileTUFRoot, FileMirror, FileTrustedRoot, FileRekorKey, FileFulcioChain} {
+		files = append(files, filepath.Join(TrustDir(dir), f))
+	}
+	return files
+}
+
+// removeLocalState removes files, then the trust directory and dir when
+// that leaves them empty; it returns how many files it removed and the
+// directories it kept because something else is in them.
+func removeLocalState(dir string, files []string) (int, []string, error) {
+	n := 0
+	for _, f := range files {
+		err := os.Remove(f)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, os.ErrNotExist):
+			return n, nil, fmt.Errorf("removing %s: %w", f, err)
+		}
+	}
+	var kept []string
+	for _, d := range []string{TrustDir(dir), dir} {
+		ents, err := os.ReadDir(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, nil, fmt.Errorf("reading %s: %w", d, err)
+		}
+		if len(ents) > 0 {
+			kept = append(kept, d)
+			continue
+		}
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, nil, fmt.Errorf("removing %s: %w", d, err)
+		}
+	}
+	return n, kept, nil
 }
 
 // waitNamespacesGone waits until the namespaces are finalized (the
@@ -217,9 +326,12 @@ func (c *Cluster) waitNamespacesGone(ctx context.Context, names []string, timeou
 		var left []string
 		for _, n := range names {
 			_, err := c.Client.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{})
-			if err == nil {
+			switch {
+			case err == nil:
 				left = append(left, n)
-			} else if !apierrors.IsNotFound(err) && ctx.Err() == nil {
+			case ctx.Err() != nil:
+				return fmt.Errorf("namespace %s still terminating after %v: %w", n, timeout, ctx.Err())
+			case !apierrors.IsNotFound(err):
 				return fmt.Errorf("reading namespace %s: %w", n, err)
 			}
 		}

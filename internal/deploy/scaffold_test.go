@@ -1,12 +1,16 @@
 package deploy
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
@@ -74,5 +78,54 @@ func TestScaffoldValuesRender(t *testing.T) {
 	}
 	if !strings.Contains(fulcioCfg, "https://issuer.example") {
 		t.Errorf("fulcio config does not trust https://issuer.example:\n%s", fulcioCfg)
+	}
+}
+
+// With the bootstrap's secret values the scaffold renders rekor-server with
+// a file signer reading the bootstrap's Secret (not --rekor_server.signer=
+// memory) and Trillian's MySQL Secret with the bootstrap's passwords, so
+// neither changes across pod restarts and upgrades.
+func TestScaffoldSecretValuesRender(t *testing.T) {
+	ch := scaffoldChart(t)
+	ss := &ServiceSecrets{MySQLPassword: "user-pass", MySQLRootPassword: "root-pass"}
+	vals := mergeValues(ScaffoldValues("example.test", "nginx", false, nil), scaffoldSecretValues(ss))
+	in := action.NewInstall(&action.Configuration{})
+	in.DryRun, in.ClientOnly, in.Replace = true, true, true
+	in.ReleaseName, in.Namespace = ScaffoldRelease, ScaffoldNamespace
+	rel, err := in.Run(ch, vals)
+	if err != nil {
+		t.Fatalf("rendering scaffold: %v", err)
+	}
+	var sawRekor, sawMySQL bool
+	for _, o := range decodeManifest(t, rel.Manifest) {
+		switch {
+		case o.kind() == "Deployment" && o.name() == "rekor-server":
+			sawRekor = true
+			b, err := json.Marshal(o.get("spec", "template", "spec"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var spec corev1.PodSpec
+			if err := json.Unmarshal(b, &spec); err != nil {
+				t.Fatal(err)
+			}
+			checkRekorPodSpec(t, spec)
+			for _, c := range spec.Containers {
+				if slices.Contains(c.Args, "--rekor_server.signer=memory") {
+					t.Errorf("rekor-server still uses the in-memory signer: %q", c.Args)
+				}
+			}
+		case o.kind() == "Secret" && o.name() == trillianChartMySQLSecret:
+			sawMySQL = true
+			for k, want := range map[string]string{TrillianMySQLPassword: "user-pass", TrillianMySQLRootPassword: "root-pass"} {
+				got, _ := o.get("data", k).(string)
+				if dec, err := base64.StdEncoding.DecodeString(got); err != nil || string(dec) != want {
+					t.Errorf("%s %s = %q, want %q", trillianChartMySQLSecret, k, dec, want)
+				}
+			}
+		}
+	}
+	if !sawRekor || !sawMySQL {
+		t.Errorf("rendered rekor-server deployment %v, %s secret %v; want both", sawRekor, trillianChartMySQLSecret, sawMySQL)
 	}
 }

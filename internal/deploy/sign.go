@@ -40,6 +40,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	intoto "github.com/in-toto/attestation/go/v1"
+	rekorclient "github.com/sigstore/rekor/pkg/client"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -184,11 +185,15 @@ func SignImage(ctx context.Context, cfg SignConfig, img v1.Image) (*SignResult, 
 	if err != nil {
 		return nil, fmt.Errorf("generating signing key: %w", err)
 	}
+	rc, err := rekorClient(cfg.RekorURL, cfg.Transport, 1)
+	if err != nil {
+		return nil, err
+	}
 	opts := sign.BundleOptions{
 		Context:                    ctx,
 		CertificateProvider:        sign.NewFulcio(&sign.FulcioOptions{BaseURL: cfg.FulcioURL, Timeout: 30 * time.Second, Retries: 1, Transport: cfg.Transport}),
 		CertificateProviderOptions: &sign.CertificateProviderOptions{IDToken: cfg.IDToken},
-		TransparencyLogs:           []sign.Transparency{sign.NewRekor(&sign.RekorOptions{BaseURL: cfg.RekorURL, Timeout: 30 * time.Second, Retries: 1, Version: 1})},
+		TransparencyLogs:           []sign.Transparency{sign.NewRekor(&sign.RekorOptions{BaseURL: cfg.RekorURL, Timeout: 30 * time.Second, Retries: 1, Version: 1, Client: rc})},
 	}
 	pb, err := sign.Bundle(&sign.DSSEData{Data: payload, PayloadType: inTotoPayloadType}, kp, opts)
 	if err != nil {
@@ -207,6 +212,21 @@ func SignImage(ctx context.Context, cfg SignConfig, img v1.Image) (*SignResult, 
 		describeBundle(b, res)
 	}
 	return res, nil
+}
+
+// rekorClient is the Rekor v1 API client sigstore-go signs with, using the
+// TLS configuration (the --ca-file roots) of rt when rt is an
+// *http.Transport; sigstore-go's own client would use the system roots only.
+func rekorClient(baseURL string, rt http.RoundTripper, retries uint) (sign.RekorClient, error) {
+	opts := []rekorclient.Option{rekorclient.WithRetryCount(retries), rekorclient.WithUserAgent("vigil-bootstrap")}
+	if t, ok := rt.(*http.Transport); ok && t.TLSClientConfig != nil {
+		opts = append(opts, rekorclient.WithTLSConfig(t.TLSClientConfig.Clone()))
+	}
+	c, err := rekorclient.GetRekorClient(baseURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Rekor client for %s: %w", baseURL, err)
+	}
+	return c.Entries, nil
 }
 
 // describeBundle fills in the log index and certificate identity.

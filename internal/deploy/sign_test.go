@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -335,4 +336,37 @@ alerts:
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("the monitor sent no identity_match event for %s (entry %d)", email, res.LogIndex)
+}
+
+// TestSignRekorCA signs through a Rekor reached over TLS with a certificate
+// only the transport's CA pool trusts (as `bootstrap sign --ca-file` sets
+// up): the Rekor client must use that pool, not just the system roots.
+func TestSignRekorCA(t *testing.T) {
+	s := newSigningStack(t)
+	target, err := url.Parse(s.rekorURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+	t.Cleanup(proxy.Close)
+	rt, ok := proxy.Client().Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("test server transport is a %T", proxy.Client().Transport)
+	}
+	email := randomEmail(t)
+	img, err := TestImage("rekor-ca " + email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := SignImage(t.Context(), SignConfig{
+		Repository: s.registry + "/vigil/rekor-ca", AllowHTTP: true,
+		FulcioURL: s.fulcioURL, RekorURL: proxy.URL, IDToken: s.token(t, email),
+		Transport: rt,
+	}, img)
+	if err != nil {
+		t.Fatalf("SignImage through Rekor over TLS: %v", err)
+	}
+	if res.Change != Created || res.Identity != email {
+		t.Errorf("signed: %s as %s, want created as %s", res.Change, res.Identity, email)
+	}
 }

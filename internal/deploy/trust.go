@@ -227,8 +227,11 @@ func FetchTrust(ctx context.Context, client *http.Client, fulcioURL, rekorURL st
 			Certificates []string `json:"certificates"`
 		} `json:"chains"`
 	}
-	if err := json.Unmarshal(tb, &bundle); err != nil || len(bundle.Chains) == 0 || len(bundle.Chains[0].Certificates) == 0 {
-		return nil, fmt.Errorf("reading Fulcio trust bundle from %s: no certificate chain (%v)", fulcioURL, err)
+	if err := json.Unmarshal(tb, &bundle); err != nil {
+		return nil, fmt.Errorf("reading Fulcio trust bundle from %s: %w", fulcioURL, err)
+	}
+	if len(bundle.Chains) == 0 || len(bundle.Chains[0].Certificates) == 0 {
+		return nil, fmt.Errorf("reading Fulcio trust bundle from %s: no certificate chain", fulcioURL)
 	}
 	key, err := get(strings.TrimSuffix(rekorURL, "/") + "/api/v1/log/publicKey")
 	if err != nil {

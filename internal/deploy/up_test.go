@@ -3,15 +3,12 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,27 +26,17 @@ import (
 // Secret and the public keys the copy-secrets Job gathers into tuf-system.
 type standIns struct {
 	tufRoot   []byte
-	rekorKey  []byte
 	fulcioPEM []byte
 }
 
 func newStandIns(t *testing.T) standIns {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	fulcio, err := NewCA("sigstore", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return standIns{
 		tufRoot:   []byte(`{"signed":{"_type":"root","spec_version":"1.0","version":1},"signatures":[]}`),
-		rekorKey:  pemEncode("PUBLIC KEY", der),
 		fulcioPEM: fulcio.CertPEM,
 	}
 }
@@ -61,9 +48,14 @@ func (s standIns) provide(ctx context.Context, t *testing.T, cl *Cluster) <-chan
 	go func() {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
+		var rekorKey []byte
 		for {
 			if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, TUFNamespace, metav1.GetOptions{}); err == nil {
-				break
+				// The copy job fetches the key Rekor serves: the one of
+				// the bootstrap's signing key.
+				if rekorKey, err = cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPublicKey); err == nil && rekorKey != nil {
+					break
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -74,7 +66,8 @@ func (s standIns) provide(ctx context.Context, t *testing.T, cl *Cluster) <-chan
 		}
 		for name, data := range map[string]map[string][]byte{
 			TUFRootSecret:          {TUFRootKey: s.tufRoot},
-			"rekor-public-key":     {"key": s.rekorKey},
+			"rekor-public-key":     {"key": rekorKey},
+			"tsa-cert-chain":       {"cert-chain": s.fulcioPEM},
 			"fulcio-server-secret": {"cert": s.fulcioPEM},
 		} {
 			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: TUFNamespace}, Data: data}
@@ -127,6 +120,8 @@ func TestUpStatusDown(t *testing.T) {
 	for _, want := range []string{
 		"release sigstore/scaffold", "release vigil-system/vigil-monitor", "hosts " + cfg.HostsFile,
 		"secret rekor-system/rekor-tls", "secret fulcio-system/fulcio-tls", "secret tuf-system/tuf-tls",
+		"namespace " + MonitorNamespace, "secret " + RekorSignerNamespace + "/" + RekorSignerSecret,
+		"secret " + TrillianNamespace + "/" + TrillianMySQLSecret,
 	} {
 		if res.Changes[want] != Created {
 			t.Errorf("first up: %s = %q, want created", want, res.Changes[want])
@@ -172,13 +167,42 @@ func TestUpStatusDown(t *testing.T) {
 	if b, _ := os.ReadFile(cfg.HostsFile); !strings.Contains(string(b), "127.0.0.1 rekor.sigstore.local\n") {
 		t.Errorf("hosts file = %q, want the ingress names", b)
 	}
-	// The monitor watches the in-cluster Rekor with the cluster's key.
+	// Rekor signs with the bootstrap's key from a Secret (not a key made in
+	// memory at every start), and the monitor and the trusted root hold its
+	// public half.
+	signer, err := cl.Client.CoreV1().Secrets(RekorSignerNamespace).Get(ctx, RekorSignerSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("rekor signing key: %v", err)
+	}
+	if err := checkRekorSigner(signer.Data); err != nil {
+		t.Errorf("rekor signing key: %v", err)
+	}
+	rekorKey := signer.Data[RekorSignerPublicKey]
+	assertRekorFileSigner(t, cl)
 	cm, err := cl.Client.CoreV1().ConfigMaps(MonitorNamespace).Get(ctx, MonitorRelease+"-keys", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(cm.Data["rekor.pub"]) != strings.TrimSpace(string(si.rekorKey)) {
-		t.Errorf("monitor rekor.pub = %q, want the cluster's key", cm.Data["rekor.pub"])
+	if strings.TrimSpace(cm.Data["rekor.pub"]) != strings.TrimSpace(string(rekorKey)) {
+		t.Errorf("monitor rekor.pub = %q, want the signing key's %q", cm.Data["rekor.pub"], rekorKey)
+	}
+	if b, _ := os.ReadFile(filepath.Join(td, FileRekorKey)); !samePublicKeyPEM(b, rekorKey) {
+		t.Errorf("trust rekor.pub = %q, want the signing key's", b)
+	}
+	// Trillian's MySQL gets the bootstrap's passwords, not ones the chart
+	// makes up at each render.
+	mysql, err := cl.Client.CoreV1().Secrets(TrillianNamespace).Get(ctx, TrillianMySQLSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("trillian mysql passwords: %v", err)
+	}
+	rendered, err := cl.Client.CoreV1().Secrets(TrillianNamespace).Get(ctx, trillianChartMySQLSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{TrillianMySQLPassword, TrillianMySQLRootPassword} {
+		if len(mysql.Data[k]) == 0 || !bytes.Equal(rendered.Data[k], mysql.Data[k]) {
+			t.Errorf("%s/%s %s = %q, want %q from %s", TrillianNamespace, trillianChartMySQLSecret, k, rendered.Data[k], mysql.Data[k], TrillianMySQLSecret)
+		}
 	}
 	cfgMap, err := cl.Client.CoreV1().ConfigMaps(MonitorNamespace).Get(ctx, MonitorRelease, metav1.GetOptions{})
 	if err != nil {
@@ -230,6 +254,40 @@ func TestUpStatusDown(t *testing.T) {
 		}
 	}
 
+	// Another CA, or half of one, is refused before anything changes.
+	other := cfg
+	other.Dir = filepath.Join(t.TempDir(), "other")
+	out.Reset()
+	if _, err := Up(ctx, other); !errors.Is(err, ErrForeignCA) {
+		t.Errorf("up with another CA = %v, want ErrForeignCA\n%s", err, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(other.Dir, "ca.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused up wrote a CA: %v", err)
+	}
+	if err := os.MkdirAll(other.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other.Dir, "ca.crt"), ca.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if _, err := Up(ctx, other); !errors.Is(err, ErrPartialCA) {
+		t.Errorf("up with ca.crt but no ca.key = %v, want ErrPartialCA\n%s", err, out.String())
+	}
+	if err := os.Remove(filepath.Join(other.Dir, "ca.crt")); err != nil {
+		t.Fatal(err)
+	}
+	other.RotateCA, other.DryRun = true, true
+	out.Reset()
+	if res, err := Up(ctx, other); err != nil {
+		t.Errorf("dry-run up --rotate-ca: %v\n%s", err, out.String())
+	} else if res.Changes["secret rekor-system/rekor-tls"] != WouldUpdate {
+		t.Errorf("dry-run up --rotate-ca: rekor-tls %s, want would update", res.Changes["secret rekor-system/rekor-tls"])
+	}
+	if got := secretVersions(t, cl); !equalMaps(got, rv) {
+		t.Errorf("refused or dry-run ups touched secrets")
+	}
+
 	// A dry run after a changed domain would change things but does not.
 	out.Reset()
 	dry := cfg
@@ -271,11 +329,29 @@ func TestUpStatusDown(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.Dir, "ca.crt")); err != nil {
 		t.Errorf("down without --purge removed the CA: %v", err)
 	}
+	// The copies the copy-secrets job makes with `kubectl create` are gone
+	// (it would fail on them at the next up); the signing key stays.
+	for _, name := range []string{"rekor-public-key", "tsa-cert-chain", "fulcio-server-secret"} {
+		if d, _ := cl.SecretData(ctx, TUFNamespace, name, "key"); d != nil {
+			t.Errorf("after down %s/%s is still there", TUFNamespace, name)
+		}
+		if _, err := cl.Client.CoreV1().Secrets(TUFNamespace).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("after down %s/%s: %v, want not found", TUFNamespace, name, err)
+		}
+	}
+	if d, _ := cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPrivateKey); !bytes.Equal(d, signer.Data[RekorSignerPrivateKey]) {
+		t.Errorf("down without --purge changed or removed the Rekor signing key")
+	}
 	out.Reset()
 	if err := Status(ctx, cfg); !errors.Is(err, ErrUnhealthy) {
 		t.Errorf("status after down = %v, want ErrUnhealthy", err)
 	}
 
+	// Files of the user's in the state directory outlive --purge.
+	mine := filepath.Join(cfg.Dir, "notes.txt")
+	if err := os.WriteFile(mine, []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out.Reset()
 	purge := cfg
 	purge.Purge = true
@@ -288,8 +364,70 @@ func TestUpStatusDown(t *testing.T) {
 			t.Errorf("namespace %s after purge: %v, want not found", ns, err)
 		}
 	}
+	for _, f := range []string{filepath.Join(cfg.Dir, "ca.key"), filepath.Join(cfg.Dir, "ca.crt"), TrustDir(cfg.Dir)} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after purge: %v, want gone", f, err)
+		}
+	}
+	if b, err := os.ReadFile(mine); err != nil || string(b) != "mine\n" {
+		t.Errorf("purge removed a file the bootstrap did not write: %q, %v", b, err)
+	}
+	if err := os.Remove(mine); err != nil {
+		t.Fatal(err)
+	}
+	// Once only the bootstrap's files are left, purge removes the directory.
+	if err := os.MkdirAll(TrustDir(cfg.Dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(TrustDir(cfg.Dir), FileTUFRoot), si.tufRoot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Down(ctx, purge); err != nil {
+		t.Fatalf("second down --purge: %v\n%s", err, out.String())
+	}
 	if _, err := os.Stat(cfg.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir after purge: %v, want gone", err)
+	}
+}
+
+// assertRekorFileSigner checks that the deployed rekor-server signs with the
+// key file mounted from the bootstrap's Secret.
+func assertRekorFileSigner(t *testing.T, cl *Cluster) {
+	t.Helper()
+	dep, err := cl.Client.AppsV1().Deployments(RekorSignerNamespace).Get(t.Context(), "rekor-server", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRekorPodSpec(t, dep.Spec.Template.Spec)
+}
+
+// checkRekorPodSpec checks rekor-server's pod: a file signer reading the
+// private key of RekorSignerSecret, not the in-memory signer.
+func checkRekorPodSpec(t *testing.T, spec corev1.PodSpec) {
+	t.Helper()
+	want := "--rekor_server.signer=" + rekorSignerMount + "/" + rekorSignerFile
+	var args []string
+	mounted := false
+	for _, c := range spec.Containers {
+		args = append(args, c.Args...)
+		for _, m := range c.VolumeMounts {
+			mounted = mounted || m.MountPath == rekorSignerMount
+		}
+	}
+	if !slices.Contains(args, want) {
+		t.Errorf("rekor-server args %q lack %q", args, want)
+	}
+	found := false
+	for _, v := range spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == RekorSignerSecret {
+			for _, it := range v.Secret.Items {
+				found = found || (it.Key == RekorSignerPrivateKey && it.Path == rekorSignerFile)
+			}
+		}
+	}
+	if !found || !mounted {
+		t.Errorf("rekor-server does not mount %s/%s at %s (volume %v, mounted %v)", RekorSignerSecret, RekorSignerPrivateKey, rekorSignerMount, found, mounted)
 	}
 }
 
@@ -310,7 +448,7 @@ func scaffoldPath(t *testing.T) string {
 func secretVersions(t *testing.T, cl *Cluster) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, ns := range []string{"fulcio-system", "rekor-system", TUFNamespace} {
+	for _, ns := range []string{"fulcio-system", "rekor-system", TUFNamespace, TrillianNamespace} {
 		l, err := cl.Client.CoreV1().Secrets(ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)

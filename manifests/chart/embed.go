@@ -6,8 +6,9 @@ package chart
 
 import "embed"
 
-// Files is the chart directory: Chart.yaml, values.yaml, values.schema.json,
-// .helmignore, templates/ (with _helpers.tpl: hence all:) and files/.
+// Files is the chart directory: Chart.yaml, README.md, values.yaml,
+// values.schema.json, .helmignore, templates/ (with _helpers.tpl: hence all:)
+// and files/.
 //
-//go:embed Chart.yaml values.yaml values.schema.json .helmignore all:templates all:files
+//go:embed Chart.yaml README.md values.yaml values.schema.json .helmignore all:templates all:files
 var Files embed.FS
