@@ -154,19 +154,8 @@ func TestScanMalformedEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := state.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	rec := &recorder{}
-	reg := prometheus.NewRegistry()
-	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
-		Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 2}, Entries: ml, parser: identity.NewParser(16)}
-	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mon, store := newMemMonitor(t, ml, v, rec, &ScanConfig{Matcher: matcher, Chunk: 2}, t.TempDir())
 	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
 		t.Fatalf("first check: %v", o.Err)
 	}
@@ -206,16 +195,7 @@ func TestCheckpointTimestampMetric(t *testing.T) {
 	ml.add([]byte("a"), []byte("b"))
 	ts := time.Unix(1700000000, 500_000_000)
 	ml.extra = fmt.Sprintf("Timestamp: %d\n", ts.UnixNano())
-	store, err := state.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
-	mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mon, _ := newMemMonitor(t, ml, v, nil, nil, t.TempDir())
 	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
 		t.Fatal(o.Err)
 	}
@@ -238,18 +218,8 @@ func TestShardRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := state.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	rec := &recorder{}
-	l := &Log{Name: "mem", Kind: "rekor-v1", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
-		Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher}, Entries: ml, parser: identity.NewParser(16)}
-	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mon, store := newMemMonitor(t, ml, v, rec, &ScanConfig{Matcher: matcher}, t.TempDir())
 	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
 		t.Fatalf("first check: %v", o.Err)
 	}
@@ -306,7 +276,11 @@ func newMemMonitor(t *testing.T, ml *memLog, v note.Verifier, events Notifier, s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
+	kind := "rekor-v2"
+	if ml.v1 {
+		kind = "rekor-v1"
+	}
+	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
 		Schedule: everySecond{}, Scan: scan, Entries: ml, parser: identity.NewParser(16)}
 	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: events, Registerer: prometheus.NewRegistry()})
 	if err != nil {

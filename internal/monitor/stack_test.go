@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/monitor"
@@ -117,41 +116,7 @@ func gauge(t *testing.T, g prometheus.Gatherer, name string, labels ...string) f
 
 func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
 	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if !hasLabel(m, labels[i], labels[i+1]) {
-					continue next
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), true
-			case m.Counter != nil:
-				return m.Counter.GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func hasLabel(m *dto.Metric, k, v string) bool {
-	for _, lp := range m.GetLabel() {
-		if lp.GetName() == k && lp.GetValue() == v {
-			return true
-		}
-	}
-	return false
+	return testenv.MetricValue(t, g, name, labels...)
 }
 
 // stateBytes returns the raw state file of log in dir.
