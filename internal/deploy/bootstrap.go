@@ -150,19 +150,10 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	res := &UpResult{Changes: map[string]Change{}}
 
 	// 1. The cluster.
-	s := p.Start("cluster")
-	cl, err := Connect(cfg.Kubeconfig, cfg.Context)
+	cl, err := connectStep(ctx, p, cfg.Kubeconfig, cfg.Context, true)
 	if err != nil {
-		return nil, s.Fail(err)
+		return nil, err
 	}
-	info, err := cl.Describe(ctx)
-	if err != nil {
-		return nil, s.Fail(err)
-	}
-	if info.ReadyNodes == 0 {
-		return nil, s.Fail(fmt.Errorf("cluster %s has no ready nodes", cl.Context))
-	}
-	s.Done("%s at %s: %s", cl.Context, cl.Server, info)
 	if len(cfg.OIDCIssuers) == 0 {
 		iss, err := cl.ServiceAccountIssuer(ctx)
 		if err != nil {
@@ -172,7 +163,7 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	}
 
 	// 2. PKI and TLS Secrets.
-	s = p.Start("certificates")
+	s := p.Start("certificates")
 	msg, err := ensurePKI(ctx, cl, &cfg, res)
 	if err != nil {
 		return nil, s.Fail(err)

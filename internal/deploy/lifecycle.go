@@ -29,16 +29,10 @@ func Status(ctx context.Context, cfg Config) error {
 		problems = append(problems, fmt.Sprintf(format, args...))
 	}
 
-	s := p.Start("cluster")
-	cl, err := Connect(cfg.Kubeconfig, cfg.Context)
+	cl, err := connectStep(ctx, p, cfg.Kubeconfig, cfg.Context, false)
 	if err != nil {
-		return s.Fail(err)
+		return err
 	}
-	info, err := cl.Describe(ctx)
-	if err != nil {
-		return s.Fail(err)
-	}
-	s.Done("%s at %s: %s", cl.Context, cl.Server, info)
 
 	for _, r := range [][2]string{{ScaffoldNamespace, ScaffoldRelease}, {MonitorNamespace, MonitorRelease}} {
 		s := p.Start("release " + r[1])
@@ -55,7 +49,7 @@ func Status(ctx context.Context, cfg Config) error {
 		s.Done("%s", st)
 	}
 
-	s = p.Start("certificates")
+	s := p.Start("certificates")
 	now := time.Now()
 	ca, caErr := LoadCA(cfg.Dir)
 	var parts []string
@@ -167,16 +161,10 @@ func Down(ctx context.Context, cfg Config) error {
 	if cfg.DryRun {
 		p.Println("dry run: nothing is changed")
 	}
-	s := p.Start("cluster")
-	cl, err := Connect(cfg.Kubeconfig, cfg.Context)
+	cl, err := connectStep(ctx, p, cfg.Kubeconfig, cfg.Context, false)
 	if err != nil {
-		return s.Fail(err)
+		return err
 	}
-	info, err := cl.Describe(ctx)
-	if err != nil {
-		return s.Fail(err)
-	}
-	s.Done("%s at %s: %s", cl.Context, cl.Server, info)
 
 	for _, r := range [][2]string{{MonitorNamespace, MonitorRelease}, {ScaffoldNamespace, ScaffoldRelease}} {
 		s := p.Start("uninstall " + r[1])
@@ -190,7 +178,7 @@ func Down(ctx context.Context, cfg Config) error {
 		}
 		s.Done("%s/%s: %s", r[0], r[1], change)
 	}
-	s = p.Start("copied keys")
+	s := p.Start("copied keys")
 	removed, err := cl.deleteSecrets(ctx, TUFNamespace, CopiedSecrets, cfg.DryRun)
 	if err != nil {
 		return s.Fail(err)
@@ -345,4 +333,24 @@ func (c *Cluster) waitNamespacesGone(ctx context.Context, names []string, timeou
 		case <-tick.C:
 		}
 	}
+}
+
+// connectStep is the "cluster" step every subcommand starts with: connect
+// with the kubeconfig and say what the cluster is; with needNodes, a
+// cluster without a ready node fails the step.
+func connectStep(ctx context.Context, p *Progress, kubeconfig, kubeContext string, needNodes bool) (*Cluster, error) {
+	s := p.Start("cluster")
+	cl, err := Connect(kubeconfig, kubeContext)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	info, err := cl.Describe(ctx)
+	if err != nil {
+		return nil, s.Fail(err)
+	}
+	if needNodes && info.ReadyNodes == 0 {
+		return nil, s.Fail(fmt.Errorf("cluster %s has no ready nodes", cl.Context))
+	}
+	s.Done("%s at %s: %s", cl.Context, cl.Server, info)
+	return cl, nil
 }
