@@ -68,7 +68,7 @@ func TestCheckExitCodes(t *testing.T) {
 			proxy := faultproxy.Start(t, l.URL)
 			dir := t.TempDir()
 			args := []string{"check", "--state-dir", dir, "--log-url", proxy.URL, "--log-kind", l.Kind, "--log-name", l.Name(),
-				"--public-key", l.PubKey, "--origin", l.Origin, "--log-format", "text"}
+				"--public-key", l.PubKey, "--origin", l.Origin, "--log-format", "text", "--start-at-end"}
 
 			if code, out := runMonitor(t, append(args, "--check-config")...); code != exitOK || !strings.Contains(out, "configuration OK") {
 				t.Fatalf("--check-config = %d %q, want 0", code, out)
