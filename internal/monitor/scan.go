@@ -210,7 +210,10 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 			if e.Index != rng.End() {
 				return fmt.Errorf("log served entry %d where %d was due", e.Index, rng.End())
 			}
-			leaf := rfc6962.DefaultHasher.HashLeaf(e.Data)
+			leaf := e.LeafHash
+			if leaf == nil {
+				leaf = rfc6962.DefaultHasher.HashLeaf(e.Data)
+			}
 			if err := rng.Append(leaf, nil); err != nil {
 				return err
 			}

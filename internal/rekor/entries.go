@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/sigstore/rekor/pkg/generated/models"
+	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
@@ -30,6 +31,9 @@ type Entry struct {
 	// Rekor v1: the canonicalized entry body; Rekor v2: the entry bundle's
 	// entry.
 	Data []byte
+	// LeafHash is the RFC 6962 leaf hash of Data, computed by the fetching
+	// goroutine (so hashing runs in parallel with the in-order consumer).
+	LeafHash []byte
 }
 
 // EntriesOptions tunes entry fetching.
@@ -186,7 +190,7 @@ func (l *V1) retrieve(ctx context.Context, offset, first uint64, n int) ([]Entry
 			if err != nil {
 				return nil, fmt.Errorf("entry %d: decoding body: %w", *e.LogIndex, err)
 			}
-			out[i] = Entry{Index: first + i, LogIndex: uint64(*e.LogIndex), UUID: uuid, Data: data}
+			out[i] = Entry{Index: first + i, LogIndex: uint64(*e.LogIndex), UUID: uuid, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data)}
 			found[i] = true
 		}
 	}
@@ -266,7 +270,7 @@ func (l *V2) Entries(ctx context.Context, treeSize, from, to uint64, opts Entrie
 		out := make([]Entry, n)
 		base := ri.Index*layout.EntryBundleWidth + uint64(first)
 		for i, data := range eb.Entries[first : first+n] {
-			out[i] = Entry{Index: base + uint64(i), LogIndex: base + uint64(i), Data: data}
+			out[i] = Entry{Index: base + uint64(i), LogIndex: base + uint64(i), Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data)}
 		}
 		return out, nil
 	}
