@@ -34,19 +34,41 @@ const (
 )
 
 func BenchmarkMatchKeySigned(b *testing.B) {
-	var bodies [][]byte
-	for range benchKeys {
-		k := identitytest.NewKey(b)
-		for j := range 4 {
-			bodies = append(bodies, identitytest.HashedRekordV1(b, k, fmt.Appendf(nil, "artifact %d", j)))
-		}
-	}
-	runMatchBench(b, bodies, (*identity.Parser).ParseV1)
+	runMatchBench(b, keySigned(b, identitytest.HashedRekordV1), (*identity.Parser).ParseV1)
 }
 
 func BenchmarkMatchFulcioCert(b *testing.B) {
+	runMatchBench(b, fulcioSigned(b, identitytest.HashedRekordV1), (*identity.Parser).ParseV1)
+}
+
+func BenchmarkMatchKeySignedV2(b *testing.B) {
+	runMatchBench(b, keySigned(b, identitytest.HashedRekordV2), (*identity.Parser).ParseV2)
+}
+
+func BenchmarkMatchFulcioCertV2(b *testing.B) {
+	runMatchBench(b, fulcioSigned(b, identitytest.HashedRekordV2), (*identity.Parser).ParseV2)
+}
+
+// entryBuilder builds a v1 body or v2 leaf of a hashedrekord entry.
+type entryBuilder func(testing.TB, identitytest.Signer, []byte) []byte
+
+// keySigned returns entries signed by benchKeys keys, four each.
+func keySigned(b *testing.B, build entryBuilder) [][]byte {
+	var out [][]byte
+	for range benchKeys {
+		k := identitytest.NewKey(b)
+		for j := range 4 {
+			out = append(out, build(b, k, fmt.Appendf(nil, "artifact %d", j)))
+		}
+	}
+	return out
+}
+
+// fulcioSigned returns entries each signed with its own Fulcio-style
+// certificate (benchCerts of them).
+func fulcioSigned(b *testing.B, build entryBuilder) [][]byte {
 	ca := identitytest.NewCA(b, "bench")
-	var bodies [][]byte
+	var out [][]byte
 	for i := range benchCerts {
 		s := ca.Issue(b, identitytest.CertOptions{
 			Emails: []string{fmt.Sprintf("dev%d@example.com", i)},
@@ -59,38 +81,9 @@ func BenchmarkMatchFulcioCert(b *testing.B) {
 		})
 		// cosign uploads the leaf certificate alone.
 		s.Chain = nil
-		bodies = append(bodies, identitytest.HashedRekordV1(b, s, fmt.Appendf(nil, "artifact %d", i)))
+		out = append(out, build(b, s, fmt.Appendf(nil, "artifact %d", i)))
 	}
-	runMatchBench(b, bodies, (*identity.Parser).ParseV1)
-}
-
-func BenchmarkMatchKeySignedV2(b *testing.B) {
-	var leaves [][]byte
-	for range benchKeys {
-		k := identitytest.NewKey(b)
-		for j := range 4 {
-			leaves = append(leaves, identitytest.HashedRekordV2(b, k, fmt.Appendf(nil, "artifact %d", j)))
-		}
-	}
-	runMatchBench(b, leaves, (*identity.Parser).ParseV2)
-}
-
-func BenchmarkMatchFulcioCertV2(b *testing.B) {
-	ca := identitytest.NewCA(b, "bench")
-	var leaves [][]byte
-	for i := range benchCerts {
-		s := ca.Issue(b, identitytest.CertOptions{
-			Emails: []string{fmt.Sprintf("dev%d@example.com", i)},
-			Extensions: map[string]string{
-				identity.OIDIssuer:       "https://accounts.example.com",
-				"1.3.6.1.4.1.57264.1.9":  "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
-				"1.3.6.1.4.1.57264.1.12": "https://github.com/acme/app",
-				"1.3.6.1.4.1.57264.1.13": "0123456789abcdef0123456789abcdef01234567",
-			},
-		})
-		leaves = append(leaves, identitytest.HashedRekordV2(b, s, fmt.Appendf(nil, "artifact %d", i)))
-	}
-	runMatchBench(b, leaves, (*identity.Parser).ParseV2)
+	return out
 }
 
 func runMatchBench(b *testing.B, bodies [][]byte, parse func(*identity.Parser, []byte) ([]identity.Identity, error)) {
