@@ -37,7 +37,8 @@
 // jittered exponential backoff after failures (per sink, and per event). A
 // sink that fails or hangs delays only itself; the others go on. Within one
 // sink, an event that keeps failing is retried while newer, unrelated events
-// go past it, but events of the same condition (same DedupeKey, or a
+// go past it (of the events due, the one with the fewest failed attempts goes
+// first), but events of the same condition (same DedupeKey, or a
 // recovery and the event it resolves) are delivered in enqueue order, so a
 // recovery never overtakes its firing event. Delivery is at-least-once: receivers
 // drop repeats by DedupeKey (webhook header X-Vigil-Dedupe-Key, Alertmanager
@@ -54,27 +55,37 @@
 // The outbox is a directory, normally <state-dir>/outbox:
 //
 //	lock                                    flock held by the open Outbox
-//	1732476000123456789-9f86d081.json       one event: {"version":1,"enqueued":...,"event":{...}}
+//	1732476000123456789-9f86d081.json       the events of one Enqueue, one JSON record a line:
+//	                                        {"version":1,"enqueued":...,"event":{...}}
 //	1732476000123456789-9f86d081.sent.slack marker: delivered to sink "slack" (empty file)
+//	1732476000123456790-0c4ef2a1.done       marker: finished (delivered everywhere, or dropped)
 //	sinks/alertmanager/firing.json          the Alertmanager sink's firing conditions
 //
 // Event IDs are the enqueue time in unix nanoseconds plus a random suffix, so
-// a directory listing is the queue in order. Every file is written as a temp
-// file (".tmp-*"), fsynced, renamed into place, and the directory is fsynced
-// before Enqueue returns.
+// they sort in enqueue order; an event file is named after its first event.
+// A scan that queues thousands of events writes one file, not thousands.
+// The file is written as a temp file (".tmp-*"), fsynced, renamed into place,
+// and the directory is fsynced before Enqueue returns. Markers are empty
+// files, not fsynced: losing one to a power failure costs a duplicate, never
+// an event. Once every event of a file is finished, the file goes, then its
+// markers.
 //
 // # Crash semantics
 //
 // A crash (SIGKILL, power loss) at any point loses no acknowledged event and
 // at worst sends one again:
 //
-//   - during Enqueue: leftover .tmp-* files are deleted by the next [Open]; the
-//     caller never saw success, so it never moved its state past the cause,
-//     and it re-detects and re-enqueues the event after the restart;
-//   - after a send, before its marker is durable: the event is sent to that
+//   - during Enqueue: a leftover .tmp-* file is deleted by the next [Open];
+//     the caller never saw success, so it never moved its state past the
+//     cause, and it re-detects and re-enqueues the events after the restart;
+//   - after a send, before its marker is on disk: the event is sent to that
 //     sink again after the restart (a duplicate with the same DedupeKey);
-//   - after the last sink's send: the event file is removed first, then its
-//     markers; markers without an event are deleted by the next Open.
+//   - after the last event of a file is finished: the file is removed first,
+//     then its markers; markers without an event file are deleted by the
+//     next Open.
+//
+// An event file that cannot be parsed (damage from outside) is renamed to
+// *.json.corrupt and logged, and the rest of the queue goes on.
 //
 // On Open, each event file is queued again for every configured sink that
 // accepts it and has no marker. A sink added since gets the old events too; a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 )
 
 // Outbox is the durable queue between the monitor and the sinks. See the
@@ -38,17 +38,23 @@ type Outbox struct {
 
 	enqMu sync.Mutex // serializes Enqueue's disk writes
 
-	mu      sync.Mutex // guards the fields below
-	events  map[string]*queued
-	lastID  int64 // unix nanos of the last ID handed out
+	mu      sync.Mutex            // guards the fields below
+	events  map[string]*queued    // queued events by ID
+	order   []*queued             // queued events by ID, ascending; may hold done ones
+	ndone   int                   // done events in order
+	files   map[string]*batchFile // event files by name (without suffix)
+	stored  map[string]*batchFile // every event in a file on disk, done or not
+	lastID  int64                 // unix nanos of the last ID handed out
 	closed  bool
 	running bool
 	lock    *os.File
 }
 
-// queued is the in-memory record of one event file.
+// queued is the in-memory record of one event.
 type queued struct {
 	id       string
+	file     string // ID of the batch file that holds the event
+	off, n   int64  // byte range of the event's record in that file
 	enqueued time.Time
 	severity Severity
 	// cond is the condition the event belongs to: its DedupeKey, or for a
@@ -57,6 +63,15 @@ type queued struct {
 	// firing event); unrelated events may overtake one that keeps failing.
 	cond    string
 	pending map[string]*attempt // sink name -> delivery state; delivered sinks are removed
+	done    bool                // delivered everywhere or dropped; o.mu guards it
+}
+
+// batchFile is the in-memory record of one event file: the events one
+// Enqueue stored together.
+type batchFile struct {
+	live    int      // events in the file not yet done
+	ids     []string // every event in the file
+	markers []string // names of marker files that belong to its events
 }
 
 type attempt struct {
@@ -78,12 +93,14 @@ var (
 const (
 	eventSuffix  = ".json"
 	markerInfix  = ".sent."
+	doneSuffix   = ".done"
 	tempPrefix   = ".tmp-"
 	lockName     = "lock"
 	sinkStateDir = "sinks"
 )
 
-// record is the content of an event file.
+// record is one event in an event file: a file holds one JSON record per
+// line.
 type record struct {
 	Version  int       `json:"version"`
 	Enqueued time.Time `json:"enqueued"`
@@ -112,6 +129,8 @@ func Open(dir string, sinks []Sink, reg prometheus.Registerer, logger *slog.Logg
 		now:    time.Now,
 		wake:   map[string]chan struct{}{},
 		events: map[string]*queued{},
+		files:  map[string]*batchFile{},
+		stored: map[string]*batchFile{},
 	}
 	for _, s := range sinks {
 		if _, dup := o.wake[s.Name()]; dup || !sinkNameRE.MatchString(s.Name()) {
@@ -166,50 +185,75 @@ func (o *Outbox) load() error {
 	if err != nil {
 		return fmt.Errorf("reading alert outbox: %w", err)
 	}
-	markers := map[string][]string{} // event id -> sinks delivered
-	var ids []string
+	delivered := map[string][]string{} // event id -> sinks that have it
+	markers := map[string][]string{}   // event id -> its marker files
+	done := map[string]bool{}          // events finished while their file stayed
+	var files []string
 	for _, de := range ents {
 		name := de.Name()
 		switch {
 		case de.IsDir() || name == lockName:
 		case strings.HasPrefix(name, tempPrefix):
-			// A write that crashed before its rename: the event was never
+			// A write that crashed before its rename: the events were never
 			// acknowledged to the caller.
 			_ = os.Remove(filepath.Join(o.dir, name))
 		case strings.Contains(name, markerInfix):
 			id, sink, _ := strings.Cut(name, markerInfix)
-			markers[id] = append(markers[id], sink)
+			delivered[id] = append(delivered[id], sink)
+			markers[id] = append(markers[id], name)
+		case strings.HasSuffix(name, doneSuffix):
+			id := strings.TrimSuffix(name, doneSuffix)
+			done[id] = true
+			markers[id] = append(markers[id], name)
 		case strings.HasSuffix(name, eventSuffix):
-			ids = append(ids, strings.TrimSuffix(name, eventSuffix))
+			files = append(files, strings.TrimSuffix(name, eventSuffix))
 		}
 	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		rec, err := o.read(id)
+	slices.Sort(files)
+	for _, file := range files {
+		recs, err := o.readFile(file)
 		if err != nil {
 			// Event files are renamed into place whole, so this is damage
 			// from outside; keep the file for a human, do not loop on it.
-			bad := filepath.Join(o.dir, id+eventSuffix+".corrupt")
-			o.logger.Error("alert outbox: setting aside unreadable event", "id", id, "file", bad, "err", err)
-			_ = os.Rename(filepath.Join(o.dir, id+eventSuffix), bad)
+			bad := filepath.Join(o.dir, file+eventSuffix+".corrupt")
+			o.logger.Error("alert outbox: setting aside unreadable event file", "file", bad, "err", err)
+			_ = os.Rename(filepath.Join(o.dir, file+eventSuffix), bad)
 			continue
 		}
-		q := o.newQueued(rec, markers[id])
-		delete(markers, id)
-		if len(q.pending) == 0 {
-			o.removeFiles(id)
-			continue
+		bf := &batchFile{}
+		o.files[file] = bf
+		for _, r := range recs {
+			id := r.rec.Event.ID
+			if o.stored[id] != nil {
+				o.logger.Error("alert outbox: ignoring a second copy of an event", "id", id, "file", file)
+				continue
+			}
+			o.stored[id] = bf
+			bf.ids = append(bf.ids, id)
+			bf.markers = append(bf.markers, markers[id]...)
+			delete(markers, id)
+			if n, err := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64); err == nil && n > o.lastID {
+				o.lastID = n
+			}
+			q := o.newQueued(r.rec, delivered[id])
+			if done[id] || len(q.pending) == 0 {
+				continue
+			}
+			q.file, q.off, q.n = file, r.off, r.n
+			o.events[id] = q
+			o.order = append(o.order, q)
+			bf.live++
 		}
-		o.events[id] = q
-		if n, err := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64); err == nil && n > o.lastID {
-			o.lastID = n
+		if bf.live == 0 {
+			o.removeFile(file)
 		}
 	}
-	// Markers whose event file is gone: the event was fully delivered and
-	// the crash came between removing the event and its markers.
-	for id, sinks := range markers {
-		for _, s := range sinks {
-			_ = os.Remove(filepath.Join(o.dir, id+markerInfix+s))
+	slices.SortFunc(o.order, func(a, b *queued) int { return strings.Compare(a.id, b.id) })
+	// Markers whose event file is gone: its events were finished and the
+	// crash came between removing the file and its markers.
+	for _, names := range markers {
+		for _, name := range names {
+			_ = os.Remove(filepath.Join(o.dir, name))
 		}
 	}
 	return nil
@@ -233,56 +277,172 @@ func (o *Outbox) newQueued(rec record, delivered []string) *queued {
 	return q
 }
 
-func (o *Outbox) read(id string) (record, error) {
-	var rec record
-	b, err := os.ReadFile(filepath.Join(o.dir, id+eventSuffix))
+// recordAt is a record and where it lies in its file.
+type recordAt struct {
+	rec    record
+	off, n int64
+}
+
+// readFile parses the event file named file: one or more records, the first
+// of which has the file's name as its ID.
+func (o *Outbox) readFile(file string) ([]recordAt, error) {
+	b, err := os.ReadFile(filepath.Join(o.dir, file+eventSuffix))
 	if err != nil {
-		return rec, err
+		return nil, err
 	}
+	var recs []recordAt
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&rec); err != nil {
-		return rec, fmt.Errorf("parsing event file %s: %w", id, err)
+	for {
+		off := dec.InputOffset()
+		var rec record
+		if err := dec.Decode(&rec); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("parsing event file %s, record %d: %w", file, len(recs)+1, err)
+		}
+		if err := checkRecord(rec); err != nil {
+			return nil, fmt.Errorf("parsing event file %s, record %d: %w", file, len(recs)+1, err)
+		}
+		recs = append(recs, recordAt{rec: rec, off: off, n: dec.InputOffset() - off})
 	}
-	if rec.Event.ID != id {
-		return rec, fmt.Errorf("parsing event file %s: it holds event %q", id, rec.Event.ID)
+	switch {
+	case len(recs) == 0:
+		return nil, fmt.Errorf("parsing event file %s: it holds no event", file)
+	case recs[0].rec.Event.ID != file:
+		return nil, fmt.Errorf("parsing event file %s: its first event is %q", file, recs[0].rec.Event.ID)
 	}
-	return rec, nil
+	return recs, nil
 }
 
-// removeFiles deletes an event and then its markers. A crash in between
-// leaves markers only, which load removes.
-func (o *Outbox) removeFiles(id string) {
-	_ = os.Remove(filepath.Join(o.dir, id+eventSuffix))
-	for _, s := range o.sinks {
-		_ = os.Remove(filepath.Join(o.dir, id+markerInfix+s.Name()))
+func checkRecord(rec record) error {
+	if rec.Version != 1 {
+		return fmt.Errorf("unknown record version %d", rec.Version)
+	}
+	if !idRE.MatchString(rec.Event.ID) {
+		return fmt.Errorf("event id %q is not an outbox id", rec.Event.ID)
+	}
+	return nil
+}
+
+// read reads one queued event from its file.
+func (o *Outbox) read(q *queued) (Event, error) {
+	f, err := os.Open(filepath.Join(o.dir, q.file+eventSuffix))
+	if err != nil {
+		return Event{}, err
+	}
+	defer f.Close()
+	b := make([]byte, q.n)
+	if _, err := f.ReadAt(b, q.off); err != nil {
+		return Event{}, fmt.Errorf("reading event %s from file %s: %w", q.id, q.file, err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Event{}, fmt.Errorf("parsing event %s in file %s: %w", q.id, q.file, err)
+	}
+	if rec.Event.ID != q.id {
+		return Event{}, fmt.Errorf("parsing event %s in file %s: found event %q", q.id, q.file, rec.Event.ID)
+	}
+	return rec.Event, nil
+}
+
+// finish forgets an event that every sink has, or that is dropped. Once
+// every event of its file is finished, the file goes, then its markers; until
+// then a marker records that this one is finished. o.mu is held.
+func (o *Outbox) finish(q *queued) {
+	if q.done {
+		return
+	}
+	q.done = true
+	o.ndone++
+	delete(o.events, q.id)
+	bf := o.files[q.file]
+	if bf == nil {
+		return
+	}
+	if bf.live--; bf.live > 0 {
+		o.mark(bf, q.id+doneSuffix)
+		return
+	}
+	o.removeFile(q.file)
+}
+
+// removeFile deletes an event file and then its markers. A crash in between
+// leaves markers only, which load removes. o.mu is held (or load runs).
+func (o *Outbox) removeFile(file string) {
+	bf := o.files[file]
+	delete(o.files, file)
+	_ = os.Remove(filepath.Join(o.dir, file+eventSuffix))
+	if bf != nil {
+		for _, id := range bf.ids {
+			delete(o.stored, id)
+		}
+		for _, name := range bf.markers {
+			_ = os.Remove(filepath.Join(o.dir, name))
+		}
 	}
 }
 
-// Enqueue stores events durably and returns once they are on disk: every
-// event file written, fsynced and renamed into place and the directory
-// fsynced. Only then may the caller record that it has moved past what
-// caused them. It never waits for delivery, or for a receiver.
+// mark creates an empty marker file. Markers are not fsynced: a process
+// crash keeps them, and one lost to a power failure means that an event is
+// sent again, which at-least-once delivery allows. o.mu is held.
+func (o *Outbox) mark(bf *batchFile, name string) {
+	f, err := os.OpenFile(filepath.Join(o.dir, name), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		// Without the marker, a restart sends the event again: a duplicate,
+		// which the dedupe key lets receivers drop.
+		o.logger.Warn("alert outbox: recording delivery failed", "marker", name, "err", err)
+		return
+	}
+	bf.markers = append(bf.markers, name)
+}
+
+// compact drops finished events from o.order once they are half of it.
+// o.mu is held; not while iterating o.order.
+func (o *Outbox) compact() {
+	if o.ndone > 0 && o.ndone >= len(o.order)/2 {
+		o.order = slices.DeleteFunc(o.order, func(q *queued) bool { return q.done })
+		o.ndone = 0
+	}
+}
+
+// Enqueue stores events durably and returns once they are on disk: one
+// event file for the batch, written to a temp file, fsynced, renamed into
+// place, and the directory fsynced. Only then may the caller record that it
+// has moved past what caused them. It never waits for delivery, or for a
+// receiver.
 //
 // Empty ID, Time, DedupeKey and Summary are filled in (ID from the current
-// time, so IDs sort in enqueue order; a preset ID must have the same form; DedupeKey by [DefaultDedupeKey];
-// Summary by [DefaultSummary]). Events no sink accepts are not stored. The
-// batch is all or nothing: an invalid event ([ErrInvalidEvent]), a full outbox
-// under when_full: reject ([ErrOutboxFull]) or a write error stores none of
-// them. Under when_full: drop_oldest, room is made by dropping the oldest
-// queued events of the lowest severity.
+// time, so IDs sort in enqueue order; a preset ID must have the same form and
+// not be queued already; DedupeKey by [DefaultDedupeKey]; Summary by
+// [DefaultSummary]). Events no sink accepts are not stored. The batch is all
+// or nothing: an invalid event ([ErrInvalidEvent]), a full outbox under
+// when_full: reject ([ErrOutboxFull]) or a write error stores none of them.
+// Under when_full: drop_oldest, room is made by dropping the oldest queued
+// events of the lowest severity.
 //
 // Enqueue returns the events as stored (IDs and defaults filled in).
 func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	preset := map[string]bool{}
 	for i, e := range events {
 		if err := e.Check(); err != nil {
 			return nil, fmt.Errorf("enqueueing event %d: %w", i, err)
 		}
-		if e.ID != "" && !idRE.MatchString(e.ID) {
+		if e.ID == "" {
+			continue
+		}
+		if !idRE.MatchString(e.ID) {
 			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is not an outbox id", i, ErrInvalidEvent, e.ID)
 		}
+		if preset[e.ID] {
+			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is used twice", i, ErrInvalidEvent, e.ID)
+		}
+		preset[e.ID] = true
 	}
 	o.enqMu.Lock()
 	defer o.enqMu.Unlock()
@@ -303,6 +463,9 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 			}
 			o.lastID = n
 			e.ID = formatID(n)
+		} else if o.stored[e.ID] != nil {
+			o.mu.Unlock()
+			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is queued already", i, ErrInvalidEvent, e.ID)
 		}
 		if e.Time.IsZero() {
 			e.Time = now
@@ -324,59 +487,71 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 	if err != nil {
 		return nil, err
 	}
+	if len(recs) == 0 {
+		return out, nil
+	}
 
-	written := make([]string, 0, len(recs))
-	fail := func(err error) ([]Event, error) {
-		for _, id := range written {
-			_ = os.Remove(filepath.Join(o.dir, id+eventSuffix))
+	// The batch is one file, one JSON record per line, named after its
+	// first event; where each record lies is kept for delivery.
+	file := recs[0].Event.ID
+	var buf bytes.Buffer
+	offs := make([]int64, len(recs)+1)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i, rec := range recs {
+		if err := enc.Encode(rec); err != nil { // Encode ends the record with a newline
+			return nil, fmt.Errorf("enqueueing alert events: encoding event %s: %w", rec.Event.ID, err)
 		}
+		offs[i+1] = int64(buf.Len())
+	}
+	path := filepath.Join(o.dir, file+eventSuffix)
+	if err := writeFile(path, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("enqueueing alert events: %w", err)
 	}
-	// One event is fsynced on its own. A batch (a scan chunk may queue
-	// thousands) is written unsynced and made durable by one syncfs of the
-	// outbox's file system: one flush instead of one per event. A crash
-	// before it returns can leave damaged files, which load sets aside;
-	// their events were never acknowledged, so the monitor re-creates them.
-	batch := len(recs) > 1
-	for _, rec := range recs {
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fail(err)
-		}
-		if err := writeFile(filepath.Join(o.dir, rec.Event.ID+eventSuffix), b, !batch); err != nil {
-			return fail(err)
-		}
-		written = append(written, rec.Event.ID)
-	}
-	if batch {
-		if err := syncFS(o.dir); err != nil {
-			return fail(err)
-		}
-	}
 	if err := syncDir(o.dir); err != nil {
-		return fail(err)
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("enqueueing alert events: %w", err)
 	}
 
 	o.mu.Lock()
-	for _, id := range victims {
-		if q, ok := o.events[id]; ok {
-			delete(o.events, id)
-			o.removeFiles(id)
+	for _, q := range victims {
+		if !q.done {
+			o.finish(q)
 			o.m.dropped.WithLabelValues("queue_full").Inc()
-			o.logger.Error("alert outbox full: dropped queued event", "id", id, "severity", q.severity)
+			o.logger.Error("alert outbox full: dropped queued event", "id", q.id, "severity", q.severity)
 		}
 	}
-	for _, rec := range recs {
-		o.events[rec.Event.ID] = o.newQueued(rec, nil)
+	o.compact()
+	bf := &batchFile{live: len(recs)}
+	o.files[file] = bf
+	for i, rec := range recs {
+		q := o.newQueued(rec, nil)
+		q.file, q.off, q.n = file, offs[i], offs[i+1]-offs[i]
+		o.events[q.id] = q
+		o.stored[q.id] = bf
+		bf.ids = append(bf.ids, q.id)
+		o.insert(q)
 	}
 	o.mu.Unlock()
 	o.wakeAll()
 	return out, nil
 }
 
+// insert adds q to o.order, which stays sorted by ID. Generated IDs only
+// grow, so this is an append unless the caller preset an older ID. o.mu is
+// held.
+func (o *Outbox) insert(q *queued) {
+	if n := len(o.order); n == 0 || o.order[n-1].id < q.id {
+		o.order = append(o.order, q)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(o.order, q.id, func(e *queued, id string) int { return strings.Compare(e.id, id) })
+	o.order = slices.Insert(o.order, i, q)
+}
+
 // makeRoom checks capacity for n new events and picks the events to drop
 // under drop_oldest. o.mu is held.
-func (o *Outbox) makeRoom(n int) ([]string, error) {
+func (o *Outbox) makeRoom(n int) ([]*queued, error) {
 	over := len(o.events) + n - o.cfg.MaxEvents
 	if over <= 0 {
 		return nil, nil
@@ -396,11 +571,7 @@ func (o *Outbox) makeRoom(n int) ([]string, error) {
 		}
 		return strings.Compare(a.id, b.id)
 	})
-	victims := make([]string, 0, over)
-	for _, q := range all[:over] {
-		victims = append(victims, q.id)
-	}
-	return victims, nil
+	return all[:over], nil
 }
 
 func (o *Outbox) wakeAll() {
@@ -500,8 +671,8 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 	name := s.Name()
 	failures := 0 // consecutive, across events: the sink's own backoff
 	for {
-		id, wait := o.next(name)
-		if id == "" {
+		q, wait := o.next(name)
+		if q == nil {
 			var timer <-chan time.Time
 			var t *time.Timer
 			if wait > 0 {
@@ -521,21 +692,23 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 			}
 			continue
 		}
-		rec, err := o.read(id)
+		ev, err := o.read(q)
 		if err != nil {
-			// Dropped or delivered under us, or damaged: forget it here.
+			// Dropped under us, or damaged: forget it here.
 			o.mu.Lock()
-			if q, ok := o.events[id]; ok {
+			if !q.done {
 				delete(q.pending, name)
-				o.finishIfDone(q)
+				if len(q.pending) == 0 {
+					o.finish(q)
+				}
 			}
 			o.mu.Unlock()
 			if !errors.Is(err, fs.ErrNotExist) {
-				o.logger.Error("alert outbox: cannot read queued event", "id", id, "sink", name, "err", err)
+				o.logger.Error("alert outbox: cannot read queued event", "id", q.id, "sink", name, "err", err)
 			}
 			continue
 		}
-		err = s.Send(ctx, rec.Event)
+		err = s.Send(ctx, ev)
 		if ctx.Err() != nil {
 			// Shutting down: the attempt is not counted; the event stays
 			// queued and is sent after the restart.
@@ -545,7 +718,7 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 		if err != nil {
 			failures++
 			o.mu.Lock()
-			if q, ok := o.events[id]; ok {
+			if !q.done {
 				if a := q.pending[name]; a != nil {
 					a.n++
 					a.next = o.now().Add(o.backoff(a.n))
@@ -562,28 +735,33 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 			continue
 		}
 		failures = 0
-		o.delivered(id, name)
+		o.delivered(q, name)
 	}
 }
 
-// next picks the oldest event due for sink, or says how long until one is
-// (0: nothing queued for it). An event waits while an older event of the
-// same condition is pending for the sink. Expired events are dropped on the
-// way.
-func (o *Outbox) next(sink string) (id string, wait time.Duration) {
+// next picks the event to send to sink next, or says how long until one is
+// due (0: nothing queued for it). Of the events due, it picks the one with
+// the fewest failed attempts, oldest first, so that events that keep failing
+// do not starve newer ones. An event waits while an older event of the same
+// condition is pending for the sink. Expired events are dropped on the way.
+func (o *Outbox) next(sink string) (q *queued, wait time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.compact()
 	now := o.now()
 	var due time.Time
+	var best *queued
 	older := map[string]bool{} // conditions with an older event pending for sink
-	for _, q := range o.sortedLocked() {
+	for _, q := range o.order {
+		if q.done {
+			continue
+		}
 		a, ok := q.pending[sink]
 		if !ok {
 			continue
 		}
 		if now.Sub(q.enqueued) > o.cfg.MaxAge {
-			delete(o.events, q.id)
-			o.removeFiles(q.id)
+			o.finish(q)
 			o.m.dropped.WithLabelValues("expired").Inc()
 			o.logger.Error("alert outbox: dropped event undelivered for too long", "id", q.id, "enqueued", q.enqueued, "max_age", o.cfg.MaxAge)
 			continue
@@ -593,60 +771,43 @@ func (o *Outbox) next(sink string) (id string, wait time.Duration) {
 		}
 		older[q.cond] = true
 		if !a.next.After(now) {
-			return q.id, 0
+			if best == nil || a.n < best.pending[sink].n {
+				best = q
+			}
+			if a.n == 0 {
+				break // the oldest event not tried yet: none comes before it
+			}
+			continue
 		}
 		if due.IsZero() || a.next.Before(due) {
 			due = a.next
 		}
 	}
-	if due.IsZero() {
-		return "", 0
+	switch {
+	case best != nil:
+		return best, 0
+	case due.IsZero():
+		return nil, 0
 	}
-	return "", due.Sub(now)
+	return nil, due.Sub(now)
 }
 
-func (o *Outbox) sortedLocked() []*queued {
-	qs := make([]*queued, 0, len(o.events))
-	for _, q := range o.events {
-		qs = append(qs, q)
-	}
-	slices.SortFunc(qs, func(a, b *queued) int { return strings.Compare(a.id, b.id) })
-	return qs
-}
-
-// delivered records that sink has the event: the marker is made durable
-// before the in-memory state changes, and the event's files go once every
-// sink has it.
-func (o *Outbox) delivered(id, sink string) {
+// delivered records that sink has the event, with a marker while other
+// sinks still need it, and finishes it once every sink has it.
+func (o *Outbox) delivered(q *queued, sink string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	q, ok := o.events[id]
-	if !ok {
+	if q.done {
 		return // dropped while we were sending
 	}
 	delete(q.pending, sink)
 	if len(q.pending) == 0 {
-		o.finishIfDone(q)
+		o.finish(q)
 		return
 	}
-	err := writeFile(filepath.Join(o.dir, id+markerInfix+sink), nil, true)
-	if err == nil {
-		err = syncDir(o.dir)
+	if bf := o.files[q.file]; bf != nil {
+		o.mark(bf, q.id+markerInfix+sink)
 	}
-	if err != nil {
-		// Without the marker, a restart sends the event to this sink again:
-		// a duplicate, which the dedupe key lets receivers drop.
-		o.logger.Warn("alert outbox: recording delivery failed", "id", id, "sink", sink, "err", err)
-	}
-}
-
-// finishIfDone removes a fully delivered event. o.mu is held.
-func (o *Outbox) finishIfDone(q *queued) {
-	if len(q.pending) > 0 {
-		return
-	}
-	delete(o.events, q.id)
-	o.removeFiles(q.id)
 }
 
 // backoff returns the wait before attempt n+1 after n failures: initial·2^(n-1),
@@ -681,9 +842,8 @@ func (o *Outbox) Close() error {
 }
 
 // writeFile writes b to path atomically: a temp file in the same directory,
-// fsync (unless the caller syncs the file system itself), rename. The caller
-// fsyncs the directory (once per batch).
-func writeFile(path string, b []byte, sync bool) error {
+// fsync, rename. The caller fsyncs the directory.
+func writeFile(path string, b []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
@@ -700,10 +860,8 @@ func writeFile(path string, b []byte, sync bool) error {
 	if _, err := f.Write(b); err != nil {
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("syncing %s: %w", tmp, err)
-		}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp, err)
@@ -715,22 +873,9 @@ func writeFile(path string, b []byte, sync bool) error {
 	return nil
 }
 
-// syncFS flushes every written file and rename on dir's file system.
-func syncFS(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("syncing the file system of %s: %w", dir, err)
-	}
-	return nil
-}
-
 // writeFileAtomic is writeFile followed by an fsync of the directory.
 func writeFileAtomic(path string, b []byte) error {
-	if err := writeFile(path, b, true); err != nil {
+	if err := writeFile(path, b); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vigil-tlog/vigil/internal/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
 // fastRetry keeps retries quick in tests; it does not make any assertion
@@ -238,6 +239,134 @@ func TestOutboxRestartKeepsMarkers(t *testing.T) {
 	}
 }
 
+// scriptSink delivers what ok accepts and fails the rest.
+type scriptSink struct {
+	name string
+	mu   sync.Mutex
+	ok   func(Event) bool
+	got  map[int64]int // entry index -> deliveries
+}
+
+func newScriptSink(name string, ok func(Event) bool) *scriptSink {
+	return &scriptSink{name: name, ok: ok, got: map[int64]int{}}
+}
+
+func (s *scriptSink) Name() string { return s.name }
+
+func (s *scriptSink) Send(_ context.Context, e Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ok(e) {
+		return fmt.Errorf("refusing entry %d", e.Evidence.Entry.Index)
+	}
+	s.got[e.Evidence.Entry.Index]++
+	return nil
+}
+
+func (s *scriptSink) delivered() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int64
+	for i := range s.got {
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func even(e Event) bool { return e.Evidence.Entry.Index%2 == 0 }
+
+// TestOutboxBatchFile: a batch is one file; its events finish one by one
+// (markers), survive a reopen as they were, and the file goes with the last.
+func TestOutboxBatchFile(t *testing.T) {
+	dir := t.TempDir()
+	all := newScriptSink("all", func(Event) bool { return true })
+	picky := newScriptSink("picky", even)
+	o1, _ := openOutbox(t, dir, []Sink{all, picky}, fastRetry)
+	stored, err := o1.Enqueue(t.Context(), numbered(5)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queuedIDs(t, o1); !slices.Equal(got, ids(stored)) {
+		t.Fatalf("queued %v, want %v", got, ids(stored))
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*"+eventSuffix)); len(files) != 1 || filepath.Base(files[0]) != stored[0].ID+eventSuffix {
+		t.Fatalf("event files %v, want one named after the first event %s", files, stored[0].ID)
+	}
+	stop := run(t, o1)
+	eventually(t, "every event at sink all, the even ones at sink picky", func() bool {
+		return len(all.delivered()) == 5 && len(picky.delivered()) == 3 && o1.Stats().Queued == 2
+	})
+	stop()
+	if err := o1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var done, sent []string
+	for _, n := range dirNames(t, dir) {
+		switch {
+		case strings.HasSuffix(n, doneSuffix):
+			done = append(done, strings.TrimSuffix(n, doneSuffix))
+		case strings.HasSuffix(n, markerInfix+"all"):
+			sent = append(sent, strings.TrimSuffix(n, markerInfix+"all"))
+		}
+	}
+	if want := []string{stored[0].ID, stored[2].ID, stored[4].ID}; !slices.Equal(done, want) {
+		t.Errorf("done markers for %v, want %v", done, want)
+	}
+	// Events that reached all before picky have a sent.all marker too.
+	if !slices.Contains(sent, stored[1].ID) || !slices.Contains(sent, stored[3].ID) {
+		t.Errorf("sent.all markers for %v, want %s and %s among them", sent, stored[1].ID, stored[3].ID)
+	}
+
+	// Reopen: only the odd events, only for picky, which now takes them.
+	picky2 := newScriptSink("picky", func(Event) bool { return true })
+	all2 := newScriptSink("all", func(Event) bool { return true })
+	o2, _ := openOutbox(t, dir, []Sink{all2, picky2}, fastRetry)
+	if st := o2.Stats(); st.Queued != 2 || st.Pending["all"] != 0 || st.Pending["picky"] != 2 {
+		t.Fatalf("after reopening, Stats() = %+v, want 2 events pending for picky only", st)
+	}
+	if got, want := queuedIDs(t, o2), []string{stored[1].ID, stored[3].ID}; !slices.Equal(got, want) {
+		t.Fatalf("after reopening, queued %v, want %v", got, want)
+	}
+	run(t, o2)
+	eventually(t, "an empty queue", func() bool { return o2.Stats().Queued == 0 })
+	if got := picky2.delivered(); !slices.Equal(got, []int64{1, 3}) {
+		t.Errorf("picky got entries %v after reopening, want [1 3]", got)
+	}
+	if got := all2.delivered(); len(got) != 0 {
+		t.Errorf("all got entries %v again after reopening, want none", got)
+	}
+	eventually(t, "only the lock left", func() bool { return slices.Equal(dirNames(t, dir), []string{"lock"}) })
+}
+
+// TestOutboxPresetIDs: events with preset IDs are queued in ID order, and an
+// ID cannot be queued twice.
+func TestOutboxPresetIDs(t *testing.T) {
+	o, _ := openOutbox(t, t.TempDir(), []Sink{newScriptSink("s", even)}, OutboxConfig{})
+	evs := numbered(3)
+	evs[0].ID, evs[1].ID, evs[2].ID = formatID(30), formatID(10), formatID(20)
+	if _, err := o.Enqueue(t.Context(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := queuedIDs(t, o), []string{evs[1].ID, evs[2].ID, evs[0].ID}; !slices.Equal(got, want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+	again := numbered(1)
+	again[0].ID = evs[2].ID
+	if _, err := o.Enqueue(t.Context(), again...); !errors.Is(err, ErrInvalidEvent) {
+		t.Errorf("Enqueue() of a queued ID = %v, want ErrInvalidEvent", err)
+	}
+	twice := numbered(2)
+	twice[0].ID, twice[1].ID = formatID(40), formatID(40)
+	twice[1].ID = twice[0].ID
+	if _, err := o.Enqueue(t.Context(), twice...); !errors.Is(err, ErrInvalidEvent) {
+		t.Errorf("Enqueue() of one ID twice = %v, want ErrInvalidEvent", err)
+	}
+	if n := len(queuedIDs(t, o)); n != 3 {
+		t.Errorf("%d events queued, want 3", n)
+	}
+}
+
 func TestOutboxLocked(t *testing.T) {
 	dir := t.TempDir()
 	openOutbox(t, dir, nil, OutboxConfig{})
@@ -270,6 +399,13 @@ func TestOutboxFull(t *testing.T) {
 		if v, _ := metricValue(t, reg, "vigil_alerts_dropped_total", "reason", "queue_full"); v != 1 {
 			t.Errorf("vigil_alerts_dropped_total{reason=queue_full} = %v, want 1", v)
 		}
+		// The dropped event shares its file with queued ones: it stays
+		// dropped after a restart.
+		o.Close()
+		o2, _ := openOutbox(t, o.dir, logSinks, OutboxConfig{MaxEvents: 3})
+		if got := queuedIDs(t, o2); !slices.Equal(got, want) {
+			t.Errorf("after reopening, queued %v, want %v", got, want)
+		}
 	})
 	t.Run("reject stores nothing", func(t *testing.T) {
 		o, reg := openOutbox(t, t.TempDir(), logSinks, OutboxConfig{MaxEvents: 2, WhenFull: Reject})
@@ -289,13 +425,15 @@ func TestOutboxFull(t *testing.T) {
 	})
 }
 
-// queuedIDs lists event files on disk, in order.
+// queuedIDs lists the queued events, in order.
 func queuedIDs(t *testing.T, o *Outbox) []string {
 	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var out []string
-	for _, n := range dirNames(t, o.dir) {
-		if strings.HasSuffix(n, eventSuffix) {
-			out = append(out, strings.TrimSuffix(n, eventSuffix))
+	for _, q := range o.order {
+		if !q.done {
+			out = append(out, q.id)
 		}
 	}
 	return out
@@ -386,13 +524,22 @@ func TestOutboxCleansUpAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A batch file whose second record is damaged is set aside whole.
+	good, err := json.Marshal(record{Version: 1, Enqueued: time.Now(), Event: Event{ID: "0000000000000000003-00000000",
+		Kind: KindMalformedEntry, Severity: SeverityWarning, Log: "rekor"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0000000000000000003-00000000.json"), append(good, "\n{\"version\":1,\"ev"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var logs logBuffer
 	o2, err := Open(dir, sinks, nil, slogTo(&logs), OutboxConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer o2.Close()
-	want := []string{"0000000000000000002-00000000.json.corrupt", "lock"}
+	want := []string{"0000000000000000002-00000000.json.corrupt", "0000000000000000003-00000000.json.corrupt", "lock"}
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Errorf("after Open the outbox holds %v, want %v", got, want)
 	}
