@@ -1,10 +1,10 @@
 package identity
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/go-json-experiment/json"
 	pb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -85,9 +85,12 @@ func (p *Parser) v2Verifier(v *pb.Verifier) (*Identity, error) {
 }
 
 // v2Leaf mirrors the fields of a canonical Rekor v2 leaf that carry the
-// verifiers, for decoding with encoding/json, which is about twice as fast
-// as protojson here. Anything it cannot decode is left to the protojson path,
-// which decides; TestParseV2FastMatchesProtojson and FuzzParseV2 check that
+// verifiers, for decoding with github.com/go-json-experiment/json (the
+// upstream of encoding/json/v2): one pass over the leaf, about four times as
+// fast as protojson and twice as fast as encoding/json here. Like protojson
+// it matches field names exactly and rejects duplicate names and invalid
+// UTF-8. Anything it cannot decode is left to the protojson path, which
+// decides; TestParseV2FastMatchesProtojson and FuzzParseV2Paths check that
 // both paths agree.
 type v2Leaf struct {
 	APIVersion string `json:"apiVersion"`

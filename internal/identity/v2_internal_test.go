@@ -28,7 +28,7 @@ func v2Fixtures(tb testing.TB) map[string][]byte {
 	}
 }
 
-// TestParseV2FastMatchesProtojson: the encoding/json fast path takes every
+// TestParseV2FastMatchesProtojson: the JSON fast path takes every
 // well-formed leaf and finds what the protojson path finds.
 func TestParseV2FastMatchesProtojson(t *testing.T) {
 	p := NewParser(16)
