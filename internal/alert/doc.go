@@ -37,8 +37,9 @@
 // jittered exponential backoff after failures (per sink, and per event). A
 // sink that fails or hangs delays only itself; the others go on. Within one
 // sink, an event that keeps failing is retried while newer, unrelated events
-// go past it (of the events due, the one with the fewest failed attempts goes
-// first), but events of the same condition (same DedupeKey, or a
+// go past it (of the events due, the most severe goes first, and of those the
+// one waiting longest: since it was enqueued, or since its retry came due),
+// but events of the same condition (same DedupeKey, or a
 // recovery and the event it resolves) are delivered in enqueue order, so a
 // recovery never overtakes its firing event. Delivery is at-least-once: receivers
 // drop repeats by DedupeKey (webhook header X-Vigil-Dedupe-Key, Alertmanager
@@ -55,14 +56,16 @@
 // The outbox is a directory, normally <state-dir>/outbox:
 //
 //	lock                                    flock held by the open Outbox
-//	1732476000123456789-9f86d081.json       the events of one Enqueue, one JSON record a line:
+//	1732476000123456789-9f86d081.jsonl      the events of one Enqueue, one JSON record a line:
 //	                                        {"version":1,"enqueued":...,"event":{...}}
 //	1732476000123456789-9f86d081.sent.slack marker: delivered to sink "slack" (empty file)
 //	1732476000123456790-0c4ef2a1.done       marker: finished (delivered everywhere, or dropped)
 //	sinks/alertmanager/firing.json          the Alertmanager sink's firing conditions
 //
 // Event IDs are the enqueue time in unix nanoseconds plus a random suffix, so
-// they sort in enqueue order; an event file is named after its first event.
+// they sort in enqueue order; an event file is named after its first event
+// and is never written over. (Releases before batches wrote one event per
+// <id>.json file; Open reads those too.)
 // A scan that queues thousands of events writes one file, not thousands.
 // The file is written as a temp file (".tmp-*"), fsynced, renamed into place,
 // and the directory is fsynced before Enqueue returns. Markers are empty
@@ -84,8 +87,11 @@
 //     then its markers; markers without an event file are deleted by the
 //     next Open.
 //
-// An event file that cannot be parsed (damage from outside) is renamed to
-// *.json.corrupt and logged, and the rest of the queue goes on.
+// Damage from outside is logged and set aside, and the rest of the queue goes
+// on: an event file that cannot be read at all is renamed to *.corrupt; of a
+// file with some damaged records, the others are queued and a copy of the
+// file is kept as *.corrupt. A file with a record of a later version is left
+// alone, with every marker, for the release that wrote it.
 //
 // On Open, each event file is queued again for every configured sink that
 // accepts it and has no marker. A sink added since gets the old events too; a

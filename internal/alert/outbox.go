@@ -34,7 +34,8 @@ type Outbox struct {
 	logger *slog.Logger
 	m      *metrics
 	now    func() time.Time
-	wake   map[string]chan struct{} // per sink; fixed at Open
+	open   func(name string) (*os.File, error) // os.Open; tests inject failures
+	wake   map[string]chan struct{}            // per sink; fixed at Open
 
 	enqMu sync.Mutex // serializes Enqueue's disk writes
 
@@ -53,7 +54,8 @@ type Outbox struct {
 // queued is the in-memory record of one event.
 type queued struct {
 	id       string
-	file     string // ID of the batch file that holds the event
+	file     string // name of the event file that holds the event, without suffix
+	path     string // its path
 	off, n   int64  // byte range of the event's record in that file
 	enqueued time.Time
 	severity Severity
@@ -69,6 +71,7 @@ type queued struct {
 // batchFile is the in-memory record of one event file: the events one
 // Enqueue stored together.
 type batchFile struct {
+	path    string
 	live    int      // events in the file not yet done
 	ids     []string // every event in the file
 	markers []string // names of marker files that belong to its events
@@ -91,7 +94,13 @@ var (
 )
 
 const (
-	eventSuffix  = ".json"
+	// eventSuffix names event files: JSON lines, one record each. Releases
+	// before batches wrote one record per file under legacySuffix; Open
+	// reads those too. The suffixes differ so that such a release, if
+	// rolled back to, leaves batch files alone rather than reading their
+	// first record only.
+	eventSuffix  = ".jsonl"
+	legacySuffix = ".json"
 	markerInfix  = ".sent."
 	doneSuffix   = ".done"
 	tempPrefix   = ".tmp-"
@@ -100,7 +109,8 @@ const (
 )
 
 // record is one event in an event file: a file holds one JSON record per
-// line.
+// line. Version is 1; a record of a later version is left for the release
+// that wrote it.
 type record struct {
 	Version  int       `json:"version"`
 	Enqueued time.Time `json:"enqueued"`
@@ -127,6 +137,7 @@ func Open(dir string, sinks []Sink, reg prometheus.Registerer, logger *slog.Logg
 		sinks:  sinks,
 		logger: logger,
 		now:    time.Now,
+		open:   os.Open,
 		wake:   map[string]chan struct{}{},
 		events: map[string]*queued{},
 		files:  map[string]*batchFile{},
@@ -188,7 +199,7 @@ func (o *Outbox) load() error {
 	delivered := map[string][]string{} // event id -> sinks that have it
 	markers := map[string][]string{}   // event id -> its marker files
 	done := map[string]bool{}          // events finished while their file stayed
-	var files []string
+	var files []string                 // event file names, with suffix
 	for _, de := range ents {
 		name := de.Name()
 		switch {
@@ -205,27 +216,50 @@ func (o *Outbox) load() error {
 			id := strings.TrimSuffix(name, doneSuffix)
 			done[id] = true
 			markers[id] = append(markers[id], name)
-		case strings.HasSuffix(name, eventSuffix):
-			files = append(files, strings.TrimSuffix(name, eventSuffix))
+		case strings.HasSuffix(name, eventSuffix) || strings.HasSuffix(name, legacySuffix):
+			files = append(files, name)
 		}
 	}
 	slices.Sort(files)
-	for _, file := range files {
-		recs, err := o.readFile(file)
-		if err != nil {
-			// Event files are renamed into place whole, so this is damage
-			// from outside; keep the file for a human, do not loop on it.
-			bad := filepath.Join(o.dir, file+eventSuffix+".corrupt")
-			o.logger.Error("alert outbox: setting aside unreadable event file", "file", bad, "err", err)
-			_ = os.Rename(filepath.Join(o.dir, file+eventSuffix), bad)
+	keepMarkers := false
+	var ops fileOps
+	for _, name := range files {
+		file := strings.TrimSuffix(strings.TrimSuffix(name, eventSuffix), legacySuffix)
+		path := filepath.Join(o.dir, name)
+		if o.files[file] != nil {
+			// x.json of an earlier release next to x.jsonl: IDs are used
+			// once, so this is damage; leave the second for a human.
+			o.logger.Error("alert outbox: ignoring a second event file of the same name", "file", path)
 			continue
 		}
-		bf := &batchFile{}
+		recs, damaged, err := readFile(path, file)
+		switch {
+		case errors.Is(err, errLaterVersion):
+			// Written by a later release: leave it, and every marker, as
+			// they are for that release.
+			o.logger.Error("alert outbox: leaving an event file of a later release alone", "file", path, "err", err)
+			keepMarkers = true
+			continue
+		case err != nil:
+			// Event files are renamed into place whole, so this is damage
+			// from outside; keep the file for a human, do not loop on it.
+			o.logger.Error("alert outbox: setting aside unreadable event file", "file", path+corruptSuffix, "err", err)
+			_ = os.Rename(path, path+corruptSuffix)
+			continue
+		case len(damaged) > 0:
+			// Some records are damaged: queue the others, keep a copy of the
+			// whole file for a human.
+			o.logger.Error("alert outbox: skipping damaged records of an event file", "file", path, "lines", damaged, "copy", path+corruptSuffix)
+			if b, err := os.ReadFile(path); err == nil {
+				_ = writeFile(path+corruptSuffix, b, false)
+			}
+		}
+		bf := &batchFile{path: path}
 		o.files[file] = bf
 		for _, r := range recs {
 			id := r.rec.Event.ID
 			if o.stored[id] != nil {
-				o.logger.Error("alert outbox: ignoring a second copy of an event", "id", id, "file", file)
+				o.logger.Error("alert outbox: ignoring a second copy of an event", "id", id, "file", path)
 				continue
 			}
 			o.stored[id] = bf
@@ -239,23 +273,26 @@ func (o *Outbox) load() error {
 			if done[id] || len(q.pending) == 0 {
 				continue
 			}
-			q.file, q.off, q.n = file, r.off, r.n
+			q.file, q.path, q.off, q.n = file, path, r.off, r.n
 			o.events[id] = q
 			o.order = append(o.order, q)
 			bf.live++
 		}
 		if bf.live == 0 {
-			o.removeFile(file)
+			o.removeFile(file, &ops)
 		}
 	}
 	slices.SortFunc(o.order, func(a, b *queued) int { return strings.Compare(a.id, b.id) })
 	// Markers whose event file is gone: its events were finished and the
 	// crash came between removing the file and its markers.
-	for _, names := range markers {
-		for _, name := range names {
-			_ = os.Remove(filepath.Join(o.dir, name))
+	if !keepMarkers {
+		for _, names := range markers {
+			for _, name := range names {
+				ops = append(ops, func() { _ = os.Remove(filepath.Join(o.dir, name)) })
+			}
 		}
 	}
+	ops.run()
 	return nil
 }
 
@@ -283,72 +320,99 @@ type recordAt struct {
 	off, n int64
 }
 
-// readFile parses the event file named file: one or more records, the first
-// of which has the file's name as its ID.
-func (o *Outbox) readFile(file string) ([]recordAt, error) {
-	b, err := os.ReadFile(filepath.Join(o.dir, file+eventSuffix))
+// errLaterVersion marks an event file with a record of a later version.
+var errLaterVersion = errors.New("record of a later version")
+
+// corruptSuffix is added to the name of a damaged event file set aside, or
+// of the copy kept of one with damaged records.
+const corruptSuffix = ".corrupt"
+
+// readFile parses the event file at path, named file without its suffix:
+// one record per line, the first of which has the file's name as its ID.
+// It returns the records it can read and the line numbers of those it
+// cannot; an error means none of the file can be trusted.
+func readFile(path, file string) (recs []recordAt, damaged []int, err error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var recs []recordAt
-	dec := json.NewDecoder(bytes.NewReader(b))
-	for {
-		off := dec.InputOffset()
+	line := 0
+	for off := 0; off < len(b); {
+		end := bytes.IndexByte(b[off:], '\n')
+		if end < 0 {
+			end = len(b) - off
+		}
+		text := b[off : off+end]
+		line++
+		start := off
+		off += end + 1
+		if len(bytes.TrimSpace(text)) == 0 {
+			continue
+		}
 		var rec record
-		if err := dec.Decode(&rec); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return nil, fmt.Errorf("parsing event file %s, record %d: %w", file, len(recs)+1, err)
+		if err := json.Unmarshal(text, &rec); err != nil || !idRE.MatchString(rec.Event.ID) {
+			damaged = append(damaged, line)
+			continue
 		}
-		if err := checkRecord(rec); err != nil {
-			return nil, fmt.Errorf("parsing event file %s, record %d: %w", file, len(recs)+1, err)
+		if rec.Version != 1 {
+			return nil, nil, fmt.Errorf("event file %s, line %d: %w (%d)", path, line, errLaterVersion, rec.Version)
 		}
-		recs = append(recs, recordAt{rec: rec, off: off, n: dec.InputOffset() - off})
+		if line == 1 && rec.Event.ID != file {
+			return nil, nil, fmt.Errorf("event file %s holds event %q first", path, rec.Event.ID)
+		}
+		recs = append(recs, recordAt{rec: rec, off: int64(start), n: int64(len(text))})
 	}
-	switch {
-	case len(recs) == 0:
-		return nil, fmt.Errorf("parsing event file %s: it holds no event", file)
-	case recs[0].rec.Event.ID != file:
-		return nil, fmt.Errorf("parsing event file %s: its first event is %q", file, recs[0].rec.Event.ID)
+	if len(recs) == 0 {
+		return nil, nil, fmt.Errorf("event file %s holds no readable event", path)
 	}
-	return recs, nil
+	return recs, damaged, nil
 }
 
-func checkRecord(rec record) error {
-	if rec.Version != 1 {
-		return fmt.Errorf("unknown record version %d", rec.Version)
-	}
-	if !idRE.MatchString(rec.Event.ID) {
-		return fmt.Errorf("event id %q is not an outbox id", rec.Event.ID)
-	}
-	return nil
-}
+// errDamaged marks a queued event whose record can no longer be read.
+var errDamaged = errors.New("damaged event record")
 
-// read reads one queued event from its file.
+// read reads one queued event from its file. It returns an error wrapping
+// [fs.ErrNotExist] or errDamaged when the event is gone for good, and other
+// errors (descriptors, I/O) for what may pass.
 func (o *Outbox) read(q *queued) (Event, error) {
-	f, err := os.Open(filepath.Join(o.dir, q.file+eventSuffix))
+	f, err := o.open(q.path)
 	if err != nil {
 		return Event{}, err
 	}
 	defer f.Close()
 	b := make([]byte, q.n)
-	if _, err := f.ReadAt(b, q.off); err != nil {
-		return Event{}, fmt.Errorf("reading event %s from file %s: %w", q.id, q.file, err)
+	switch _, err := f.ReadAt(b, q.off); {
+	case errors.Is(err, io.EOF):
+		return Event{}, fmt.Errorf("reading event %s from %s: %w: file truncated", q.id, q.path, errDamaged)
+	case err != nil:
+		return Event{}, fmt.Errorf("reading event %s from %s: %w", q.id, q.path, err)
 	}
 	var rec record
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return Event{}, fmt.Errorf("parsing event %s in file %s: %w", q.id, q.file, err)
+		return Event{}, fmt.Errorf("parsing event %s in %s: %w: %w", q.id, q.path, errDamaged, err)
 	}
 	if rec.Event.ID != q.id {
-		return Event{}, fmt.Errorf("parsing event %s in file %s: found event %q", q.id, q.file, rec.Event.ID)
+		return Event{}, fmt.Errorf("parsing event %s in %s: %w: found event %q", q.id, q.path, errDamaged, rec.Event.ID)
 	}
 	return rec.Event, nil
+}
+
+// fileOps are file operations decided under o.mu and run after it is
+// released, so that a burst of them (an outage's worth of expired events)
+// does not hold up Enqueue. One that runs late at worst leaves a marker
+// without an event file, which the next Open removes.
+type fileOps []func()
+
+func (ops fileOps) run() {
+	for _, op := range ops {
+		op()
+	}
 }
 
 // finish forgets an event that every sink has, or that is dropped. Once
 // every event of its file is finished, the file goes, then its markers; until
 // then a marker records that this one is finished. o.mu is held.
-func (o *Outbox) finish(q *queued) {
+func (o *Outbox) finish(q *queued, ops *fileOps) {
 	if q.done {
 		return
 	}
@@ -360,43 +424,49 @@ func (o *Outbox) finish(q *queued) {
 		return
 	}
 	if bf.live--; bf.live > 0 {
-		o.mark(bf, q.id+doneSuffix)
+		o.mark(bf, q.id+doneSuffix, ops)
 		return
 	}
-	o.removeFile(q.file)
+	o.removeFile(q.file, ops)
 }
 
-// removeFile deletes an event file and then its markers. A crash in between
-// leaves markers only, which load removes. o.mu is held (or load runs).
-func (o *Outbox) removeFile(file string) {
+// removeFile forgets an event file and deletes it and then its markers. A
+// crash in between leaves markers only, which load removes. o.mu is held (or
+// load runs).
+func (o *Outbox) removeFile(file string, ops *fileOps) {
 	bf := o.files[file]
+	if bf == nil {
+		return
+	}
 	delete(o.files, file)
-	_ = os.Remove(filepath.Join(o.dir, file+eventSuffix))
-	if bf != nil {
-		for _, id := range bf.ids {
-			delete(o.stored, id)
-		}
-		for _, name := range bf.markers {
+	for _, id := range bf.ids {
+		delete(o.stored, id)
+	}
+	markers := bf.markers
+	*ops = append(*ops, func() {
+		_ = os.Remove(bf.path)
+		for _, name := range markers {
 			_ = os.Remove(filepath.Join(o.dir, name))
 		}
-	}
+	})
 }
 
 // mark creates an empty marker file. Markers are not fsynced: a process
 // crash keeps them, and one lost to a power failure means that an event is
 // sent again, which at-least-once delivery allows. o.mu is held.
-func (o *Outbox) mark(bf *batchFile, name string) {
-	f, err := os.OpenFile(filepath.Join(o.dir, name), os.O_WRONLY|os.O_CREATE, 0o600)
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
-		// Without the marker, a restart sends the event again: a duplicate,
-		// which the dedupe key lets receivers drop.
-		o.logger.Warn("alert outbox: recording delivery failed", "marker", name, "err", err)
-		return
-	}
+func (o *Outbox) mark(bf *batchFile, name string, ops *fileOps) {
 	bf.markers = append(bf.markers, name)
+	*ops = append(*ops, func() {
+		f, err := os.OpenFile(filepath.Join(o.dir, name), os.O_WRONLY|os.O_CREATE, 0o600)
+		if err == nil {
+			err = f.Close()
+		}
+		if err != nil {
+			// Without the marker, a restart sends the event again: a
+			// duplicate, which the dedupe key lets receivers drop.
+			o.logger.Warn("alert outbox: recording delivery failed", "marker", name, "err", err)
+		}
+	})
 }
 
 // compact drops finished events from o.order once they are half of it.
@@ -463,7 +533,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 			}
 			o.lastID = n
 			e.ID = formatID(n)
-		} else if o.stored[e.ID] != nil {
+		} else if o.stored[e.ID] != nil || o.files[e.ID] != nil {
 			o.mu.Unlock()
 			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is queued already", i, ErrInvalidEvent, e.ID)
 		}
@@ -505,7 +575,8 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 		offs[i+1] = int64(buf.Len())
 	}
 	path := filepath.Join(o.dir, file+eventSuffix)
-	if err := writeFile(path, buf.Bytes()); err != nil {
+	// Never over an existing file: an ID is used once.
+	if err := writeFile(path, buf.Bytes(), false); err != nil {
 		return nil, fmt.Errorf("enqueueing alert events: %w", err)
 	}
 	if err := syncDir(o.dir); err != nil {
@@ -513,20 +584,22 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 		return nil, fmt.Errorf("enqueueing alert events: %w", err)
 	}
 
+	var ops fileOps
+	defer func() { ops.run() }()
 	o.mu.Lock()
 	for _, q := range victims {
 		if !q.done {
-			o.finish(q)
+			o.finish(q, &ops)
 			o.m.dropped.WithLabelValues("queue_full").Inc()
 			o.logger.Error("alert outbox full: dropped queued event", "id", q.id, "severity", q.severity)
 		}
 	}
 	o.compact()
-	bf := &batchFile{live: len(recs)}
+	bf := &batchFile{path: path, live: len(recs)}
 	o.files[file] = bf
 	for i, rec := range recs {
 		q := o.newQueued(rec, nil)
-		q.file, q.off, q.n = file, offs[i], offs[i+1]-offs[i]
+		q.file, q.path, q.off, q.n = file, path, offs[i], offs[i+1]-offs[i]-1 // without the newline
 		o.events[q.id] = q
 		o.stored[q.id] = bf
 		bf.ids = append(bf.ids, q.id)
@@ -694,18 +767,30 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 		}
 		ev, err := o.read(q)
 		if err != nil {
-			// Dropped under us, or damaged: forget it here.
+			var ops fileOps
 			o.mu.Lock()
-			if !q.done {
+			gone := errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged)
+			switch {
+			case q.done:
+				// Finished under us (dropped, or its file went with the
+				// last event of the file): nothing to send.
+			case gone:
+				// Damaged from outside: forget it here.
+				o.logger.Error("alert outbox: cannot read queued event, giving up on it", "id", q.id, "sink", name, "err", err)
 				delete(q.pending, name)
 				if len(q.pending) == 0 {
-					o.finish(q)
+					o.finish(q, &ops)
+				}
+			default:
+				// Out of descriptors, an I/O error: try again later.
+				o.logger.Warn("alert outbox: cannot read queued event, will retry", "id", q.id, "sink", name, "err", err)
+				if a := q.pending[name]; a != nil {
+					a.n++
+					a.next = o.now().Add(o.backoff(a.n))
 				}
 			}
 			o.mu.Unlock()
-			if !errors.Is(err, fs.ErrNotExist) {
-				o.logger.Error("alert outbox: cannot read queued event", "id", q.id, "sink", name, "err", err)
-			}
+			ops.run()
 			continue
 		}
 		err = s.Send(ctx, ev)
@@ -740,17 +825,25 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 }
 
 // next picks the event to send to sink next, or says how long until one is
-// due (0: nothing queued for it). Of the events due, it picks the one with
-// the fewest failed attempts, oldest first, so that events that keep failing
-// do not starve newer ones. An event waits while an older event of the same
-// condition is pending for the sink. Expired events are dropped on the way.
+// due (0: nothing queued for it). Of the events due, it picks the most
+// severe, and of those the one that has been ready longest: since it was
+// enqueued, or since its retry came due after a failure. So an event that
+// failed goes behind those that were waiting before its retry came due, and
+// events that keep failing cannot starve the rest. An event waits while an
+// older event of the same condition is pending for the sink. Expired events
+// are dropped on the way.
 func (o *Outbox) next(sink string) (q *queued, wait time.Duration) {
+	var ops fileOps
+	defer func() { ops.run() }()
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer o.mu.Unlock() // before ops.run
 	o.compact()
 	now := o.now()
-	var due time.Time
-	var best *queued
+	var (
+		due       time.Time // earliest retry of events not due yet
+		best      *queued
+		bestReady time.Time
+	)
 	older := map[string]bool{} // conditions with an older event pending for sink
 	for _, q := range o.order {
 		if q.done {
@@ -761,7 +854,7 @@ func (o *Outbox) next(sink string) (q *queued, wait time.Duration) {
 			continue
 		}
 		if now.Sub(q.enqueued) > o.cfg.MaxAge {
-			o.finish(q)
+			o.finish(q, &ops)
 			o.m.dropped.WithLabelValues("expired").Inc()
 			o.logger.Error("alert outbox: dropped event undelivered for too long", "id", q.id, "enqueued", q.enqueued, "max_age", o.cfg.MaxAge)
 			continue
@@ -770,17 +863,19 @@ func (o *Outbox) next(sink string) (q *queued, wait time.Duration) {
 			continue
 		}
 		older[q.cond] = true
-		if !a.next.After(now) {
-			if best == nil || a.n < best.pending[sink].n {
-				best = q
-			}
-			if a.n == 0 {
-				break // the oldest event not tried yet: none comes before it
+		if a.next.After(now) {
+			if due.IsZero() || a.next.Before(due) {
+				due = a.next
 			}
 			continue
 		}
-		if due.IsZero() || a.next.Before(due) {
-			due = a.next
+		ready := q.enqueued
+		if a.n > 0 {
+			ready = a.next
+		}
+		switch d := q.severity.Rank() - best.rank(); {
+		case best == nil, d > 0, d == 0 && ready.Before(bestReady):
+			best, bestReady = q, ready
 		}
 	}
 	switch {
@@ -792,21 +887,31 @@ func (o *Outbox) next(sink string) (q *queued, wait time.Duration) {
 	return nil, due.Sub(now)
 }
 
+// rank is the severity rank of q, or -1 for nil.
+func (q *queued) rank() int {
+	if q == nil {
+		return -1
+	}
+	return q.severity.Rank()
+}
+
 // delivered records that sink has the event, with a marker while other
 // sinks still need it, and finishes it once every sink has it.
 func (o *Outbox) delivered(q *queued, sink string) {
+	var ops fileOps
+	defer func() { ops.run() }()
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	defer o.mu.Unlock() // before ops.run
 	if q.done {
 		return // dropped while we were sending
 	}
 	delete(q.pending, sink)
 	if len(q.pending) == 0 {
-		o.finish(q)
+		o.finish(q, &ops)
 		return
 	}
 	if bf := o.files[q.file]; bf != nil {
-		o.mark(bf, q.id+markerInfix+sink)
+		o.mark(bf, q.id+markerInfix+sink, &ops)
 	}
 }
 
@@ -842,40 +947,47 @@ func (o *Outbox) Close() error {
 }
 
 // writeFile writes b to path atomically: a temp file in the same directory,
-// fsync, rename. The caller fsyncs the directory.
-func writeFile(path string, b []byte) error {
+// fsync, then a rename over path, or with replace false a link that fails if
+// path exists. The caller fsyncs the directory.
+func writeFile(path string, b []byte, replace bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("creating temp file: %w", err)
 	}
 	tmp := f.Name()
-	ok := false
+	placed := false
 	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
+		if !placed || !replace {
+			os.Remove(tmp) // a failed write, or the name a link left behind
 		}
 	}()
 	if _, err := f.Write(b); err != nil {
+		f.Close()
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
+		f.Close()
 		return fmt.Errorf("syncing %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming %s: %w", tmp, err)
+	if replace {
+		err = os.Rename(tmp, path)
+	} else {
+		err = os.Link(tmp, path)
 	}
-	ok = true
+	if err != nil {
+		return fmt.Errorf("putting %s in place: %w", path, err)
+	}
+	placed = true
 	return nil
 }
 
 // writeFileAtomic is writeFile followed by an fsync of the directory.
 func writeFileAtomic(path string, b []byte) error {
-	if err := writeFile(path, b); err != nil {
+	if err := writeFile(path, b, true); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))

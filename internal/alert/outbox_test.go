@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -239,7 +241,8 @@ func TestOutboxRestartKeepsMarkers(t *testing.T) {
 	}
 }
 
-// scriptSink delivers what ok accepts and fails the rest.
+// scriptSink delivers what ok accepts and fails the rest, and counts
+// deliveries by entry index (-1: no entry).
 type scriptSink struct {
 	name string
 	mu   sync.Mutex
@@ -256,10 +259,14 @@ func (s *scriptSink) Name() string { return s.name }
 func (s *scriptSink) Send(_ context.Context, e Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ok(e) {
-		return fmt.Errorf("refusing entry %d", e.Evidence.Entry.Index)
+	i := int64(-1) // events without an entry
+	if e.Evidence.Entry != nil {
+		i = e.Evidence.Entry.Index
 	}
-	s.got[e.Evidence.Entry.Index]++
+	if !s.ok(e) {
+		return fmt.Errorf("refusing entry %d", i)
+	}
+	s.got[i]++
 	return nil
 }
 
@@ -364,6 +371,29 @@ func TestOutboxPresetIDs(t *testing.T) {
 	}
 	if n := len(queuedIDs(t, o)); n != 3 {
 		t.Errorf("%d events queued, want 3", n)
+	}
+}
+
+// TestOutboxFileNameReuse: damaged input holds one event in two files; an
+// event with the name of the second file is refused, not written over it.
+func TestOutboxFileNameReuse(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := formatID(100), formatID(200), formatID(300)
+	evs := numbered(3)
+	writeRaw(t, dir, a+eventSuffix, rawRecord(t, 1, withID(evs[0], a)), rawRecord(t, 1, withID(evs[1], b)))
+	writeRaw(t, dir, b+eventSuffix, rawRecord(t, 1, withID(evs[1], b)), rawRecord(t, 1, withID(evs[2], c)))
+	o, _ := openOutbox(t, dir, []Sink{newScriptSink("s", func(Event) bool { return true })}, OutboxConfig{})
+	if got := queuedIDs(t, o); !slices.Equal(got, []string{a, b, c}) {
+		t.Fatalf("queued %v, want each event once: [%s %s %s]", got, a, b, c)
+	}
+	again := numbered(1)
+	again[0].ID = b
+	if _, err := o.Enqueue(t.Context(), again...); !errors.Is(err, ErrInvalidEvent) {
+		t.Errorf("Enqueue() of an event named like a live file = %v, want ErrInvalidEvent", err)
+	}
+	// And on disk, a file is never replaced.
+	if err := writeFile(filepath.Join(dir, b+eventSuffix), []byte("x"), false); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("writeFile over an event file = %v, want fs.ErrExist", err)
 	}
 }
 
@@ -502,6 +532,28 @@ func TestOutboxExpires(t *testing.T) {
 	}
 }
 
+// rawRecord renders one event file line.
+func rawRecord(t *testing.T, version int, e Event) []byte {
+	t.Helper()
+	if e.DedupeKey == "" {
+		e.DedupeKey = DefaultDedupeKey(e)
+	}
+	b, err := json.Marshal(record{Version: version, Enqueued: time.Now().UTC(), Event: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+func writeRaw(t *testing.T, dir, name string, parts ...[]byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), slices.Concat(parts...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func withID(e Event, id string) Event { e.ID = id; return e }
+
 func TestOutboxCleansUpAfterCrash(t *testing.T) {
 	dir := t.TempDir()
 	sinks := mustSinks(t, Config{Sinks: []SinkConfig{{Name: "log", Type: TypeLog}}}, nil)
@@ -512,39 +564,240 @@ func TestOutboxCleansUpAfterCrash(t *testing.T) {
 	}
 	o.Close()
 	// What crashes leave behind: a half-written temp file, markers of an
-	// event already removed, an event delivered everywhere but not removed,
-	// and a damaged event file.
-	for name, content := range map[string]string{
-		".tmp-123":                            "{half",
-		"0000000000000000001-00000000.sent.x": "",
-		stored[0].ID + ".sent.log":            "",
-		"0000000000000000002-00000000.json":   "not json",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A batch file whose second record is damaged is set aside whole.
-	good, err := json.Marshal(record{Version: 1, Enqueued: time.Now(), Event: Event{ID: "0000000000000000003-00000000",
-		Kind: KindMalformedEntry, Severity: SeverityWarning, Log: "rekor"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "0000000000000000003-00000000.json"), append(good, "\n{\"version\":1,\"ev"...), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// event already removed, an event delivered everywhere but not removed.
+	// And damage from outside: an unreadable event file, and a batch file
+	// with one damaged record.
+	writeRaw(t, dir, ".tmp-123", []byte("{half"))
+	writeRaw(t, dir, "0000000000000000001-00000000.sent.x")
+	writeRaw(t, dir, stored[0].ID+".sent.log")
+	writeRaw(t, dir, "0000000000000000002-00000000.jsonl", []byte("not json"))
+	three, four := "0000000000000000003-00000000", "0000000000000000004-00000000"
+	writeRaw(t, dir, three+".jsonl", rawRecord(t, 1, withID(forkEvent(), three)), []byte("{\"version\":1,\"ev\n"),
+		rawRecord(t, 1, withID(forkEvent(), four)))
 	var logs logBuffer
 	o2, err := Open(dir, sinks, nil, slogTo(&logs), OutboxConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer o2.Close()
-	want := []string{"0000000000000000002-00000000.json.corrupt", "0000000000000000003-00000000.json.corrupt", "lock"}
+	want := []string{"0000000000000000002-00000000.jsonl.corrupt", three + ".jsonl", three + ".jsonl.corrupt", "lock"}
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Errorf("after Open the outbox holds %v, want %v", got, want)
 	}
-	if !strings.Contains(logs.String(), "setting aside unreadable event") {
-		t.Errorf("no error logged for the damaged event file: %s", logs.String())
+	// The readable records of the damaged batch are queued.
+	if got := queuedIDs(t, o2); !slices.Equal(got, []string{three, four}) {
+		t.Errorf("after Open, queued %v, want [%s %s]", got, three, four)
+	}
+	for _, msg := range []string{"setting aside unreadable event file", "skipping damaged records of an event file"} {
+		if !strings.Contains(logs.String(), msg) {
+			t.Errorf("no %q logged: %s", msg, logs.String())
+		}
+	}
+}
+
+// TestOutboxFormats: files of the release before batches (one record, .json)
+// are read and delivered; a file of a later release is left alone, with
+// every marker.
+func TestOutboxFormats(t *testing.T) {
+	dir := t.TempDir()
+	old, later := formatID(100), formatID(200)
+	writeRaw(t, dir, old+legacySuffix, rawRecord(t, 1, withID(forkEvent(), old)))
+	writeRaw(t, dir, later+eventSuffix, rawRecord(t, 2, withID(forkEvent(), later)))
+	writeRaw(t, dir, later+doneSuffix)
+	orphan := formatID(300) + markerInfix + "s" // an orphan, or the later release's
+	writeRaw(t, dir, orphan)
+	s := newScriptSink("s", func(Event) bool { return true })
+	var logs logBuffer
+	o, err := Open(dir, []Sink{s}, nil, slogTo(&logs), fastRetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	if got := queuedIDs(t, o); !slices.Equal(got, []string{old}) {
+		t.Fatalf("queued %v, want only the legacy event %s", got, old)
+	}
+	if !strings.Contains(logs.String(), "leaving an event file of a later release alone") {
+		t.Errorf("no error logged for the later release's file: %s", logs.String())
+	}
+	run(t, o)
+	eventually(t, "an empty queue", func() bool { return o.Stats().Queued == 0 })
+	want := []string{later + doneSuffix, later + eventSuffix, orphan, "lock"}
+	eventually(t, "the legacy file gone, the later release's files kept", func() bool {
+		return slices.Equal(dirNames(t, dir), want)
+	})
+}
+
+// TestOutboxExpiredInBatchStaysDropped: an event dropped for its age while
+// the rest of its file is queued is not queued again after a restart.
+func TestOutboxExpiredInBatchStaysDropped(t *testing.T) {
+	dir := t.TempDir()
+	s := newScriptSink("s", func(Event) bool { return false })
+	o, reg := openOutbox(t, dir, []Sink{s}, OutboxConfig{MaxAge: time.Hour})
+	var mu sync.Mutex
+	now := time.Now()
+	o.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	first, err := o.Enqueue(t.Context(), numbered(1)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(90 * time.Minute)
+	mu.Unlock()
+	second, err := o.Enqueue(t.Context(), numbered(2)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := o.next("s"); q == nil || q.id != second[0].ID {
+		t.Fatalf("next() = %v, want %s after the expired %s", q, second[0].ID, first[0].ID)
+	}
+	if v, _ := metricValue(t, reg, "vigil_alerts_dropped_total", "reason", "expired"); v != 1 {
+		t.Errorf("vigil_alerts_dropped_total{reason=expired} = %v, want 1", v)
+	}
+	// Drop one of a live batch too, as drop_oldest would.
+	o.mu.Lock()
+	var ops fileOps
+	o.finish(o.events[second[0].ID], &ops)
+	o.mu.Unlock()
+	ops.run()
+	o.Close()
+	o2, _ := openOutbox(t, dir, []Sink{s}, OutboxConfig{})
+	if got := queuedIDs(t, o2); !slices.Equal(got, []string{second[1].ID}) {
+		t.Errorf("after reopening, queued %v, want only %s", got, second[1].ID)
+	}
+}
+
+// TestOutboxRetryOrder: an event whose retry is due goes before newer events
+// of lower severity, and a transient read error only delays an event.
+func TestOutboxRetryOrder(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		failed bool
+		order  []int64
+		o      *Outbox
+	)
+	s := &funcSink{name: "s", send: func(e Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Evidence.Entry.Index == 0 && !failed {
+			failed = true
+			// A backlog arrives while the critical event backs off.
+			if _, err := o.Enqueue(context.Background(), numbered(101)[1:]...); err != nil {
+				t.Error(err)
+			}
+			return errors.New("503")
+		}
+		// At least 1ms a send: at most a handful go out while the
+		// critical event waits out its retry (at most 5ms), however
+		// slow the machine.
+		time.Sleep(time.Millisecond)
+		order = append(order, e.Evidence.Entry.Index)
+		return nil
+	}}
+	o, _ = openOutbox(t, t.TempDir(), []Sink{s}, fastRetry)
+	crit := numbered(1)
+	crit[0].Severity = SeverityCritical
+	if _, err := o.Enqueue(t.Context(), crit...); err != nil {
+		t.Fatal(err)
+	}
+	// The first read fails as if out of descriptors.
+	var once sync.Once
+	o.open = func(name string) (*os.File, error) {
+		var err error
+		once.Do(func() { err = &fs.PathError{Op: "open", Path: name, Err: syscall.EMFILE} })
+		if err != nil {
+			return nil, err
+		}
+		return os.Open(name)
+	}
+	run(t, o)
+	eventually(t, "every event delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 101 })
+	mu.Lock()
+	defer mu.Unlock()
+	if i := slices.Index(order, 0); i > 10 {
+		t.Errorf("the critical event went out %dth, behind the warnings enqueued after it", i+1)
+	}
+}
+
+type funcSink struct {
+	name string
+	send func(Event) error
+}
+
+func (s *funcSink) Name() string                          { return s.name }
+func (s *funcSink) Send(_ context.Context, e Event) error { return s.send(e) }
+
+// TestOutboxCrashSnapshots: a crash at any moment leaves what a copy of the
+// directory holds; opened, no copy may have finished an event for a sink
+// that never got it.
+func TestOutboxCrashSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	var (
+		mu   sync.Mutex
+		n    int
+		got  = map[string]map[string]bool{"a": {}, "b": {}}
+		fail = map[string]bool{}
+	)
+	send := func(sink string) func(Event) error {
+		return func(e Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if n++; sink == "a" && n%3 == 0 {
+				fail[e.ID] = true
+				return errors.New("flaky")
+			}
+			got[sink][e.ID] = true
+			return nil
+		}
+	}
+	o, _ := openOutbox(t, dir, []Sink{&funcSink{"a", send("a")}, &funcSink{"b", send("b")}}, fastRetry)
+	var all []string
+	for range 4 {
+		stored, err := o.Enqueue(t.Context(), numbered(50)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ids(stored)...)
+	}
+	stop := run(t, o)
+	defer stop()
+	for k := range 40 {
+		mu.Lock()
+		had := map[string]map[string]bool{"a": maps.Clone(got["a"]), "b": maps.Clone(got["b"])}
+		mu.Unlock()
+		snap := t.TempDir()
+		for _, name := range dirNames(t, dir) {
+			if name == lockName {
+				continue
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+				writeRaw(t, snap, name, b)
+			}
+		}
+		nop := func(Event) error { return nil }
+		o2, err := Open(snap, []Sink{&funcSink{"a", nop}, &funcSink{"b", nop}}, nil, nil, OutboxConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o2.mu.Lock()
+		for _, id := range all {
+			for _, sink := range []string{"a", "b"} {
+				pending := o2.events[id] != nil && o2.events[id].pending[sink] != nil
+				// Deliveries after the copy was taken count too: the copy
+				// lags the sinks, never the other way round.
+				mu.Lock()
+				delivered := had[sink][id] || got[sink][id]
+				mu.Unlock()
+				if !pending && !delivered {
+					t.Errorf("copy %d: event %s is finished for sink %s, which never got it", k, id, sink)
+				}
+			}
+		}
+		o2.mu.Unlock()
+		o2.Close()
+		if o.Stats().Queued == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
