@@ -156,7 +156,9 @@ type Condition struct {
 //   - identity match / unexpected identity: Entry, Identity, Rule;
 //   - malformed entry: Entry, Detail.
 type Evidence struct {
-	// KeyID is the log's public key id (hex), as in the signed note.
+	// KeyID is the log's public key id (hex SHA-256 of the DER key, the
+	// log ID of trusted roots); during a key rotation, the ids of every key
+	// the log may sign with, comma-separated.
 	KeyID string `json:"key_id,omitempty"`
 	// OldCheckpoint is the raw signed note the monitor had verified before.
 	OldCheckpoint string `json:"old_checkpoint,omitempty"`

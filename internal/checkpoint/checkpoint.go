@@ -236,17 +236,22 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// Parse verifies raw as a checkpoint signed by v for origin and returns it.
+// Parse verifies raw as a checkpoint for origin signed by one of the log's
+// keys vs (several during a key rotation; their name and key hash pairs must
+// differ) and returns it.
 //
 // It returns a [*FormatError] when raw is not a signed note, and an
 // [*IntegrityError] with reason signature, origin or malformed when the note
 // is not a valid checkpoint of this log.
-func Parse(raw []byte, origin string, v note.Verifier) (*Checkpoint, error) {
+func Parse(raw []byte, origin string, vs ...note.Verifier) (*Checkpoint, error) {
+	if len(vs) == 0 {
+		return nil, errors.New("parsing checkpoint: no log key to verify it with")
+	}
 	if len(raw) > MaxSize {
 		return nil, &FormatError{Err: fmt.Errorf("%d bytes exceeds the %d byte limit", len(raw), MaxSize)}
 	}
 	raw = bytes.Clone(raw)
-	n, err := note.Open(raw, note.VerifierList(v))
+	n, err := note.Open(raw, note.VerifierList(vs...))
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
@@ -256,8 +261,12 @@ func Parse(raw []byte, origin string, v note.Verifier) (*Checkpoint, error) {
 			// verify is an error, never skipped.
 			return nil, &IntegrityError{Reason: ReasonSignature, New: raw, Err: fmt.Errorf("verifying checkpoint signature: %w", err)}
 		case errors.As(err, &unverified):
+			keys := make([]string, len(vs))
+			for i, v := range vs {
+				keys[i] = fmt.Sprintf("%s key %08x", v.Name(), v.KeyHash())
+			}
 			return nil, &IntegrityError{Reason: ReasonSignature, New: raw,
-				Err: fmt.Errorf("checkpoint has no signature by %s key %08x: %w", v.Name(), v.KeyHash(), err)}
+				Err: fmt.Errorf("checkpoint has no signature by %s: %w", strings.Join(keys, " or "), err)}
 		default:
 			return nil, &FormatError{Err: err}
 		}

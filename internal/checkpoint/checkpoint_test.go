@@ -272,6 +272,35 @@ func TestParseKeepsOwnCopy(t *testing.T) {
 	}
 }
 
+// TestParseRotation: during a key rotation Parse takes the log's keys, and
+// a note signed by either verifies; one signed by neither names both.
+func TestParseRotation(t *testing.T) {
+	oldKey := newRekorV1Log(t, v1Host, v1TreeID, testECDSAKey(t))
+	newKey := newRekorV1Log(t, v1Host, v1TreeID, newECDSAKey(t))
+	stranger := newRekorV1Log(t, v1Host, v1TreeID, newECDSAKey(t))
+	for _, l := range []*testLog{oldKey, newKey, stranger} {
+		l.grow(3)
+	}
+	for name, l := range map[string]*testLog{"old key": oldKey, "new key": newKey} {
+		if _, err := checkpoint.Parse(l.note(3), v1Origin, newKey.verifier, oldKey.verifier); err != nil {
+			t.Errorf("Parse(note by the %s) = %v", name, err)
+		}
+	}
+	_, err := checkpoint.Parse(stranger.note(3), v1Origin, newKey.verifier, oldKey.verifier)
+	var ie *checkpoint.IntegrityError
+	if !errors.As(err, &ie) || ie.Reason != checkpoint.ReasonSignature {
+		t.Fatalf("Parse(note by another key) = %v, want a signature violation", err)
+	}
+	for _, v := range []note.Verifier{newKey.verifier, oldKey.verifier} {
+		if want := fmt.Sprintf("key %08x", v.KeyHash()); !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(note by another key) = %q, want it to name %s", err, want)
+		}
+	}
+	if _, err := checkpoint.Parse(oldKey.note(3), v1Origin); err == nil {
+		t.Error("Parse() with no key succeeded")
+	}
+}
+
 // TestParseErrorChain checks what callers can unwrap from Parse's errors.
 func TestParseErrorChain(t *testing.T) {
 	l := newRekorV1Log(t, v1Host, v1TreeID, testECDSAKey(t))

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/robfig/cron/v3"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-tlog/vigil/internal/alert"
@@ -150,32 +153,25 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 // newLog resolves one configured log.
 func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log, error) {
 	var (
-		pub any
-		err error
+		keys []crypto.PublicKey
+		err  error
 	)
 	switch {
 	case lc.PublicKeyFile != "":
-		pub, err = readPublicKey(lc.PublicKeyFile)
+		pub, err := readPublicKey(lc.PublicKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("public_key_file: %w", err)
 		}
+		keys = []crypto.PublicKey{pub}
 	case trust != nil:
-		pub, err = trust.keyFor(lc.URL, lc.Origin, time.Now())
+		keys, err = trust.keysFor(lc.URL, lc.Origin, time.Now())
 		if err != nil {
 			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("no public key: set public_key_file or trust")
 	}
-	newVerifier := checkpoint.NewVerifier
-	if lc.Kind == config.KindRekorV1 {
-		newVerifier = checkpoint.NewRekorV1Verifier
-	}
-	v, err := newVerifier(lc.Origin, pub)
-	if err != nil {
-		return nil, fmt.Errorf("origin: %w", err)
-	}
-	keyID, err := checkpoint.KeyID(pub)
+	vs, keyIDs, err := verifiers(lc, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +194,7 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 			return nil, fmt.Errorf("schedule: %w", err)
 		}
 	}
-	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Verifier: v, KeyID: keyID, Source: src,
+	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Verifiers: vs, KeyID: strings.Join(keyIDs, ","), Source: src,
 		Staleness: time.Duration(lc.Staleness), MaxUnchanged: time.Duration(lc.MaxUnchanged), Schedule: sched}
 	if scan != nil {
 		if l.Entries, err = NewEntrySource(src); err != nil {
@@ -212,4 +208,39 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 		}
 	}
 	return l, nil
+}
+
+// verifiers builds a note verifier for each distinct key (a trust root may
+// list one key twice, for two validity periods) and returns them with their
+// key IDs.
+func verifiers(lc config.Log, keys []crypto.PublicKey) ([]note.Verifier, []string, error) {
+	newVerifier := checkpoint.NewVerifier
+	if lc.Kind == config.KindRekorV1 {
+		newVerifier = checkpoint.NewRekorV1Verifier
+	}
+	var (
+		vs  []note.Verifier
+		ids []string
+	)
+	for _, k := range keys {
+		id, err := checkpoint.KeyID(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if slices.Contains(ids, id) {
+			continue
+		}
+		v, err := newVerifier(lc.Origin, k)
+		if err != nil {
+			return nil, nil, fmt.Errorf("origin: %w", err)
+		}
+		for i, o := range vs {
+			if o.KeyHash() == v.KeyHash() {
+				// note.VerifierList cannot tell them apart.
+				return nil, nil, fmt.Errorf("keys %s and %s of log %s share the key hint %08x", ids[i], id, lc.Name, v.KeyHash())
+			}
+		}
+		vs, ids = append(vs, v), append(ids, id)
+	}
+	return vs, ids, nil
 }

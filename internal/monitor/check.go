@@ -35,10 +35,13 @@ type Log struct {
 	URL  string
 	// Origin is the checkpoint origin for Rekor v2, and the signer hostname
 	// for Rekor v1, whose origin is "<Origin> - <treeID>".
-	Origin   string
-	Verifier note.Verifier
-	KeyID    string
-	Source   Source
+	Origin string
+	// Verifiers are the log's keys: one, or during a key rotation each
+	// key the trust root lists as valid now.
+	Verifiers []note.Verifier
+	// KeyID is the hex key ID of each, comma-separated, for evidence.
+	KeyID  string
+	Source Source
 	// Staleness and MaxUnchanged: see config.Log.
 	Staleness    time.Duration
 	MaxUnchanged time.Duration
@@ -155,7 +158,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 	trustedTree := head.TreeID
 	switch {
 	case prev != nil:
-		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.Verifier)
+		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.Verifiers...)
 		if err != nil {
 			// The saved note verified when it was saved: a failure now means
 			// the configured key or origin changed, which needs a human.
@@ -164,7 +167,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 		}
 		trustedTree = prev.TreeID
 	case c.log.Start != nil:
-		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.Verifier)
+		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.Verifiers...)
 		if err != nil {
 			out.Err = &ConfigError{Err: fmt.Errorf("starting checkpoint of %s: %w", c.log.Name, err)}
 			return out
@@ -235,7 +238,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 // verifyHead verifies a served note for tree treeID and, for Rekor v1, that
 // the API's unsigned claims agree with it.
 func (c *checker) verifyHead(raw []byte, treeID string, hasClaims bool, size uint64, root []byte) (*checkpoint.Checkpoint, error) {
-	cp, err := checkpoint.Parse(raw, c.log.origin(treeID), c.log.Verifier)
+	cp, err := checkpoint.Parse(raw, c.log.origin(treeID), c.log.Verifiers...)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint of %s: %w", c.log.Name, err)
 	}

@@ -280,7 +280,7 @@ func newMemMonitor(t *testing.T, ml *memLog, v note.Verifier, events Notifier, s
 	if ml.v1 {
 		kind = "rekor-v1"
 	}
-	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour,
+	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Verifiers: []note.Verifier{v}, Source: ml, Staleness: time.Hour,
 		Schedule: everySecond{}, Scan: scan, Entries: ml, parser: identity.NewParser(16)}
 	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: events, Registerer: prometheus.NewRegistry()})
 	if err != nil {
@@ -376,7 +376,7 @@ func TestFiringSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifier: v, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
+		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifiers: []note.Verifier{v}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
 		mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry(), FiringFile: firing})
 		if err != nil {
 			t.Fatal(err)

@@ -108,8 +108,10 @@ func fetchTUFTarget(opts *tuf.Options, target string) ([]byte, error) {
 // URL), then one whose host is logURL's host. Two tlogs with different base
 // URLs matching equally well are ambiguous, an error: guessing would turn a
 // wrong guess into a false signature alarm. Keys of one base URL valid at
-// the same time (a rotation overlap) resolve to the newest.
-func (t trustedLogs) keyFor(logURL, origin string, now time.Time) (crypto.PublicKey, error) {
+// the same time (a rotation overlap) are all returned, newest first: the log
+// may sign with either until it has switched, and the signature's key hint
+// says which.
+func (t trustedLogs) keysFor(logURL, origin string, now time.Time) ([]crypto.PublicKey, error) {
 	norm := func(s string) string { return strings.TrimSuffix(s, "/") }
 	host := func(s string) string {
 		if u, err := url.Parse(s); err == nil {
@@ -121,7 +123,8 @@ func (t trustedLogs) keyFor(logURL, origin string, now time.Time) (crypto.Public
 		best     *root.TransparencyLog
 		bestRank int
 		tie      *root.TransparencyLog
-		invalid  []string // matching tlogs not valid now, for the error
+		valid    []*root.TransparencyLog // matching tlogs valid now, of every rank
+		invalid  []string                // matching tlogs not valid now, for the error
 	)
 	for _, tl := range t {
 		rank := 0
@@ -141,14 +144,15 @@ func (t trustedLogs) keyFor(logURL, origin string, now time.Time) (crypto.Public
 			invalid = append(invalid, fmt.Sprintf("%s valid %s to %s", tl.BaseURL, tl.ValidityPeriodStart.UTC().Format(time.RFC3339), end))
 			continue
 		}
+		if rank > 0 {
+			valid = append(valid, tl)
+		}
 		switch {
 		case rank == 0 || rank < bestRank:
 		case rank > bestRank:
 			best, bestRank, tie = tl, rank, nil
 		case norm(tl.BaseURL) != norm(best.BaseURL):
 			tie = tl
-		case tl.ValidityPeriodStart.After(best.ValidityPeriodStart):
-			best = tl
 		}
 	}
 	switch {
@@ -160,7 +164,21 @@ func (t trustedLogs) keyFor(logURL, origin string, now time.Time) (crypto.Public
 	case tie != nil:
 		return nil, fmt.Errorf("transparency logs %s and %s of the trusted root both match log %s (origin %s): set public_key_file", best.BaseURL, tie.BaseURL, logURL, origin)
 	}
-	return best.PublicKey, nil
+	// Every valid key of the chosen base URL, newest first.
+	var same []*root.TransparencyLog
+	for _, tl := range valid {
+		if norm(tl.BaseURL) == norm(best.BaseURL) {
+			same = append(same, tl)
+		}
+	}
+	slices.SortStableFunc(same, func(a, b *root.TransparencyLog) int {
+		return b.ValidityPeriodStart.Compare(a.ValidityPeriodStart)
+	})
+	keys := make([]crypto.PublicKey, 0, len(same))
+	for _, tl := range same {
+		keys = append(keys, tl.PublicKey)
+	}
+	return keys, nil
 }
 
 // readPublicKey reads a PEM public key file.

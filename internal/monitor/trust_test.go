@@ -246,10 +246,32 @@ func TestTrustedRootFile(t *testing.T) {
 			result: "verified",
 		},
 		{
-			name: "rotation overlap: newest key used",
+			name: "rotation overlap: new key signing",
 			tlogs: func(t *testing.T, l stackLog, k crypto.PublicKey) []tlogSpec {
 				return []tlogSpec{
 					{baseURL: l.URL, key: otherKey(t, k), start: past, end: future},
+					{baseURL: l.URL, key: k, start: ended},
+				}
+			},
+			result: "verified",
+		},
+		{
+			// The trust root already lists the next key; the log has not
+			// switched yet. Both keys verify until the old one ends.
+			name: "rotation overlap: old key still signing",
+			tlogs: func(t *testing.T, l stackLog, k crypto.PublicKey) []tlogSpec {
+				return []tlogSpec{
+					{baseURL: l.URL, key: k, start: past, end: future},
+					{baseURL: l.URL, key: otherKey(t, k), start: ended},
+				}
+			},
+			result: "verified",
+		},
+		{
+			name: "same key listed twice",
+			tlogs: func(t *testing.T, l stackLog, k crypto.PublicKey) []tlogSpec {
+				return []tlogSpec{
+					{baseURL: l.URL, key: k, start: past, end: future},
 					{baseURL: l.URL, key: k, start: ended},
 				}
 			},
