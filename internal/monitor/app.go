@@ -153,8 +153,8 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 // newLog resolves one configured log.
 func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log, error) {
 	var (
-		keys []crypto.PublicKey
-		err  error
+		keys, ended []crypto.PublicKey
+		err         error
 	)
 	switch {
 	case lc.PublicKeyFile != "":
@@ -164,7 +164,7 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 		}
 		keys = []crypto.PublicKey{pub}
 	case trust != nil:
-		keys, err = trust.keysFor(lc.URL, lc.Origin, time.Now())
+		keys, ended, err = trust.keysFor(lc.URL, lc.Origin, time.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -172,6 +172,10 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 		return nil, fmt.Errorf("no public key: set public_key_file or trust")
 	}
 	vs, keyIDs, err := verifiers(lc, keys)
+	if err != nil {
+		return nil, err
+	}
+	all, _, err := verifiers(lc, append(slices.Clone(keys), ended...))
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +198,7 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 			return nil, fmt.Errorf("schedule: %w", err)
 		}
 	}
-	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Verifiers: vs, KeyID: strings.Join(keyIDs, ","), Source: src,
+	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Verifiers: vs, SavedVerifiers: all, KeyID: strings.Join(keyIDs, ","), Source: src,
 		Staleness: time.Duration(lc.Staleness), MaxUnchanged: time.Duration(lc.MaxUnchanged), Schedule: sched}
 	if scan != nil {
 		if l.Entries, err = NewEntrySource(src); err != nil {

@@ -39,7 +39,11 @@ type Log struct {
 	// Verifiers are the log's keys: one, or during a key rotation each
 	// key the trust root lists as valid now.
 	Verifiers []note.Verifier
-	// KeyID is the hex key ID of each, comma-separated, for evidence.
+	// SavedVerifiers verify the saved checkpoint: Verifiers and the keys
+	// whose validity ended since it was saved (nil: Verifiers).
+	SavedVerifiers []note.Verifier
+	// KeyID is the hex key ID of each of Verifiers, comma-separated, for
+	// evidence.
 	KeyID  string
 	Source Source
 	// Staleness and MaxUnchanged: see config.Log.
@@ -56,6 +60,14 @@ type Log struct {
 	Entries EntrySource
 	// parser caches parsed certificates across checks of this log.
 	parser *identity.Parser
+}
+
+// savedVerifiers returns the keys a saved checkpoint may be signed with.
+func (l *Log) savedVerifiers() []note.Verifier {
+	if l.SavedVerifiers != nil {
+		return l.SavedVerifiers
+	}
+	return l.Verifiers
 }
 
 // origin returns the checkpoint origin expected for tree treeID.
@@ -158,7 +170,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 	trustedTree := head.TreeID
 	switch {
 	case prev != nil:
-		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.Verifiers...)
+		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.savedVerifiers()...)
 		if err != nil {
 			// The saved note verified when it was saved: a failure now means
 			// the configured key or origin changed, which needs a human.

@@ -407,3 +407,54 @@ func TestFiringSurvivesRestart(t *testing.T) {
 		t.Errorf("after restart, events %v; want one recovered event resolving %s", rec2.events, rec.events[0].DedupeKey)
 	}
 }
+
+// TestKeyRotationSavedCheckpoint: after the log switches to a new key and
+// the old key's validity ends, the checkpoint saved under the old key still
+// anchors the next check through SavedVerifiers; without them it is a
+// configuration error, and nothing is saved.
+func TestKeyRotationSavedCheckpoint(t *testing.T) {
+	ml, vOld := newMemLog(t)
+	ml.add([]byte("a"), []byte("b"))
+	dir := t.TempDir()
+	check := func(verifiers, saved []note.Verifier) Outcome {
+		t.Helper()
+		store, err := state.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifiers: verifiers, SavedVerifiers: saved,
+			Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
+		mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mon.CheckOnce(t.Context())[0]
+	}
+	if o := check([]note.Verifier{vOld}, nil); o.Err != nil {
+		t.Fatalf("first check: %v", o.Err)
+	}
+
+	skey, vkey, err := note.GenerateKey(rand.Reader, ml.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ml.signer, err = note.NewSigner(skey); err != nil {
+		t.Fatal(err)
+	}
+	vNew, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml.add([]byte("c"))
+
+	o := check([]note.Verifier{vNew}, nil)
+	var ce *ConfigError
+	if !errors.As(o.Err, &ce) {
+		t.Fatalf("check with only the new key = %v, want a *ConfigError (the saved checkpoint is under the old key)", o.Err)
+	}
+	o = check([]note.Verifier{vNew}, []note.Verifier{vNew, vOld})
+	if o.Err != nil || o.Checkpoint.Size != 3 {
+		t.Fatalf("check with the ended key for the saved checkpoint = %v, %v; want size 3 verified", o.Checkpoint, o.Err)
+	}
+}

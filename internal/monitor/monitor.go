@@ -117,7 +117,7 @@ func New(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 		if prev != nil {
-			if cp, err := checkpoint.Parse(prev.Checkpoint, prev.Origin, l.Verifiers...); err == nil {
+			if cp, err := checkpoint.Parse(prev.Checkpoint, prev.Origin, l.savedVerifiers()...); err == nil {
 				st.size, st.advancedAt = cp.Size, prev.AdvancedAt
 				mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
 				mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(prev.VerifiedAt.Unix()))

@@ -110,8 +110,9 @@ func fetchTUFTarget(opts *tuf.Options, target string) ([]byte, error) {
 // wrong guess into a false signature alarm. Keys of one base URL valid at
 // the same time (a rotation overlap) are all returned, newest first: the log
 // may sign with either until it has switched, and the signature's key hint
-// says which.
-func (t trustedLogs) keysFor(logURL, origin string, now time.Time) ([]crypto.PublicKey, error) {
+// says which. ended are the keys of that base URL whose validity ended: a
+// checkpoint saved while one was valid still verifies with it.
+func (t trustedLogs) keysFor(logURL, origin string, now time.Time) (keys, ended []crypto.PublicKey, err error) {
 	norm := func(s string) string { return strings.TrimSuffix(s, "/") }
 	host := func(s string) string {
 		if u, err := url.Parse(s); err == nil {
@@ -124,6 +125,7 @@ func (t trustedLogs) keysFor(logURL, origin string, now time.Time) ([]crypto.Pub
 		bestRank int
 		tie      *root.TransparencyLog
 		valid    []*root.TransparencyLog // matching tlogs valid now, of every rank
+		past     []*root.TransparencyLog // matching tlogs whose validity ended
 		invalid  []string                // matching tlogs not valid now, for the error
 	)
 	for _, tl := range t {
@@ -142,6 +144,9 @@ func (t trustedLogs) keysFor(logURL, origin string, now time.Time) ([]crypto.Pub
 				end = tl.ValidityPeriodEnd.UTC().Format(time.RFC3339)
 			}
 			invalid = append(invalid, fmt.Sprintf("%s valid %s to %s", tl.BaseURL, tl.ValidityPeriodStart.UTC().Format(time.RFC3339), end))
+			if !now.Before(tl.ValidityPeriodStart) {
+				past = append(past, tl)
+			}
 			continue
 		}
 		if rank > 0 {
@@ -158,27 +163,30 @@ func (t trustedLogs) keysFor(logURL, origin string, now time.Time) ([]crypto.Pub
 	switch {
 	case best == nil && len(invalid) > 0:
 		slices.Sort(invalid)
-		return nil, fmt.Errorf("no transparency log valid now in the trusted root has base URL %s or host %s: matching tlogs are outside their validity period (%s)", logURL, origin, strings.Join(invalid, "; "))
+		return nil, nil, fmt.Errorf("no transparency log valid now in the trusted root has base URL %s or host %s: matching tlogs are outside their validity period (%s)", logURL, origin, strings.Join(invalid, "; "))
 	case best == nil:
-		return nil, fmt.Errorf("no transparency log valid now in the trusted root has base URL %s or host %s", logURL, origin)
+		return nil, nil, fmt.Errorf("no transparency log valid now in the trusted root has base URL %s or host %s", logURL, origin)
 	case tie != nil:
-		return nil, fmt.Errorf("transparency logs %s and %s of the trusted root both match log %s (origin %s): set public_key_file", best.BaseURL, tie.BaseURL, logURL, origin)
+		return nil, nil, fmt.Errorf("transparency logs %s and %s of the trusted root both match log %s (origin %s): set public_key_file", best.BaseURL, tie.BaseURL, logURL, origin)
 	}
-	// Every valid key of the chosen base URL, newest first.
-	var same []*root.TransparencyLog
-	for _, tl := range valid {
-		if norm(tl.BaseURL) == norm(best.BaseURL) {
-			same = append(same, tl)
+	// The keys of the chosen base URL, newest first.
+	of := func(tls []*root.TransparencyLog) []crypto.PublicKey {
+		var same []*root.TransparencyLog
+		for _, tl := range tls {
+			if norm(tl.BaseURL) == norm(best.BaseURL) {
+				same = append(same, tl)
+			}
 		}
+		slices.SortStableFunc(same, func(a, b *root.TransparencyLog) int {
+			return b.ValidityPeriodStart.Compare(a.ValidityPeriodStart)
+		})
+		keys := make([]crypto.PublicKey, 0, len(same))
+		for _, tl := range same {
+			keys = append(keys, tl.PublicKey)
+		}
+		return keys
 	}
-	slices.SortStableFunc(same, func(a, b *root.TransparencyLog) int {
-		return b.ValidityPeriodStart.Compare(a.ValidityPeriodStart)
-	})
-	keys := make([]crypto.PublicKey, 0, len(same))
-	for _, tl := range same {
-		keys = append(keys, tl.PublicKey)
-	}
-	return keys, nil
+	return of(valid), of(past), nil
 }
 
 // readPublicKey reads a PEM public key file.
