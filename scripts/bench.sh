@@ -9,7 +9,8 @@
 #      reading every entry, no verification), a full Vigil catch-up scan from
 #      index 0 with 20 identity rules (monitor.NewApp + CheckOnce in a child
 #      process) and the child's peak RSS, best of BENCH_RUNS (3);
-#   4. the parse+match Go benchmarks of internal/identity;
+#   4. the parse+match Go benchmarks of internal/identity, and the outbox's
+#      drain benchmark (internal/alert);
 #   5. a summary table against the targets.
 #
 # Environment: VIGIL_CACHE (default ~/.cache/vigil), VIGIL_STACK_ENV (default
@@ -57,6 +58,9 @@ grep -q 'within target: NO' "$work/latency.txt" && missed=1
 echo "== parse + match Go benchmarks"
 go test -run '^$' -bench . -benchmem ./internal/identity/ | tee "$work/identity.txt"
 
+echo "== alert outbox: draining a 10,000-event backlog to one sink"
+go test -run '^$' -bench OutboxDrain -benchtime 3x ./internal/alert/ | tee "$work/outbox.txt"
+
 echo
 echo "== summary"
 # jq may be missing: the flat JSON lines of scanbench are read with sed.
@@ -91,6 +95,7 @@ for b in "BenchmarkMatchKeySignedV2 200000 v2-key" "BenchmarkMatchFulcioCertV2 5
 	printf '%-28s %12s %12s %12.0f %8s %10s  %-40s %s (%.0f entries/cpu-s)\n' "parse+match $what" - - "$rate" - - ">= $min e/s (Go benchmark)" "$met" "$cpu_rate"
 done
 sed -n 's/^  /alert latency /p' "$work/latency.txt"
+awk '$1 ~ /^BenchmarkOutboxDrain/ { for (i = 3; i < NF; i++) if ($(i+1) == "events/s") printf "alert outbox drain: %.0f events/s to one sink (no target; a backlog of 10,000)\n", $i }' "$work/outbox.txt"
 echo "cores: $(nproc), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ ${BENCH_STRICT:-} == 1 && $missed == 1 ]]; then
 	echo "bench: a target was missed" >&2

@@ -55,23 +55,27 @@
 //
 // The outbox is a directory, normally <state-dir>/outbox:
 //
-//	lock                                    flock held by the open Outbox
-//	1732476000123456789-9f86d081.jsonl      the events of one Enqueue, one JSON record a line:
-//	                                        {"version":1,"enqueued":...,"event":{...}}
-//	1732476000123456789-9f86d081.sent.slack marker: delivered to sink "slack" (empty file)
-//	1732476000123456790-0c4ef2a1.done       marker: finished (delivered everywhere, or dropped)
-//	sinks/alertmanager/firing.json          the Alertmanager sink's firing conditions
+//	lock                                flock held by the open Outbox
+//	1732476000123456789-9f86d081.jsonl  the events of one Enqueue, one JSON record a line:
+//	                                    {"version":1,"enqueued":...,"event":{...}}
+//	delivered.log                       the delivery journal, one line per delivery that
+//	                                    does not finish its file:
+//	                                    "sent <id> <sink>" (delivered to that sink) or
+//	                                    "done <id>" (delivered everywhere, or dropped)
+//	sinks/alertmanager/firing.json      the Alertmanager sink's firing conditions
 //
 // Event IDs are the enqueue time in unix nanoseconds plus a random suffix, so
 // they sort in enqueue order; an event file is named after its first event
-// and is never written over. (Releases before batches wrote one event per
-// <id>.json file; Open reads those too.)
-// A scan that queues thousands of events writes one file, not thousands.
-// The file is written as a temp file (".tmp-*"), fsynced, renamed into place,
-// and the directory is fsynced before Enqueue returns. Markers are empty
-// files, not fsynced: losing one to a power failure costs a duplicate, never
-// an event. Once every event of a file is finished, the file goes, then its
-// markers.
+// and is never written over. A scan that queues thousands of events writes
+// one file, not thousands. The file is written as a temp file (".tmp-*"),
+// fsynced, linked into place, and the directory is fsynced before Enqueue
+// returns. Journal lines are appended without fsync: losing one to a power
+// failure costs a duplicate, never an event. Once every event of a file is
+// finished, the file goes; the journal is rewritten without the lines of
+// files that are gone when it has grown, and emptied when nothing is queued.
+// (Earlier releases wrote one event per <id>.json file, with empty marker
+// files <id>.sent.<sink>; Open reads both and folds the markers into the
+// journal.)
 //
 // # Crash semantics
 //
@@ -81,17 +85,18 @@
 //   - during Enqueue: a leftover .tmp-* file is deleted by the next [Open];
 //     the caller never saw success, so it never moved its state past the
 //     cause, and it re-detects and re-enqueues the events after the restart;
-//   - after a send, before its marker is on disk: the event is sent to that
-//     sink again after the restart (a duplicate with the same DedupeKey);
-//   - after the last event of a file is finished: the file is removed first,
-//     then its markers; markers without an event file are deleted by the
-//     next Open.
+//   - after a send, before its journal line is on disk (a power failure):
+//     the event is sent to that sink again after the restart (a duplicate
+//     with the same DedupeKey);
+//   - after the last event of a file is finished, before the file is
+//     removed: that event is sent again.
 //
 // Damage from outside is logged and set aside, and the rest of the queue goes
 // on: an event file that cannot be read at all is renamed to *.corrupt; of a
 // file with some damaged records, the others are queued and a copy of the
 // file is kept as *.corrupt. A file with a record of a later version is left
-// alone, with every marker, for the release that wrote it.
+// alone, with the journal lines that may be its, for the release that wrote
+// it.
 //
 // On Open, each event file is queued again for every configured sink that
 // accepts it and has no marker. A sink added since gets the old events too; a

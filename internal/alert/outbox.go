@@ -46,6 +46,14 @@ type Outbox struct {
 	files   map[string]*batchFile // event files by name (without suffix)
 	stored  map[string]*batchFile // every event in a file on disk, done or not
 	lastID  int64                 // unix nanos of the last ID handed out
+	journal *os.File              // the delivery journal, open for appending
+	jlines  int                   // lines in it
+	jbase   int                   // lines at its last rewrite
+	foreign string                // its lines for events of files left alone
+	conds   map[string]*condSlot  // conditions of queued events
+	free    []int                 // unused condSlot indexes
+	seen    []uint64              // next's scratch: seen[slot] == stamp
+	stamp   uint64
 	closed  bool
 	running bool
 	lock    *os.File
@@ -63,18 +71,24 @@ type queued struct {
 	// recovered event the DedupeKey it resolves. A sink gets the events of
 	// one condition in enqueue order (a recovery never overtakes its
 	// firing event); unrelated events may overtake one that keeps failing.
-	cond    string
-	pending map[string]*attempt // sink name -> delivery state; delivered sinks are removed
-	done    bool                // delivered everywhere or dropped; o.mu guards it
+	cond string
+	slot int // cond's index in next's scratch, while queued
+	// pending is the delivery state for each sink, by index in o.sinks;
+	// nil for a sink that has the event or does not take it. npending
+	// counts the others.
+	pending  []*attempt
+	npending int
+	sent     []string // sinks that have it (from the journal)
+	done     bool     // delivered everywhere or dropped; o.mu guards it
 }
 
 // batchFile is the in-memory record of one event file: the events one
 // Enqueue stored together.
 type batchFile struct {
-	path    string
-	live    int      // events in the file not yet done
-	ids     []string // every event in the file
-	markers []string // names of marker files that belong to its events
+	path string
+	live int      // events in the file not yet done
+	ids  []string // every event in the file
+	done []string // its events finished while others are queued
 }
 
 type attempt struct {
@@ -101,6 +115,8 @@ const (
 	// first record only.
 	eventSuffix  = ".jsonl"
 	legacySuffix = ".json"
+	// Marker files of earlier releases, read and then replaced by the
+	// delivery journal.
 	markerInfix  = ".sent."
 	doneSuffix   = ".done"
 	tempPrefix   = ".tmp-"
@@ -119,9 +135,9 @@ type record struct {
 
 // Open opens (creating it if needed) the outbox in dir, normally
 // <state-dir>/outbox, for the given sinks, and loads what a previous run
-// left queued: every event file is queued again for each current sink that
-// accepts it and has no delivered marker. Sink names must be unique (as
-// [Config.Validate] ensures).
+// left queued: every event is queued again for each current sink that
+// accepts it and, by the delivery journal, has not had it. Sink names must be
+// unique (as [Config.Validate] ensures).
 //
 // Open takes an exclusive lock on dir/lock; a second Open of the same
 // directory, from this process or another, fails with [ErrOutboxLocked].
@@ -142,6 +158,7 @@ func Open(dir string, sinks []Sink, reg prometheus.Registerer, logger *slog.Logg
 		events: map[string]*queued{},
 		files:  map[string]*batchFile{},
 		stored: map[string]*batchFile{},
+		conds:  map[string]*condSlot{},
 	}
 	for _, s := range sinks {
 		if _, dup := o.wake[s.Name()]; dup || !sinkNameRE.MatchString(s.Name()) {
@@ -196,33 +213,38 @@ func (o *Outbox) load() error {
 	if err != nil {
 		return fmt.Errorf("reading alert outbox: %w", err)
 	}
-	delivered := map[string][]string{} // event id -> sinks that have it
-	markers := map[string][]string{}   // event id -> its marker files
-	done := map[string]bool{}          // events finished while their file stayed
-	var files []string                 // event file names, with suffix
+	js := newJournalState()
+	var (
+		files   []string // event file names, with suffix
+		markers []string // marker files of earlier releases
+	)
 	for _, de := range ents {
 		name := de.Name()
 		switch {
-		case de.IsDir() || name == lockName:
+		case de.IsDir() || name == lockName || name == journalName:
 		case strings.HasPrefix(name, tempPrefix):
 			// A write that crashed before its rename: the events were never
 			// acknowledged to the caller.
 			_ = os.Remove(filepath.Join(o.dir, name))
 		case strings.Contains(name, markerInfix):
 			id, sink, _ := strings.Cut(name, markerInfix)
-			delivered[id] = append(delivered[id], sink)
-			markers[id] = append(markers[id], name)
+			js.sent[id] = append(js.sent[id], sink)
+			markers = append(markers, name)
 		case strings.HasSuffix(name, doneSuffix):
-			id := strings.TrimSuffix(name, doneSuffix)
-			done[id] = true
-			markers[id] = append(markers[id], name)
+			js.done[strings.TrimSuffix(name, doneSuffix)] = true
+			markers = append(markers, name)
 		case strings.HasSuffix(name, eventSuffix) || strings.HasSuffix(name, legacySuffix):
 			files = append(files, name)
 		}
 	}
+	if err := readJournal(filepath.Join(o.dir, journalName), js); err != nil {
+		return err
+	}
 	slices.Sort(files)
-	keepMarkers := false
-	var ops fileOps
+	var (
+		later bool // a later release's file is left alone
+		known = map[string]bool{}
+	)
 	for _, name := range files {
 		file := strings.TrimSuffix(strings.TrimSuffix(name, eventSuffix), legacySuffix)
 		path := filepath.Join(o.dir, name)
@@ -235,10 +257,10 @@ func (o *Outbox) load() error {
 		recs, damaged, err := readFile(path, file)
 		switch {
 		case errors.Is(err, errLaterVersion):
-			// Written by a later release: leave it, and every marker, as
-			// they are for that release.
+			// Written by a later release: leave it, and its journal lines,
+			// as they are for that release.
 			o.logger.Error("alert outbox: leaving an event file of a later release alone", "file", path, "err", err)
-			keepMarkers = true
+			later = true
 			continue
 		case err != nil:
 			// Event files are renamed into place whole, so this is damage
@@ -263,55 +285,82 @@ func (o *Outbox) load() error {
 				continue
 			}
 			o.stored[id] = bf
+			known[id] = true
 			bf.ids = append(bf.ids, id)
-			bf.markers = append(bf.markers, markers[id]...)
-			delete(markers, id)
 			if n, err := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64); err == nil && n > o.lastID {
 				o.lastID = n
 			}
-			q := o.newQueued(r.rec, delivered[id])
-			if done[id] || len(q.pending) == 0 {
+			q := o.newQueued(r.rec, js.sent[id])
+			if js.done[id] || q.npending == 0 {
+				bf.done = append(bf.done, id)
 				continue
 			}
-			q.file, q.path, q.off, q.n = file, path, r.off, r.n
+			q.file, q.path, q.off, q.n, q.sent = file, path, r.off, r.n, js.sent[id]
+			o.intern(q)
 			o.events[id] = q
 			o.order = append(o.order, q)
 			bf.live++
 		}
 		if bf.live == 0 {
-			o.removeFile(file, &ops)
+			o.removeFile(file)
 		}
 	}
 	slices.SortFunc(o.order, func(a, b *queued) int { return strings.Compare(a.id, b.id) })
-	// Markers whose event file is gone: its events were finished and the
-	// crash came between removing the file and its markers.
-	if !keepMarkers {
-		for _, names := range markers {
-			for _, name := range names {
-				ops = append(ops, func() { _ = os.Remove(filepath.Join(o.dir, name)) })
+	if later {
+		// Keep the journal lines of events not loaded: they may be the
+		// later release's.
+		var b strings.Builder
+		for id, sinks := range js.sent {
+			for _, s := range sinks {
+				if !known[id] {
+					fmt.Fprintf(&b, "sent %s %s\n", id, s)
+				}
 			}
 		}
+		for id := range js.done {
+			if !known[id] {
+				fmt.Fprintf(&b, "done %s\n", id)
+			}
+		}
+		o.foreign = b.String()
 	}
-	ops.run()
+	// The journal now holds what the markers said; then they can go.
+	if err := o.rewriteJournal(); err != nil {
+		return err
+	}
+	for _, name := range markers {
+		_ = os.Remove(filepath.Join(o.dir, name))
+	}
 	return nil
 }
 
 func (o *Outbox) newQueued(rec record, delivered []string) *queued {
 	q := &queued{id: rec.Event.ID, enqueued: rec.Enqueued, severity: rec.Event.Severity,
-		cond: rec.Event.DedupeKey, pending: map[string]*attempt{}}
+		cond: rec.Event.DedupeKey, pending: make([]*attempt, len(o.sinks))}
 	if r := rec.Event.Resolves; r != nil {
 		q.cond = r.DedupeKey
 	}
-	for _, s := range o.sinks {
+	for i, s := range o.sinks {
 		if f, ok := s.(Filter); ok && !f.Accepts(rec.Event) {
 			continue
 		}
 		if slices.Contains(delivered, s.Name()) {
 			continue
 		}
-		q.pending[s.Name()] = &attempt{}
+		q.pending[i] = &attempt{}
+		q.npending++
 	}
 	return q
+}
+
+// took records that sink i has q, or is done with it; it reports whether
+// no sink needs q any more. o.mu is held.
+func (q *queued) took(i int) (finished bool) {
+	if q.pending[i] != nil {
+		q.pending[i] = nil
+		q.npending--
+	}
+	return q.npending == 0
 }
 
 // recordAt is a record and where it lies in its file.
@@ -397,43 +446,33 @@ func (o *Outbox) read(q *queued) (Event, error) {
 	return rec.Event, nil
 }
 
-// fileOps are file operations decided under o.mu and run after it is
-// released, so that a burst of them (an outage's worth of expired events)
-// does not hold up Enqueue. One that runs late at worst leaves a marker
-// without an event file, which the next Open removes.
-type fileOps []func()
-
-func (ops fileOps) run() {
-	for _, op := range ops {
-		op()
-	}
-}
-
 // finish forgets an event that every sink has, or that is dropped. Once
-// every event of its file is finished, the file goes, then its markers; until
-// then a marker records that this one is finished. o.mu is held.
-func (o *Outbox) finish(q *queued, ops *fileOps) {
+// every event of its file is finished, the file goes; until then the journal
+// records that this one is finished. o.mu is held.
+func (o *Outbox) finish(q *queued) {
 	if q.done {
 		return
 	}
 	q.done = true
 	o.ndone++
 	delete(o.events, q.id)
+	o.release(q)
 	bf := o.files[q.file]
 	if bf == nil {
 		return
 	}
 	if bf.live--; bf.live > 0 {
-		o.mark(bf, q.id+doneSuffix, ops)
+		bf.done = append(bf.done, q.id)
+		o.logDelivery("done " + q.id)
 		return
 	}
-	o.removeFile(q.file, ops)
+	o.removeFile(q.file)
 }
 
-// removeFile forgets an event file and deletes it and then its markers. A
-// crash in between leaves markers only, which load removes. o.mu is held (or
-// load runs).
-func (o *Outbox) removeFile(file string, ops *fileOps) {
+// removeFile forgets an event file and deletes it; its journal lines go at
+// the next rewrite, which must not come before the file is gone. o.mu is
+// held (or load runs).
+func (o *Outbox) removeFile(file string) {
 	bf := o.files[file]
 	if bf == nil {
 		return
@@ -442,31 +481,46 @@ func (o *Outbox) removeFile(file string, ops *fileOps) {
 	for _, id := range bf.ids {
 		delete(o.stored, id)
 	}
-	markers := bf.markers
-	*ops = append(*ops, func() {
-		_ = os.Remove(bf.path)
-		for _, name := range markers {
-			_ = os.Remove(filepath.Join(o.dir, name))
-		}
-	})
+	if err := os.Remove(bf.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		o.logger.Warn("alert outbox: removing a delivered event file failed; a restart sends its events again", "file", bf.path, "err", err)
+	}
+	if len(o.files) == 0 {
+		o.journalEmpty()
+	}
 }
 
-// mark creates an empty marker file. Markers are not fsynced: a process
-// crash keeps them, and one lost to a power failure means that an event is
-// sent again, which at-least-once delivery allows. o.mu is held.
-func (o *Outbox) mark(bf *batchFile, name string, ops *fileOps) {
-	bf.markers = append(bf.markers, name)
-	*ops = append(*ops, func() {
-		f, err := os.OpenFile(filepath.Join(o.dir, name), os.O_WRONLY|os.O_CREATE, 0o600)
-		if err == nil {
-			err = f.Close()
+// condSlot numbers a condition of queued events for next's scratch.
+type condSlot struct {
+	slot int
+	refs int // queued events of the condition
+}
+
+// intern gives q the slot of its condition. o.mu is held (or load runs).
+func (o *Outbox) intern(q *queued) {
+	c := o.conds[q.cond]
+	if c == nil {
+		c = &condSlot{slot: len(o.seen)}
+		if n := len(o.free); n > 0 {
+			c.slot, o.free = o.free[n-1], o.free[:n-1]
+		} else {
+			o.seen = append(o.seen, 0)
 		}
-		if err != nil {
-			// Without the marker, a restart sends the event again: a
-			// duplicate, which the dedupe key lets receivers drop.
-			o.logger.Warn("alert outbox: recording delivery failed", "marker", name, "err", err)
-		}
-	})
+		o.conds[q.cond] = c
+	}
+	c.refs++
+	q.slot = c.slot
+}
+
+// release gives up q's hold on its condition's slot. o.mu is held.
+func (o *Outbox) release(q *queued) {
+	c := o.conds[q.cond]
+	if c == nil {
+		return
+	}
+	if c.refs--; c.refs == 0 {
+		delete(o.conds, q.cond)
+		o.free = append(o.free, c.slot)
+	}
 }
 
 // compact drops finished events from o.order once they are half of it.
@@ -548,7 +602,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 			e.Summary = DefaultSummary(e)
 		}
 		out[i] = e
-		if q := o.newQueued(record{Event: e}, nil); len(q.pending) > 0 {
+		if q := o.newQueued(record{Event: e}, nil); q.npending > 0 {
 			recs = append(recs, record{Version: 1, Enqueued: now.UTC(), Event: e})
 		}
 	}
@@ -584,12 +638,10 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 		return nil, fmt.Errorf("enqueueing alert events: %w", err)
 	}
 
-	var ops fileOps
-	defer func() { ops.run() }()
 	o.mu.Lock()
 	for _, q := range victims {
 		if !q.done {
-			o.finish(q, &ops)
+			o.finish(q)
 			o.m.dropped.WithLabelValues("queue_full").Inc()
 			o.logger.Error("alert outbox full: dropped queued event", "id", q.id, "severity", q.severity)
 		}
@@ -600,6 +652,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 	for i, rec := range recs {
 		q := o.newQueued(rec, nil)
 		q.file, q.path, q.off, q.n = file, path, offs[i], offs[i+1]-offs[i]-1 // without the newline
+		o.intern(q)
 		o.events[q.id] = q
 		o.stored[q.id] = bf
 		bf.ids = append(bf.ids, q.id)
@@ -691,8 +744,10 @@ func (o *Outbox) Stats() Stats {
 		if st.Oldest.IsZero() || q.enqueued.Before(st.Oldest) {
 			st.Oldest = q.enqueued
 		}
-		for s := range q.pending {
-			st.Pending[s]++
+		for i, a := range q.pending {
+			if a != nil {
+				st.Pending[o.sinks[i].Name()]++
+			}
 		}
 	}
 	return st
@@ -718,8 +773,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { <-ctx.Done() }) // with no sinks, still run until ctx ends
-	for _, s := range o.sinks {
-		wg.Go(func() { o.deliver(ctx, s) })
+	for i, s := range o.sinks {
+		wg.Go(func() { o.deliver(ctx, i, s) })
 		if r, ok := s.(Runner); ok {
 			wg.Go(func() {
 				r.Run(ctx, func(err error) { o.count(s.Name(), err) })
@@ -740,11 +795,11 @@ func (o *Outbox) count(sink string, err error) {
 }
 
 // deliver is the loop of one sink.
-func (o *Outbox) deliver(ctx context.Context, s Sink) {
+func (o *Outbox) deliver(ctx context.Context, i int, s Sink) {
 	name := s.Name()
 	failures := 0 // consecutive, across events: the sink's own backoff
 	for {
-		q, wait := o.next(name)
+		q, wait := o.next(i)
 		if q == nil {
 			var timer <-chan time.Time
 			var t *time.Timer
@@ -767,7 +822,6 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 		}
 		ev, err := o.read(q)
 		if err != nil {
-			var ops fileOps
 			o.mu.Lock()
 			gone := errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged)
 			switch {
@@ -777,20 +831,18 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 			case gone:
 				// Damaged from outside: forget it here.
 				o.logger.Error("alert outbox: cannot read queued event, giving up on it", "id", q.id, "sink", name, "err", err)
-				delete(q.pending, name)
-				if len(q.pending) == 0 {
-					o.finish(q, &ops)
+				if q.took(i) {
+					o.finish(q)
 				}
 			default:
 				// Out of descriptors, an I/O error: try again later.
 				o.logger.Warn("alert outbox: cannot read queued event, will retry", "id", q.id, "sink", name, "err", err)
-				if a := q.pending[name]; a != nil {
+				if a := q.pending[i]; a != nil {
 					a.n++
 					a.next = o.now().Add(o.backoff(a.n))
 				}
 			}
 			o.mu.Unlock()
-			ops.run()
 			continue
 		}
 		err = s.Send(ctx, ev)
@@ -804,7 +856,7 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 			failures++
 			o.mu.Lock()
 			if !q.done {
-				if a := q.pending[name]; a != nil {
+				if a := q.pending[i]; a != nil {
 					a.n++
 					a.next = o.now().Add(o.backoff(a.n))
 				}
@@ -820,7 +872,7 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 			continue
 		}
 		failures = 0
-		o.delivered(q, name)
+		o.delivered(q, i)
 	}
 }
 
@@ -832,37 +884,39 @@ func (o *Outbox) deliver(ctx context.Context, s Sink) {
 // events that keep failing cannot starve the rest. An event waits while an
 // older event of the same condition is pending for the sink. Expired events
 // are dropped on the way.
-func (o *Outbox) next(sink string) (q *queued, wait time.Duration) {
-	var ops fileOps
-	defer func() { ops.run() }()
+func (o *Outbox) next(sink int) (q *queued, wait time.Duration) {
 	o.mu.Lock()
-	defer o.mu.Unlock() // before ops.run
+	defer o.mu.Unlock()
 	o.compact()
 	now := o.now()
+	cutoff := now.Add(-o.cfg.MaxAge) // enqueued before: expired
 	var (
 		due       time.Time // earliest retry of events not due yet
 		best      *queued
 		bestReady time.Time
 	)
-	older := map[string]bool{} // conditions with an older event pending for sink
+	// Conditions with an older event pending for sink: o.seen[slot] ==
+	// o.stamp (a slice, not a map: next runs once per delivery, over the
+	// whole queue).
+	o.stamp++
 	for _, q := range o.order {
 		if q.done {
 			continue
 		}
-		a, ok := q.pending[sink]
-		if !ok {
+		a := q.pending[sink]
+		if a == nil {
 			continue
 		}
-		if now.Sub(q.enqueued) > o.cfg.MaxAge {
-			o.finish(q, &ops)
+		if q.enqueued.Before(cutoff) {
+			o.finish(q)
 			o.m.dropped.WithLabelValues("expired").Inc()
 			o.logger.Error("alert outbox: dropped event undelivered for too long", "id", q.id, "enqueued", q.enqueued, "max_age", o.cfg.MaxAge)
 			continue
 		}
-		if older[q.cond] {
+		if o.seen[q.slot] == o.stamp {
 			continue
 		}
-		older[q.cond] = true
+		o.seen[q.slot] = o.stamp
 		if a.next.After(now) {
 			if due.IsZero() || a.next.Before(due) {
 				due = a.next
@@ -895,24 +949,21 @@ func (q *queued) rank() int {
 	return q.severity.Rank()
 }
 
-// delivered records that sink has the event, with a marker while other
+// delivered records that sink has the event, with a journal line while other
 // sinks still need it, and finishes it once every sink has it.
-func (o *Outbox) delivered(q *queued, sink string) {
-	var ops fileOps
-	defer func() { ops.run() }()
+func (o *Outbox) delivered(q *queued, i int) {
 	o.mu.Lock()
-	defer o.mu.Unlock() // before ops.run
+	defer o.mu.Unlock()
 	if q.done {
 		return // dropped while we were sending
 	}
-	delete(q.pending, sink)
-	if len(q.pending) == 0 {
-		o.finish(q, &ops)
+	if q.took(i) {
+		o.finish(q)
 		return
 	}
-	if bf := o.files[q.file]; bf != nil {
-		o.mark(bf, q.id+markerInfix+sink, &ops)
-	}
+	sink := o.sinks[i].Name()
+	q.sent = append(q.sent, sink)
+	o.logDelivery("sent " + q.id + " " + sink)
 }
 
 // backoff returns the wait before attempt n+1 after n failures: initial·2^(n-1),
@@ -938,6 +989,10 @@ func (o *Outbox) Close() error {
 		return nil
 	}
 	o.closed = true
+	if o.journal != nil {
+		o.journal.Close()
+		o.journal = nil
+	}
 	if o.lock == nil {
 		return nil
 	}

@@ -131,8 +131,11 @@ func TestOutboxReceiverDownThenUp(t *testing.T) {
 	if v, _ := metricValue(t, reg, "vigil_alert_oldest_queued_timestamp_seconds"); v != 0 {
 		t.Errorf("vigil_alert_oldest_queued_timestamp_seconds = %v with an empty queue, want 0", v)
 	}
-	if files := dirNames(t, o.dir); !slices.Equal(files, []string{"lock"}) {
-		t.Errorf("outbox holds %v after delivery, want only the lock", files)
+	if files := dirNames(t, o.dir); !slices.Equal(files, []string{journalName, "lock"}) {
+		t.Errorf("outbox holds %v after delivery, want only the journal and the lock", files)
+	}
+	if b, _ := os.ReadFile(filepath.Join(o.dir, journalName)); len(b) != 0 {
+		t.Errorf("the journal holds %q with nothing queued, want it empty", b)
 	}
 }
 
@@ -215,8 +218,7 @@ func TestOutboxRestartKeepsMarkers(t *testing.T) {
 	}
 	a.waitFor(2)
 	eventually(t, "markers for sink a", func() bool {
-		m, _ := filepath.Glob(filepath.Join(dir, "*.sent.a"))
-		return len(m) == 2
+		return len(journal(t, dir)["sent a"]) == 2
 	})
 	stop()
 	if err := o1.Close(); err != nil {
@@ -308,21 +310,13 @@ func TestOutboxBatchFile(t *testing.T) {
 	if err := o1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var done, sent []string
-	for _, n := range dirNames(t, dir) {
-		switch {
-		case strings.HasSuffix(n, doneSuffix):
-			done = append(done, strings.TrimSuffix(n, doneSuffix))
-		case strings.HasSuffix(n, markerInfix+"all"):
-			sent = append(sent, strings.TrimSuffix(n, markerInfix+"all"))
-		}
+	j := journal(t, dir)
+	if done, want := slices.Sorted(slices.Values(j["done"])), []string{stored[0].ID, stored[2].ID, stored[4].ID}; !slices.Equal(done, want) {
+		t.Errorf("journal: done %v, want %v", done, want)
 	}
-	if want := []string{stored[0].ID, stored[2].ID, stored[4].ID}; !slices.Equal(done, want) {
-		t.Errorf("done markers for %v, want %v", done, want)
-	}
-	// Events that reached all before picky have a sent.all marker too.
-	if !slices.Contains(sent, stored[1].ID) || !slices.Contains(sent, stored[3].ID) {
-		t.Errorf("sent.all markers for %v, want %s and %s among them", sent, stored[1].ID, stored[3].ID)
+	// Events that reached all before picky may have a line too.
+	if sent := j["sent all"]; !slices.Contains(sent, stored[1].ID) || !slices.Contains(sent, stored[3].ID) {
+		t.Errorf("journal: sent to all %v, want %s and %s among them", sent, stored[1].ID, stored[3].ID)
 	}
 
 	// Reopen: only the odd events, only for picky, which now takes them.
@@ -343,7 +337,9 @@ func TestOutboxBatchFile(t *testing.T) {
 	if got := all2.delivered(); len(got) != 0 {
 		t.Errorf("all got entries %v again after reopening, want none", got)
 	}
-	eventually(t, "only the lock left", func() bool { return slices.Equal(dirNames(t, dir), []string{"lock"}) })
+	eventually(t, "only the journal and the lock left", func() bool {
+		return slices.Equal(dirNames(t, dir), []string{journalName, "lock"})
+	})
 }
 
 // TestOutboxPresetIDs: events with preset IDs are queued in ID order, and an
@@ -580,7 +576,7 @@ func TestOutboxCleansUpAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o2.Close()
-	want := []string{"0000000000000000002-00000000.jsonl.corrupt", three + ".jsonl", three + ".jsonl.corrupt", "lock"}
+	want := []string{"0000000000000000002-00000000.jsonl.corrupt", three + ".jsonl", three + ".jsonl.corrupt", journalName, "lock"}
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Errorf("after Open the outbox holds %v, want %v", got, want)
 	}
@@ -596,16 +592,17 @@ func TestOutboxCleansUpAfterCrash(t *testing.T) {
 }
 
 // TestOutboxFormats: files of the release before batches (one record, .json)
-// are read and delivered; a file of a later release is left alone, with
-// every marker.
+// and its marker files are read, the markers folded into the journal; a file
+// of a later release is left alone, and so are journal lines that may be
+// its.
 func TestOutboxFormats(t *testing.T) {
 	dir := t.TempDir()
 	old, later := formatID(100), formatID(200)
 	writeRaw(t, dir, old+legacySuffix, rawRecord(t, 1, withID(forkEvent(), old)))
 	writeRaw(t, dir, later+eventSuffix, rawRecord(t, 2, withID(forkEvent(), later)))
 	writeRaw(t, dir, later+doneSuffix)
-	orphan := formatID(300) + markerInfix + "s" // an orphan, or the later release's
-	writeRaw(t, dir, orphan)
+	orphan := formatID(300)
+	writeRaw(t, dir, orphan+markerInfix+"s") // an orphan, or the later release's
 	s := newScriptSink("s", func(Event) bool { return true })
 	var logs logBuffer
 	o, err := Open(dir, []Sink{s}, nil, slogTo(&logs), fastRetry)
@@ -621,10 +618,14 @@ func TestOutboxFormats(t *testing.T) {
 	}
 	run(t, o)
 	eventually(t, "an empty queue", func() bool { return o.Stats().Queued == 0 })
-	want := []string{later + doneSuffix, later + eventSuffix, orphan, "lock"}
-	eventually(t, "the legacy file gone, the later release's files kept", func() bool {
+	want := []string{later + eventSuffix, journalName, "lock"}
+	eventually(t, "the legacy file and markers gone, the later release's file kept", func() bool {
 		return slices.Equal(dirNames(t, dir), want)
 	})
+	j := journal(t, dir)
+	if !slices.Equal(j["done"], []string{later}) || !slices.Equal(j["sent s"], []string{orphan}) {
+		t.Errorf("journal %v, want the later release's lines kept: done %s, sent %s s", j, later, orphan)
+	}
 }
 
 // TestOutboxExpiredInBatchStaysDropped: an event dropped for its age while
@@ -647,7 +648,7 @@ func TestOutboxExpiredInBatchStaysDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q, _ := o.next("s"); q == nil || q.id != second[0].ID {
+	if q, _ := o.next(0); q == nil || q.id != second[0].ID {
 		t.Fatalf("next() = %v, want %s after the expired %s", q, second[0].ID, first[0].ID)
 	}
 	if v, _ := metricValue(t, reg, "vigil_alerts_dropped_total", "reason", "expired"); v != 1 {
@@ -655,15 +656,33 @@ func TestOutboxExpiredInBatchStaysDropped(t *testing.T) {
 	}
 	// Drop one of a live batch too, as drop_oldest would.
 	o.mu.Lock()
-	var ops fileOps
-	o.finish(o.events[second[0].ID], &ops)
+	o.finish(o.events[second[0].ID])
 	o.mu.Unlock()
-	ops.run()
 	o.Close()
 	o2, _ := openOutbox(t, dir, []Sink{s}, OutboxConfig{})
 	if got := queuedIDs(t, o2); !slices.Equal(got, []string{second[1].ID}) {
 		t.Errorf("after reopening, queued %v, want only %s", got, second[1].ID)
 	}
+}
+
+// journal reads the delivery journal of dir as lists of event IDs by
+// "done" and "sent <sink>", in line order.
+func journal(t *testing.T, dir string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, journalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		switch f := strings.Fields(line); len(f) {
+		case 2:
+			out[f[0]] = append(out[f[0]], f[1])
+		case 3:
+			out[f[0]+" "+f[2]] = append(out[f[0]+" "+f[2]], f[1])
+		}
+	}
+	return out
 }
 
 // TestOutboxRetryOrder: an event whose retry is due goes before newer events
@@ -781,7 +800,7 @@ func TestOutboxCrashSnapshots(t *testing.T) {
 		o2.mu.Lock()
 		for _, id := range all {
 			for _, sink := range []string{"a", "b"} {
-				pending := o2.events[id] != nil && o2.events[id].pending[sink] != nil
+				pending := o2.events[id] != nil && o2.events[id].pending[slices.Index([]string{"a", "b"}, sink)] != nil
 				// Deliveries after the copy was taken count too: the copy
 				// lags the sinks, never the other way round.
 				mu.Lock()
