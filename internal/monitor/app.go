@@ -72,7 +72,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	logs := make([]*Log, 0, len(cfg.Logs))
 	for i, lc := range cfg.Logs {
-		l, err := newLog(lc, trust, ua, scan)
+		reload := func() (trustedLogs, error) { return loadTrust(cfg.Trust, cfg.StateDir, ua, logger) }
+		l, err := newLog(lc, trust, reload, ua, scan)
 		if err != nil {
 			return nil, fmt.Errorf("logs[%d] (%s): %w", i, lc.Name, err)
 		}
@@ -150,32 +151,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	return g.Wait()
 }
 
-// newLog resolves one configured log.
-func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log, error) {
-	var (
-		keys, ended []crypto.PublicKey
-		err         error
-	)
-	switch {
-	case lc.PublicKeyFile != "":
-		pub, err := readPublicKey(lc.PublicKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("public_key_file: %w", err)
-		}
-		keys = []crypto.PublicKey{pub}
-	case trust != nil:
-		keys, ended, err = trust.keysFor(lc.URL, lc.Origin, time.Now())
-		if err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("no public key: set public_key_file or trust")
-	}
-	vs, keyIDs, err := verifiers(lc, keys)
-	if err != nil {
-		return nil, err
-	}
-	all, _, err := verifiers(lc, append(slices.Clone(keys), ended...))
+// newLog resolves one configured log. reload reads the trust material
+// again, for Log.Rekey.
+func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error), ua string, scan *ScanConfig) (*Log, error) {
+	keys, err := logKeys(lc, trust, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +177,18 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 			return nil, fmt.Errorf("schedule: %w", err)
 		}
 	}
-	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Verifiers: vs, SavedVerifiers: all, KeyID: strings.Join(keyIDs, ","), Source: src,
+	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Keys: keys, Source: src,
 		Staleness: time.Duration(lc.Staleness), MaxUnchanged: time.Duration(lc.MaxUnchanged), Schedule: sched}
+	l.Rekey = func(context.Context) (Keys, error) {
+		if lc.PublicKeyFile != "" {
+			return logKeys(lc, nil, time.Now())
+		}
+		t, err := reload()
+		if err != nil {
+			return Keys{}, err
+		}
+		return logKeys(lc, t, time.Now())
+	}
 	if scan != nil {
 		if l.Entries, err = NewEntrySource(src); err != nil {
 			return nil, err
@@ -212,6 +201,40 @@ func newLog(lc config.Log, trust trustedLogs, ua string, scan *ScanConfig) (*Log
 		}
 	}
 	return l, nil
+}
+
+// logKeys resolves the keys of log lc: its public_key_file, else the keys of
+// the trust material valid at now (and those that ended, for the saved
+// checkpoint).
+func logKeys(lc config.Log, trust trustedLogs, now time.Time) (Keys, error) {
+	var (
+		keys, ended []crypto.PublicKey
+		err         error
+	)
+	switch {
+	case lc.PublicKeyFile != "":
+		pub, err := readPublicKey(lc.PublicKeyFile)
+		if err != nil {
+			return Keys{}, fmt.Errorf("public_key_file: %w", err)
+		}
+		keys = []crypto.PublicKey{pub}
+	case trust != nil:
+		keys, ended, err = trust.keysFor(lc.URL, lc.Origin, now)
+		if err != nil {
+			return Keys{}, err
+		}
+	default:
+		return Keys{}, fmt.Errorf("no public key: set public_key_file or trust")
+	}
+	vs, ids, err := verifiers(lc, keys)
+	if err != nil {
+		return Keys{}, err
+	}
+	all, _, err := verifiers(lc, append(slices.Clone(keys), ended...))
+	if err != nil {
+		return Keys{}, err
+	}
+	return Keys{Verifiers: vs, Saved: all, KeyID: strings.Join(ids, ",")}, nil
 }
 
 // verifiers builds a note verifier for each distinct key (a trust root may

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -36,16 +37,17 @@ type Log struct {
 	// Origin is the checkpoint origin for Rekor v2, and the signer hostname
 	// for Rekor v1, whose origin is "<Origin> - <treeID>".
 	Origin string
-	// Verifiers are the log's keys: one, or during a key rotation each
-	// key the trust root lists as valid now.
-	Verifiers []note.Verifier
-	// SavedVerifiers verify the saved checkpoint: Verifiers and the keys
-	// whose validity ended since it was saved (nil: Verifiers).
-	SavedVerifiers []note.Verifier
-	// KeyID is the hex key ID of each of Verifiers, comma-separated, for
-	// evidence.
-	KeyID  string
-	Source Source
+	// Keys are the log's keys. Read them with keys(): Rekey replaces them.
+	Keys Keys
+	// Rekey, when set, resolves the log's keys again: re-reads the key
+	// file or trusted_root.json, refreshes TUF. A check that meets a
+	// checkpoint whose signature does not verify calls it, at most once
+	// per RekeyEvery (default 10 minutes), and verifies again with the
+	// keys it returns: a key rotation that the trust material announces
+	// after the monitor started is not a false alarm.
+	Rekey      func(context.Context) (Keys, error)
+	RekeyEvery time.Duration
+	Source     Source
 	// Staleness and MaxUnchanged: see config.Log.
 	Staleness    time.Duration
 	MaxUnchanged time.Duration
@@ -60,14 +62,33 @@ type Log struct {
 	Entries EntrySource
 	// parser caches parsed certificates across checks of this log.
 	parser *identity.Parser
+
+	keyMu   sync.Mutex // guards Keys after New, and rekeyed
+	rekeyed time.Time  // last call of Rekey
 }
 
-// savedVerifiers returns the keys a saved checkpoint may be signed with.
-func (l *Log) savedVerifiers() []note.Verifier {
-	if l.SavedVerifiers != nil {
-		return l.SavedVerifiers
+// Keys are the keys of a log.
+type Keys struct {
+	// Verifiers verify new checkpoints: the log's key, or during a key
+	// rotation each key the trust material lists as valid now.
+	Verifiers []note.Verifier
+	// Saved verify the saved checkpoint: Verifiers and the keys whose
+	// validity ended since it was saved (nil: Verifiers).
+	Saved []note.Verifier
+	// KeyID is the hex key ID of each of Verifiers, comma-separated, for
+	// evidence.
+	KeyID string
+}
+
+// keys returns the log's current keys.
+func (l *Log) keys() Keys {
+	l.keyMu.Lock()
+	defer l.keyMu.Unlock()
+	k := l.Keys
+	if k.Saved == nil {
+		k.Saved = k.Verifiers
 	}
-	return l.Verifiers
+	return k
 }
 
 // origin returns the checkpoint origin expected for tree treeID.
@@ -160,7 +181,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 		out.Err = fmt.Errorf("fetching checkpoint of %s: %w", c.log.Name, err)
 		return out
 	}
-	cp, err := c.verifyHead(head.Note, head.TreeID, head.HasClaims, head.Size, head.Root)
+	cp, err := c.verifyHead(ctx, head.Note, head.TreeID, head.HasClaims, head.Size, head.Root)
 	if err != nil {
 		out.Err = err
 		return out
@@ -170,7 +191,10 @@ func (c *checker) check(ctx context.Context) Outcome {
 	trustedTree := head.TreeID
 	switch {
 	case prev != nil:
-		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.savedVerifiers()...)
+		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.keys().Saved...)
+		if err != nil && violation(err) != nil && c.rekey(ctx) {
+			trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.keys().Saved...)
+		}
 		if err != nil {
 			// The saved note verified when it was saved: a failure now means
 			// the configured key or origin changed, which needs a human.
@@ -179,7 +203,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 		}
 		trustedTree = prev.TreeID
 	case c.log.Start != nil:
-		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.Verifiers...)
+		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.keys().Verifiers...)
 		if err != nil {
 			out.Err = &ConfigError{Err: fmt.Errorf("starting checkpoint of %s: %w", c.log.Name, err)}
 			return out
@@ -249,8 +273,11 @@ func (c *checker) check(ctx context.Context) Outcome {
 
 // verifyHead verifies a served note for tree treeID and, for Rekor v1, that
 // the API's unsigned claims agree with it.
-func (c *checker) verifyHead(raw []byte, treeID string, hasClaims bool, size uint64, root []byte) (*checkpoint.Checkpoint, error) {
-	cp, err := checkpoint.Parse(raw, c.log.origin(treeID), c.log.Verifiers...)
+func (c *checker) verifyHead(ctx context.Context, raw []byte, treeID string, hasClaims bool, size uint64, root []byte) (*checkpoint.Checkpoint, error) {
+	cp, err := checkpoint.Parse(raw, c.log.origin(treeID), c.log.keys().Verifiers...)
+	if ie := violation(err); ie != nil && ie.Reason == checkpoint.ReasonSignature && c.rekey(ctx) {
+		cp, err = checkpoint.Parse(raw, c.log.origin(treeID), c.log.keys().Verifiers...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint of %s: %w", c.log.Name, err)
 	}
@@ -273,7 +300,7 @@ func (c *checker) extend(ctx context.Context, trusted *checkpoint.Checkpoint, tr
 		if sh.TreeID != trustedTree {
 			continue
 		}
-		final, err := c.verifyHead(sh.Note, sh.TreeID, true, sh.Size, sh.Root)
+		final, err := c.verifyHead(ctx, sh.Note, sh.TreeID, true, sh.Size, sh.Root)
 		if err != nil {
 			return fmt.Errorf("verifying final checkpoint of inactive shard %s: %w", sh.TreeID, err)
 		}
@@ -295,7 +322,7 @@ func (c *checker) finishShard(ctx context.Context, sc *scanner, scan *state.Scan
 		if sh.TreeID != scan.TreeID {
 			continue
 		}
-		final, err := c.verifyHead(sh.Note, sh.TreeID, true, sh.Size, sh.Root)
+		final, err := c.verifyHead(ctx, sh.Note, sh.TreeID, true, sh.Size, sh.Root)
 		if err != nil {
 			return fmt.Errorf("verifying final checkpoint of inactive shard %s: %w", sh.TreeID, err)
 		}
@@ -339,4 +366,44 @@ func scanEqual(a, b *state.Scan) bool {
 		return a == b
 	}
 	return a.TreeID == b.TreeID && a.Next == b.Next
+}
+
+// rekeyEvery is the default of Log.RekeyEvery.
+const rekeyEvery = 10 * time.Minute
+
+// rekey resolves the log's keys again after a signature failure, at most
+// once per RekeyEvery, and reports whether they changed.
+func (c *checker) rekey(ctx context.Context) bool {
+	l := c.log
+	if l.Rekey == nil {
+		return false
+	}
+	every := l.RekeyEvery
+	if every <= 0 {
+		every = rekeyEvery
+	}
+	now := c.now()
+	l.keyMu.Lock()
+	if !l.rekeyed.IsZero() && now.Sub(l.rekeyed) < every {
+		l.keyMu.Unlock()
+		return false
+	}
+	l.rekeyed = now
+	old := l.Keys
+	l.keyMu.Unlock()
+
+	k, err := l.Rekey(ctx)
+	if err != nil {
+		c.logger.WarnContext(ctx, "could not resolve the log's keys again after a signature failure", "log", l.Name, "err", err)
+		return false
+	}
+	if k.KeyID == old.KeyID && len(k.Saved) == len(old.Saved) {
+		return false
+	}
+	l.keyMu.Lock()
+	l.Keys = k
+	l.keyMu.Unlock()
+	c.logger.WarnContext(ctx, "the log's keys changed in the trust material; verifying again", "log", l.Name,
+		"old_key_ids", old.KeyID, "new_key_ids", k.KeyID)
+	return true
 }

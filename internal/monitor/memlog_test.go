@@ -280,7 +280,7 @@ func newMemMonitor(t *testing.T, ml *memLog, v note.Verifier, events Notifier, s
 	if ml.v1 {
 		kind = "rekor-v1"
 	}
-	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Verifiers: []note.Verifier{v}, Source: ml, Staleness: time.Hour,
+	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour,
 		Schedule: everySecond{}, Scan: scan, Entries: ml, parser: identity.NewParser(16)}
 	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: events, Registerer: prometheus.NewRegistry()})
 	if err != nil {
@@ -376,7 +376,7 @@ func TestFiringSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifiers: []note.Verifier{v}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
+		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
 		mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry(), FiringFile: firing})
 		if err != nil {
 			t.Fatal(err)
@@ -423,7 +423,7 @@ func TestKeyRotationSavedCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Verifiers: verifiers, SavedVerifiers: saved,
+		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: verifiers, Saved: saved},
 			Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
 		mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
 		if err != nil {
@@ -456,5 +456,45 @@ func TestKeyRotationSavedCheckpoint(t *testing.T) {
 	o = check([]note.Verifier{vNew}, []note.Verifier{vNew, vOld})
 	if o.Err != nil || o.Checkpoint.Size != 3 {
 		t.Fatalf("check with the ended key for the saved checkpoint = %v, %v; want size 3 verified", o.Checkpoint, o.Err)
+	}
+}
+
+// TestRekeyRateLimited: a log that keeps serving checkpoints signed by an
+// unknown key makes the monitor resolve its keys again at most once per
+// RekeyEvery, and every check stays a signature violation.
+func TestRekeyRateLimited(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.add([]byte("a"))
+	skey, _, err := note.GenerateKey(rand.Reader, ml.origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ml.signer, err = note.NewSigner(skey); err != nil { // a key nobody trusts
+		t.Fatal(err)
+	}
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	calls := 0
+	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}, KeyID: "old"},
+		Source: ml, Staleness: time.Hour, Schedule: everySecond{}, RekeyEvery: time.Hour,
+		Rekey: func(context.Context) (Keys, error) {
+			calls++
+			return Keys{Verifiers: []note.Verifier{v}, KeyID: "old"}, nil
+		}}
+	mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		o := mon.CheckOnce(t.Context())[0]
+		if ie := violation(o.Err); ie == nil || ie.Reason != checkpoint.ReasonSignature {
+			t.Fatalf("check %d = %v, want a signature violation", i, o.Err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("Rekey called %d times in three checks, want once an hour", calls)
 	}
 }

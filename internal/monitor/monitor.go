@@ -117,7 +117,7 @@ func New(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 		if prev != nil {
-			if cp, err := checkpoint.Parse(prev.Checkpoint, prev.Origin, l.savedVerifiers()...); err == nil {
+			if cp, err := checkpoint.Parse(prev.Checkpoint, prev.Origin, l.keys().Saved...); err == nil {
 				st.size, st.advancedAt = cp.Size, prev.AdvancedAt
 				mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
 				mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(prev.VerifiedAt.Unix()))
@@ -363,7 +363,7 @@ func (mon *Monitor) staleEvents(st *logStatus, now time.Time) []alert.Event {
 			detail += "; last error: " + st.lastErr.Error()
 		}
 		return []alert.Event{{Kind: alert.KindStaleLog, Severity: alert.SeverityWarning, Log: l.Name, Time: now, DedupeKey: key,
-			Summary: fmt.Sprintf("log %s is stale: %s", l.Name, why), Evidence: alert.Evidence{KeyID: l.KeyID, Detail: detail}}}
+			Summary: fmt.Sprintf("log %s is stale: %s", l.Name, why), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Detail: detail}}}
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func integrityEvent(l *Log, ie *checkpoint.IntegrityError, now time.Time) alert.
 		Kind: alert.KindIntegrityViolation, Severity: alert.SeverityCritical, Log: l.Name, Reason: string(ie.Reason), Time: now,
 		DedupeKey: fmt.Sprintf("integrity_violation/%s/%s/%s", l.Name, ie.Reason, hex.EncodeToString(h.Sum(nil)[:16])),
 		Summary:   fmt.Sprintf("log %s integrity violation (%s): %v", l.Name, ie.Reason, ie.Err),
-		Evidence: alert.Evidence{KeyID: l.KeyID, OldCheckpoint: string(ie.Old), NewCheckpoint: string(ie.New),
+		Evidence: alert.Evidence{KeyID: l.keys().KeyID, OldCheckpoint: string(ie.Old), NewCheckpoint: string(ie.New),
 			Proof: ie.ProofHex(), Detail: ie.Err.Error()},
 	}
 }

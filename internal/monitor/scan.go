@@ -455,7 +455,7 @@ func (s *scanner) match(e rekor.Entry, leaf []byte, now time.Time) []alert.Event
 		s.c.m.malformedEntries.WithLabelValues(l.Name).Inc()
 		s.c.logger.Warn("malformed entry", "log", l.Name, "index", e.LogIndex, "err", err)
 		return []alert.Event{{Kind: alert.KindMalformedEntry, Severity: alert.SeverityWarning, Log: l.Name, Time: now,
-			DedupeKey: key(alert.KindMalformedEntry, ""), Evidence: alert.Evidence{KeyID: l.KeyID, Entry: evidence(), Detail: err.Error()}}}
+			DedupeKey: key(alert.KindMalformedEntry, ""), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Detail: err.Error()}}}
 	}
 	res := s.cfg.Matcher.Match(ids)
 	var events []alert.Event
@@ -472,7 +472,7 @@ func (s *scanner) match(e rekor.Entry, leaf []byte, now time.Time) []alert.Event
 		s.c.logger.Info("watched identity signed", "log", l.Name, "index", e.LogIndex, "rule", h.Rule, "subject", fields["subject"], "issuer", fields["issuer"])
 		events = append(events, alert.Event{Kind: alert.KindIdentityMatch, Severity: sev, Log: l.Name, Time: now,
 			DedupeKey: key(alert.KindIdentityMatch, "/"+h.Rule),
-			Evidence:  alert.Evidence{KeyID: l.KeyID, Entry: evidence(), Identity: fields, Rule: h.Rule}})
+			Evidence:  alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Identity: fields, Rule: h.Rule}})
 	}
 	if !res.Expected {
 		s.c.m.unexpected.WithLabelValues(l.Name).Inc()
@@ -487,7 +487,7 @@ func (s *scanner) match(e rekor.Entry, leaf []byte, now time.Time) []alert.Event
 		}
 		s.c.logger.Warn("unexpected identity signed", "log", l.Name, "index", e.LogIndex, "subject", fields["subject"], "issuer", fields["issuer"])
 		events = append(events, alert.Event{Kind: alert.KindUnexpectedIdentity, Severity: alert.SeverityCritical, Log: l.Name, Time: now,
-			DedupeKey: key(alert.KindUnexpectedIdentity, ""), Evidence: alert.Evidence{KeyID: l.KeyID, Entry: evidence(), Identity: fields}})
+			DedupeKey: key(alert.KindUnexpectedIdentity, ""), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Identity: fields}})
 	}
 	return events
 }

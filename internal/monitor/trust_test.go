@@ -347,6 +347,81 @@ func TestTrustedRootFile(t *testing.T) {
 	}
 }
 
+// TestRekeyAfterRotation: the trust material changes under a running
+// monitor (a trusted_root.json ConfigMap updated in place, a key file
+// replaced) to the key the log now signs with. The first check that meets
+// the new signature resolves the keys again and verifies: no false alarm.
+// While the material names only a key the log does not use, the check stays
+// a signature violation.
+func TestRekeyAfterRotation(t *testing.T) {
+	logs := stackLogs(t)
+	past := time.Now().Add(-24 * time.Hour)
+
+	t.Run("trusted_root_file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "trusted_root.json")
+		write := func(real bool) {
+			var tlogs []tlogSpec
+			for _, l := range logs {
+				k := publicKey(t, l.PubKey)
+				if !real {
+					k = otherKey(t, k)
+				}
+				tlogs = append(tlogs, tlogSpec{baseURL: l.URL, key: k, start: past})
+			}
+			if err := os.WriteFile(path, trustedRootJSON(t, tlogs), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(false)
+		stale, err := tryApp(t, trustConfig(t, logs, config.Trust{TrustedRootFile: path}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkVerdicts(t, verdicts(t, stale), wantAll(logs, "violation:"+string(checkpoint.ReasonSignature)))
+
+		app, err := tryApp(t, trustConfig(t, logs, config.Trust{TrustedRootFile: path}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(true)
+		checkVerdicts(t, verdicts(t, app), wantAll(logs, "verified"))
+	})
+
+	t.Run("public_key_file", func(t *testing.T) {
+		cfg := &config.Config{StateDir: t.TempDir(), Listen: "127.0.0.1:0", Interval: config.Duration(time.Second),
+			Scan: config.Scan{StartAtEnd: true}}
+		for _, l := range logs {
+			path := filepath.Join(t.TempDir(), "key.pem")
+			pem, err := cryptoutils.MarshalPublicKeyToPEM(otherKey(t, publicKey(t, l.PubKey)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, pem, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Logs = append(cfg.Logs, config.Log{Name: l.Name(), Kind: l.Kind, URL: l.URL, Origin: l.Origin,
+				PublicKeyFile: path, Timeout: config.Duration(5 * time.Second)})
+		}
+		if err := cfg.Complete(); err != nil {
+			t.Fatal(err)
+		}
+		app, err := tryApp(t, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range logs {
+			real, err := os.ReadFile(l.PubKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cfg.Logs[i].PublicKeyFile, real, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkVerdicts(t, verdicts(t, app), wantAll(logs, "verified"))
+	})
+}
+
 // TestTrustedRootFileInvalid: a trusted root that is not one fails NewApp
 // naming the setting.
 func TestTrustedRootFileInvalid(t *testing.T) {
