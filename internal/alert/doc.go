@@ -98,9 +98,10 @@
 // alone, with the journal lines that may be its, for the release that wrote
 // it.
 //
-// On Open, each event file is queued again for every configured sink that
-// accepts it and has no marker. A sink added since gets the old events too; a
-// sink removed from the config stops holding events back.
+// On Open, each event is queued again for every configured sink that accepts
+// it and, by the journal, has not had it. A sink added since gets the old
+// events too (those still on disk); a sink removed from the config stops
+// holding events back.
 //
 // # Metrics
 //

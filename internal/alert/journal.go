@@ -1,7 +1,7 @@
 package alert
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,9 +21,11 @@ import (
 // written without fsync: a process crash keeps every line, and one lost to a
 // power failure costs a duplicate delivery, which at-least-once allows. A
 // torn or unknown line is ignored. Lines of events whose file is gone are
-// dropped when the journal is rewritten: at Open, once it has grown by half
-// again as many lines as its last rewrite held (and 1024 more), and
-// (truncated) whenever the queue is empty.
+// dropped when the journal is rewritten: at Open, once it has grown to twice
+// the lines of its last rewrite plus 1024, and (truncated) whenever the
+// queue is empty. Event IDs only grow (Enqueue refuses a preset ID that is
+// not later than every ID the outbox has seen), so a stale line never names
+// a new event.
 const journalName = "delivered.log"
 
 // journalState is what a journal says.
@@ -36,29 +38,35 @@ func newJournalState() journalState {
 	return journalState{sent: map[string][]string{}, done: map[string]bool{}}
 }
 
-// readJournal reads the journal at path, if any, into js.
-func readJournal(path string, js journalState) error {
-	f, err := os.Open(path)
+// readJournal reads the journal at path, if any, into js and returns the
+// number of lines it ignored. Only whole lines count: a last line without
+// its newline is torn ("sent <id> pager" of "... pagerduty"), and so is
+// anything that does not parse.
+func readJournal(path string, js journalState) (ignored int, err error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("opening alert delivery journal: %w", err)
+		return 0, fmt.Errorf("reading alert delivery journal: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		switch fields := strings.Fields(sc.Text()); {
-		case len(fields) == 3 && fields[0] == "sent" && idRE.MatchString(fields[1]):
-			js.sent[fields[1]] = append(js.sent[fields[1]], fields[2])
-		case len(fields) == 2 && fields[0] == "done" && idRE.MatchString(fields[1]):
-			js.done[fields[1]] = true
+	for len(b) > 0 {
+		line, rest, whole := bytes.Cut(b, []byte("\n"))
+		b = rest
+		if !whole {
+			ignored++
+			break
+		}
+		switch f := strings.Fields(string(line)); {
+		case len(f) == 3 && f[0] == "sent" && idRE.MatchString(f[1]) && sinkNameRE.MatchString(f[2]):
+			js.sent[f[1]] = append(js.sent[f[1]], f[2])
+		case len(f) == 2 && f[0] == "done" && idRE.MatchString(f[1]):
+			js.done[f[1]] = true
+		case len(line) > 0:
+			ignored++
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading alert delivery journal: %w", err)
-	}
-	return nil
+	return ignored, nil
 }
 
 // journalLines renders the journal of the queued state, plus the lines of
@@ -69,6 +77,11 @@ func (o *Outbox) journalLines() []byte {
 	for _, bf := range o.files {
 		for _, id := range bf.done {
 			fmt.Fprintf(&b, "done %s\n", id)
+		}
+		for _, q := range bf.idle {
+			for _, s := range q.sent {
+				fmt.Fprintf(&b, "sent %s %s\n", q.id, s)
+			}
 		}
 	}
 	for _, q := range o.events {
@@ -81,23 +94,36 @@ func (o *Outbox) journalLines() []byte {
 }
 
 // rewriteJournal replaces the journal with the lines the queued state needs
-// and opens it for appending. o.mu is held (or load runs).
+// and opens it for appending. On failure the journal in use stays. o.mu is
+// held (or load runs).
 func (o *Outbox) rewriteJournal() error {
 	path := filepath.Join(o.dir, journalName)
-	if o.journal != nil {
-		o.journal.Close()
-		o.journal = nil
-	}
 	lines := o.journalLines()
 	if err := writeFile(path, lines, true); err != nil {
 		return fmt.Errorf("rewriting alert delivery journal: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	// The old descriptor now names the replaced file: appends go to the
+	// new one from here on.
+	if o.journal != nil {
+		o.journal.Close()
+		o.journal = nil
+	}
+	if err := o.openJournal(); err != nil {
+		return err
+	}
+	o.jlines = strings.Count(string(lines), "\n")
+	o.jbase = o.jlines
+	return nil
+}
+
+// openJournal opens the journal for appending, creating it if needed.
+// o.mu is held (or load runs).
+func (o *Outbox) openJournal() error {
+	f, err := os.OpenFile(filepath.Join(o.dir, journalName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening alert delivery journal: %w", err)
 	}
-	o.journal, o.jlines = f, strings.Count(string(lines), "\n")
-	o.jbase = o.jlines
+	o.journal = f
 	return nil
 }
 
@@ -105,8 +131,10 @@ func (o *Outbox) rewriteJournal() error {
 // it has grown well past what the queue needs. o.mu is held.
 func (o *Outbox) logDelivery(line string) {
 	if o.journal == nil {
-		o.logger.Warn("alert outbox: delivery journal unavailable; a restart may send this event again", "line", line)
-		return
+		if err := o.openJournal(); err != nil {
+			o.logger.Warn("alert outbox: delivery journal unavailable; a restart may send this event again", "line", line, "err", err)
+			return
+		}
 	}
 	if _, err := o.journal.WriteString(line + "\n"); err != nil {
 		// Without the line, a restart sends the event again: a duplicate,

@@ -86,9 +86,10 @@ type queued struct {
 // Enqueue stored together.
 type batchFile struct {
 	path string
-	live int      // events in the file not yet done
-	ids  []string // every event in the file
-	done []string // its events finished while others are queued
+	live int       // events in the file not yet done
+	ids  []string  // every event in the file
+	done []string  // its events finished while others are queued
+	idle []*queued // its events no configured sink needs, kept for a sink added back
 }
 
 type attempt struct {
@@ -227,18 +228,35 @@ func (o *Outbox) load() error {
 			// acknowledged to the caller.
 			_ = os.Remove(filepath.Join(o.dir, name))
 		case strings.Contains(name, markerInfix):
-			id, sink, _ := strings.Cut(name, markerInfix)
-			js.sent[id] = append(js.sent[id], sink)
+			if id, sink, _ := strings.Cut(name, markerInfix); idRE.MatchString(id) && sinkNameRE.MatchString(sink) {
+				js.sent[id] = append(js.sent[id], sink)
+			}
 			markers = append(markers, name)
 		case strings.HasSuffix(name, doneSuffix):
-			js.done[strings.TrimSuffix(name, doneSuffix)] = true
+			if id := strings.TrimSuffix(name, doneSuffix); idRE.MatchString(id) {
+				js.done[id] = true
+			}
 			markers = append(markers, name)
 		case strings.HasSuffix(name, eventSuffix) || strings.HasSuffix(name, legacySuffix):
 			files = append(files, name)
 		}
 	}
-	if err := readJournal(filepath.Join(o.dir, journalName), js); err != nil {
+	ignored, err := readJournal(filepath.Join(o.dir, journalName), js)
+	if err != nil {
 		return err
+	}
+	if ignored > 0 {
+		// A torn last line (a crash mid-append) or damage: at worst a
+		// delivery is repeated.
+		o.logger.Warn("alert outbox: ignored unreadable lines of the delivery journal", "lines", ignored)
+	}
+	// IDs only grow: later than every ID in the journal too, even of
+	// events whose file is gone.
+	for id := range js.done {
+		o.seeID(id)
+	}
+	for id := range js.sent {
+		o.seeID(id)
 	}
 	slices.Sort(files)
 	var (
@@ -287,12 +305,17 @@ func (o *Outbox) load() error {
 			o.stored[id] = bf
 			known[id] = true
 			bf.ids = append(bf.ids, id)
-			if n, err := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64); err == nil && n > o.lastID {
-				o.lastID = n
-			}
+			o.seeID(id)
 			q := o.newQueued(r.rec, js.sent[id])
-			if js.done[id] || q.npending == 0 {
+			switch {
+			case js.done[id]:
 				bf.done = append(bf.done, id)
+				continue
+			case q.npending == 0:
+				// Every configured sink has it, or takes no such event:
+				// keep what the journal says for a sink added back.
+				q.file, q.sent = file, js.sent[id]
+				bf.idle = append(bf.idle, q)
 				continue
 			}
 			q.file, q.path, q.off, q.n, q.sent = file, path, r.off, r.n, js.sent[id]
@@ -326,12 +349,24 @@ func (o *Outbox) load() error {
 	}
 	// The journal now holds what the markers said; then they can go.
 	if err := o.rewriteJournal(); err != nil {
-		return err
+		// A full or read-only disk: go on with the journal as it is, and
+		// keep the markers.
+		o.logger.Error("alert outbox: could not rewrite the delivery journal", "err", err)
+		return nil
 	}
-	for _, name := range markers {
-		_ = os.Remove(filepath.Join(o.dir, name))
+	if len(markers) > 0 && syncDir(o.dir) == nil {
+		for _, name := range markers {
+			_ = os.Remove(filepath.Join(o.dir, name))
+		}
 	}
 	return nil
+}
+
+// seeID records that id is in use: IDs handed out later are greater.
+func (o *Outbox) seeID(id string) {
+	if n, err := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64); err == nil && n > o.lastID {
+		o.lastID = n
+	}
 }
 
 func (o *Outbox) newQueued(rec record, delivered []string) *queued {
@@ -540,8 +575,8 @@ func (o *Outbox) compact() {
 //
 // Empty ID, Time, DedupeKey and Summary are filled in (ID from the current
 // time, so IDs sort in enqueue order; a preset ID must have the same form and
-// not be queued already; DedupeKey by [DefaultDedupeKey]; Summary by
-// [DefaultSummary]). Events no sink accepts are not stored. The batch is all
+// be later than every ID the outbox has used; DedupeKey by
+// [DefaultDedupeKey]; Summary by [DefaultSummary]). Events no sink accepts are not stored. The batch is all
 // or nothing: an invalid event ([ErrInvalidEvent]), a full outbox under
 // when_full: reject ([ErrOutboxFull]) or a write error stores none of them.
 // Under when_full: drop_oldest, room is made by dropping the oldest queued
@@ -579,6 +614,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 		o.mu.Unlock()
 		return nil, ErrOutboxClosed
 	}
+	first := o.lastID // preset IDs must be later: a journal line never names a new event
 	for i, e := range events {
 		if e.ID == "" {
 			n := now.UnixNano()
@@ -587,9 +623,11 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 			}
 			o.lastID = n
 			e.ID = formatID(n)
-		} else if o.stored[e.ID] != nil || o.files[e.ID] != nil {
+		} else if n, _ := strconv.ParseInt(e.ID[:19], 10, 64); n <= first || o.stored[e.ID] != nil || o.files[e.ID] != nil {
 			o.mu.Unlock()
-			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is queued already", i, ErrInvalidEvent, e.ID)
+			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is not later than every id the outbox has used", i, ErrInvalidEvent, e.ID)
+		} else {
+			o.seeID(e.ID)
 		}
 		if e.Time.IsZero() {
 			e.Time = now
