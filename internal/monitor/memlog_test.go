@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -496,5 +497,70 @@ func TestRekeyRateLimited(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("Rekey called %d times in three checks, want once an hour", calls)
+	}
+}
+
+// proofSizes records the sizes consistency proofs are asked from: where the
+// scan's chunks end.
+type proofSizes struct {
+	*memLog
+	from []uint64
+}
+
+func (p *proofSizes) ConsistencyProof(ctx context.Context, treeID string, from, to uint64) ([][]byte, error) {
+	p.from = append(p.from, from)
+	return p.memLog.ConsistencyProof(ctx, treeID, from, to)
+}
+
+// TestScanChunkEndsAtMaxEvents: a backlog whose every entry raises an event
+// is scanned in chunks that end once they hold maxChunkEvents events (plus
+// the batches in flight), not at Chunk entries, so the events held until a
+// chunk is proven stay bounded. Every entry is still reported once.
+func TestScanChunkEndsAtMaxEvents(t *testing.T) {
+	ml, v := newMemLog(t)
+	const n = 3*maxChunkEvents + 100
+	for i := range n {
+		ml.add([]byte(fmt.Sprintf("not an entry %d", i)))
+	}
+	matcher, err := identity.Compile(identity.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	src := &proofSizes{memLog: ml}
+	rec := &recorder{}
+	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: src,
+		Staleness: time.Hour, Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 100000}, Entries: src,
+		parser: identity.NewParser(16)}
+	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	seen := map[int64]int{}
+	for _, e := range rec.events {
+		seen[e.Evidence.Entry.Index]++
+	}
+	if len(seen) != n || len(rec.events) != n {
+		t.Errorf("%d events for %d distinct entries, want one for each of %d", len(rec.events), len(seen), n)
+	}
+	// Batches not yet counted: those queued for the collector (2 per
+	// worker), the one it waits for, and the one being filled.
+	inFlight := uint64((2*runtime.GOMAXPROCS(0) + 2) * matchBatch)
+	if len(src.from) < 2 {
+		t.Fatalf("chunks ended at %v, want at least 2 ends before the tree size %d", src.from, n)
+	}
+	prev := uint64(0)
+	for _, end := range append(src.from, n) {
+		if end-prev > maxChunkEvents+inFlight {
+			t.Errorf("a chunk of %d entries (%d-%d), each with an event; want at most %d", end-prev, prev, end, maxChunkEvents+inFlight)
+		}
+		prev = end
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -207,6 +208,9 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 		end := min(sc.Next+chunk, cp.Size)
 		mp := s.newMatchPipeline()
 		err := s.src.Entries(ctx, head, cp.Size, sc.Next, end, s.cfg.Workers, func(e rekor.Entry) error {
+			if mp.nevents.Load() >= maxChunkEvents {
+				return errChunkFull
+			}
 			if e.Index != rng.End() {
 				return fmt.Errorf("log served entry %d where %d was due", e.Index, rng.End())
 			}
@@ -221,6 +225,11 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 			return nil
 		})
 		events := mp.wait()
+		if errors.Is(err, errChunkFull) {
+			// The chunk raised many events: end it here, so that the
+			// events held until the chunk is proven stay bounded.
+			err, end = nil, rng.End()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("fetching entries %d-%d of %s: %w", sc.Next, end, l.Name, err)
 		}
@@ -346,6 +355,16 @@ func (s *scanner) prove(ctx context.Context, head *rekor.Head, cp *checkpoint.Ch
 // matchBatch is the number of consecutive entries one match worker takes.
 const matchBatch = 64
 
+// maxChunkEvents ends a chunk early once its entries have raised this many
+// events: they are held in memory until the chunk is proven to be in the
+// tree (no alert for an entry the log did not commit to), and an event
+// carries its entry, some kilobytes. The count lags the fetch by the
+// batches in flight, a few hundred entries at most.
+const maxChunkEvents = 2000
+
+// errChunkFull stops a chunk's fetch at maxChunkEvents.
+var errChunkFull = errors.New("chunk raised its maximum of events")
+
 // matchPipeline parses and matches a chunk's entries on GOMAXPROCS
 // goroutines, while the scanner's goroutine keeps hashing them into the
 // compact range in order. Entries go in batches of consecutive entries; the
@@ -363,6 +382,7 @@ type matchPipeline struct {
 	jobs      chan *matchJob
 	order     chan *matchJob
 	events    []alert.Event
+	nevents   atomic.Int64 // len(events), for the fetching goroutine
 	collected chan struct{}
 }
 
@@ -392,6 +412,7 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 		for j := range mp.order {
 			<-j.done
 			mp.events = append(mp.events, j.events...)
+			mp.nevents.Store(int64(len(mp.events)))
 		}
 	}()
 	return mp
