@@ -131,6 +131,10 @@ func (o *Outbox) openJournal() error {
 // it has grown well past what the queue needs. o.mu is held.
 func (o *Outbox) logDelivery(line string) {
 	if o.journal == nil {
+		if o.closed {
+			// Close released the outbox to another process: write nothing.
+			return
+		}
 		if err := o.openJournal(); err != nil {
 			o.logger.Warn("alert outbox: delivery journal unavailable; a restart may send this event again", "line", line, "err", err)
 			return
