@@ -925,6 +925,9 @@ func (o *Outbox) deliver(ctx context.Context, i int, s Sink) {
 func (o *Outbox) next(sink int) (q *queued, wait time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return nil, 0 // Run outlived Close: touch nothing until ctx ends
+	}
 	o.compact()
 	now := o.now()
 	cutoff := now.Add(-o.cfg.MaxAge) // enqueued before: expired
@@ -992,8 +995,10 @@ func (q *queued) rank() int {
 func (o *Outbox) delivered(q *queued, i int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if q.done {
-		return // dropped while we were sending
+	if q.done || o.closed {
+		// Dropped while we were sending; or closed, the directory maybe
+		// another process's by now (the event is sent again by it).
+		return
 	}
 	if q.took(i) {
 		o.finish(q)
