@@ -863,9 +863,9 @@ func (o *Outbox) deliver(ctx context.Context, i int, s Sink) {
 			o.mu.Lock()
 			gone := errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged)
 			switch {
-			case q.done:
+			case q.done, o.closed:
 				// Finished under us (dropped, or its file went with the
-				// last event of the file): nothing to send.
+				// last event of the file), or closed: nothing to do.
 			case gone:
 				// Damaged from outside: forget it here.
 				o.logger.Error("alert outbox: cannot read queued event, giving up on it", "id", q.id, "sink", name, "err", err)
