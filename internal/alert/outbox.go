@@ -364,9 +364,13 @@ func (o *Outbox) load() error {
 
 // seeID records that id is in use: IDs handed out later are greater.
 func (o *Outbox) seeID(id string) {
-	if n, err := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64); err == nil && n > o.lastID {
-		o.lastID = n
-	}
+	o.lastID = max(o.lastID, idNanos(id))
+}
+
+// idNanos returns the time part of an ID (see formatID); 0 if it has none.
+func idNanos(id string) int64 {
+	n, _ := strconv.ParseInt(strings.SplitN(id, "-", 2)[0], 10, 64)
+	return n
 }
 
 func (o *Outbox) newQueued(rec record, delivered []string) *queued {
@@ -623,7 +627,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 			}
 			o.lastID = n
 			e.ID = formatID(n)
-		} else if n, _ := strconv.ParseInt(e.ID[:19], 10, 64); n <= first || o.stored[e.ID] != nil || o.files[e.ID] != nil {
+		} else if idNanos(e.ID) <= first { // every ID stored, or named by the journal, is not later
 			o.mu.Unlock()
 			return nil, fmt.Errorf("enqueueing event %d: %w: id %q is not later than every id the outbox has used", i, ErrInvalidEvent, e.ID)
 		} else {
