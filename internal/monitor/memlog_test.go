@@ -272,18 +272,27 @@ func (r *flakyRecorder) Enqueue(ctx context.Context, evs ...alert.Event) ([]aler
 
 func newMemMonitor(t *testing.T, ml *memLog, v note.Verifier, events Notifier, scan *ScanConfig, dir string) (*Monitor, *state.Store) {
 	t.Helper()
-	store, err := state.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	kind := "rekor-v2"
 	if ml.v1 {
 		kind = "rekor-v1"
 	}
 	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour,
 		Schedule: everySecond{}, Scan: scan, Entries: ml, parser: identity.NewParser(16)}
-	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: events, Registerer: prometheus.NewRegistry()})
+	return startMonitor(t, dir, l, Config{Events: events})
+}
+
+// startMonitor opens the state in dir (closed at the end of the test, or
+// earlier by the caller) and builds a monitor of log l with c's other
+// settings.
+func startMonitor(t *testing.T, dir string, l *Log, c Config) (*Monitor, *state.Store) {
+	t.Helper()
+	store, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	c.Logs, c.Store, c.Registerer = []*Log{l}, store, prometheus.NewRegistry()
+	mon, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,16 +382,8 @@ func TestFiringSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	firing := filepath.Join(t.TempDir(), "firing.json")
 	start := func(rec Notifier) (*Monitor, *state.Store) {
-		store, err := state.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
 		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
-		mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry(), FiringFile: firing})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return mon, store
+		return startMonitor(t, dir, l, Config{Events: rec, FiringFile: firing})
 	}
 	rec := &recorder{}
 	mon, store := start(rec)
@@ -419,17 +420,10 @@ func TestKeyRotationSavedCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	check := func(verifiers, saved []note.Verifier) Outcome {
 		t.Helper()
-		store, err := state.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
 		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: verifiers, Saved: saved},
 			Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
-		mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		mon, store := startMonitor(t, dir, l, Config{})
+		defer store.Close() // the next call opens dir again
 		return mon.CheckOnce(t.Context())[0]
 	}
 	if o := check([]note.Verifier{vOld}, nil); o.Err != nil {
@@ -473,11 +467,6 @@ func TestRekeyRateLimited(t *testing.T) {
 	if ml.signer, err = note.NewSigner(skey); err != nil { // a key nobody trusts
 		t.Fatal(err)
 	}
-	store, err := state.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	calls := 0
 	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}, KeyID: "old"},
 		Source: ml, Staleness: time.Hour, Schedule: everySecond{}, RekeyEvery: time.Hour,
@@ -485,10 +474,7 @@ func TestRekeyRateLimited(t *testing.T) {
 			calls++
 			return Keys{Verifiers: []note.Verifier{v}, KeyID: "old"}, nil
 		}}
-	mon, err := New(Config{Logs: []*Log{l}, Store: store, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mon, _ := startMonitor(t, t.TempDir(), l, Config{})
 	for i := range 3 {
 		o := mon.CheckOnce(t.Context())[0]
 		if ie := violation(o.Err); ie == nil || ie.Reason != checkpoint.ReasonSignature {
@@ -526,20 +512,12 @@ func TestScanChunkEndsAtMaxEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := state.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	src := &proofSizes{memLog: ml}
 	rec := &recorder{}
 	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: src,
 		Staleness: time.Hour, Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 100000}, Entries: src,
 		parser: identity.NewParser(16)}
-	mon, err := New(Config{Logs: []*Log{l}, Store: store, Events: rec, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mon, _ := startMonitor(t, t.TempDir(), l, Config{Events: rec})
 	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
 		t.Fatal(o.Err)
 	}
