@@ -6,10 +6,13 @@
 //	monitor run   [flags]   long-running service
 //	monitor check [flags]   one-shot: fetch, verify, persist, exit
 //	monitor test-alert --config FILE
+//	monitor ack --config FILE DEDUPE_KEY...
 //	monitor version
 //
 // Exit codes of check: 0 verified, 1 integrity violation, 2 usage or
-// configuration error, 3 log unreachable or answering garbage (no verdict).
+// configuration error (including a log whose first checkpoint does not
+// verify with the configured key), 3 log unreachable or answering garbage
+// (no verdict).
 package main
 
 import (
@@ -51,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
+	case "ack":
+		return ack(args, stdout, stderr)
 	case "run", "check", "test-alert":
 	default:
 		fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", cmd, usage)
@@ -148,6 +153,14 @@ func checkExit(outs []monitor.Outcome, stdout io.Writer) int {
 			fmt.Fprintf(stdout, "%s: INTEGRITY VIOLATION: %v\n", o.Log, o.Err)
 			code = exitViolation
 		default:
+			var ce *monitor.ConfigError
+			if errors.As(o.Err, &ce) {
+				fmt.Fprintf(stdout, "%s: CONFIGURATION ERROR: %v\n", o.Log, o.Err)
+				if code != exitViolation {
+					code = exitUsage
+				}
+				continue
+			}
 			fmt.Fprintf(stdout, "%s: no verdict: %v\n", o.Log, o.Err)
 			if code == exitOK {
 				code = exitNoVerdict
@@ -173,6 +186,8 @@ commands:
   run         watch the logs until SIGTERM/SIGINT, serving /metrics, /healthz, /readyz
   check       check every log once: fetch, verify, persist, exit
   test-alert  send a sample event through every configured alert sink
+  ack         acknowledge a firing alert condition (integrity violations stay
+              firing until acknowledged); --list shows them
   version     print the version
 
 Run "monitor <command> -h" for the flags. Exit codes of check: 0 verified,

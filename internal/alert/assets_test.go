@@ -75,8 +75,8 @@ func runPromtool(t *testing.T, dir string, args ...string) string {
 
 func TestPromtoolCheckRules(t *testing.T) {
 	out := runPromtool(t, rulesDir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yml")
-	if !strings.Contains(out, "SUCCESS: 12 rules found") {
-		t.Errorf("promtool check rules: %s, want 12 rules", out)
+	if !strings.Contains(out, "SUCCESS: 13 rules found") {
+		t.Errorf("promtool check rules: %s, want 13 rules", out)
 	}
 }
 
@@ -133,18 +133,19 @@ func readYAML(t *testing.T, path string, v any) {
 // with a severity, summary, description and runbook link.
 func TestRulesCoverIssue(t *testing.T) {
 	want := map[string]string{
-		"VigilLogIntegrityFailure":      "critical",
-		"VigilUnexpectedIdentitySigned": "critical",
-		"VigilWatchedIdentitySigned":    "warning",
-		"VigilCheckpointStale":          "warning",
-		"VigilCheckpointStaleCritical":  "critical",
-		"VigilLogUnreachable":           "warning",
-		"VigilScanLagging":              "warning",
-		"VigilScanStalled":              "warning",
-		"VigilAlertDeliveryFailing":     "critical",
-		"VigilAlertQueueBacklog":        "warning",
-		"VigilMonitorDown":              "critical",
-		"VigilMetricsAbsent":            "critical",
+		"VigilLogIntegrityFailure":              "critical",
+		"VigilIntegrityViolationUnacknowledged": "critical",
+		"VigilUnexpectedIdentitySigned":         "critical",
+		"VigilWatchedIdentitySigned":            "warning",
+		"VigilCheckpointStale":                  "warning",
+		"VigilCheckpointStaleCritical":          "critical",
+		"VigilLogUnreachable":                   "warning",
+		"VigilScanLagging":                      "warning",
+		"VigilScanStalled":                      "warning",
+		"VigilAlertDeliveryFailing":             "critical",
+		"VigilAlertQueueBacklog":                "warning",
+		"VigilMonitorDown":                      "critical",
+		"VigilMetricsAbsent":                    "critical",
 	}
 	got := map[string]string{}
 	for _, g := range readRules(t).Groups {

@@ -247,11 +247,86 @@ func Parse(raw []byte, origin string, vs ...note.Verifier) (*Checkpoint, error) 
 	if len(vs) == 0 {
 		return nil, errors.New("parsing checkpoint: no log key to verify it with")
 	}
+	return parse(raw, note.VerifierList(vs...), describeKeys(vs, true), func(o string) error {
+		if o != origin {
+			return fmt.Errorf("checkpoint origin is %q, want %q", o, origin)
+		}
+		return nil
+	})
+}
+
+// ParseRekorV1 verifies raw as a checkpoint of Rekor v1 tree treeID signed
+// by one of the log's keys vs (see [NewRekorV1Verifier]) and returns it.
+//
+// Rekor v1 signs as its --rekor_server.hostname, whose default is the
+// machine's hostname: in Kubernetes the pod name, new at every restart and
+// rollout. So, as Rekor's own client does, a signature is matched by its
+// key hint and verified with the key, whatever name it carries; the origin
+// must be "<hostname> - <treeID>" for some hostname ([RekorV1Hostname]
+// returns it), so the tree ID stays bound to the signature.
+//
+// Errors are as for [Parse].
+func ParseRekorV1(raw []byte, treeID string, vs ...note.Verifier) (*Checkpoint, error) {
+	if len(vs) == 0 {
+		return nil, errors.New("parsing checkpoint: no log key to verify it with")
+	}
+	return parse(raw, anyName(vs), describeKeys(vs, false), func(o string) error {
+		if host := RekorV1Hostname(o, treeID); host == "" {
+			return fmt.Errorf("checkpoint origin is %q, want \"<hostname> - %s\"", o, treeID)
+		}
+		return nil
+	})
+}
+
+// RekorV1Hostname returns the hostname of a Rekor v1 origin "<hostname> -
+// <treeID>", or "" when origin is not of that form for treeID.
+func RekorV1Hostname(origin, treeID string) string {
+	host, ok := strings.CutSuffix(origin, " - "+treeID)
+	if !ok || host == "" || checkName(host) != nil {
+		return ""
+	}
+	return host
+}
+
+// anyName finds a Rekor v1 verifier by key hint alone, under the name the
+// signature line gives.
+type anyName []note.Verifier
+
+func (a anyName) Verifier(name string, hash uint32) (note.Verifier, error) {
+	for _, v := range a {
+		if v.KeyHash() == hash {
+			return renamed{Verifier: v, name: name}, nil
+		}
+	}
+	return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
+}
+
+type renamed struct {
+	note.Verifier
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// describeKeys names vs for an error: "name key 0a1b2c3d or ...", or only
+// the key hints when names do not count.
+func describeKeys(vs []note.Verifier, withName bool) string {
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = fmt.Sprintf("key %08x", v.KeyHash())
+		if withName {
+			keys[i] = v.Name() + " " + keys[i]
+		}
+	}
+	return strings.Join(keys, " or ")
+}
+
+func parse(raw []byte, vs note.Verifiers, keys string, checkOrigin func(string) error) (*Checkpoint, error) {
 	if len(raw) > MaxSize {
 		return nil, &FormatError{Err: fmt.Errorf("%d bytes exceeds the %d byte limit", len(raw), MaxSize)}
 	}
 	raw = bytes.Clone(raw)
-	n, err := note.Open(raw, note.VerifierList(vs...))
+	n, err := note.Open(raw, vs)
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		var invalid *note.InvalidSignatureError
@@ -261,12 +336,8 @@ func Parse(raw []byte, origin string, vs ...note.Verifier) (*Checkpoint, error) 
 			// verify is an error, never skipped.
 			return nil, &IntegrityError{Reason: ReasonSignature, New: raw, Err: fmt.Errorf("verifying checkpoint signature: %w", err)}
 		case errors.As(err, &unverified):
-			keys := make([]string, len(vs))
-			for i, v := range vs {
-				keys[i] = fmt.Sprintf("%s key %08x", v.Name(), v.KeyHash())
-			}
 			return nil, &IntegrityError{Reason: ReasonSignature, New: raw,
-				Err: fmt.Errorf("checkpoint has no signature by %s: %w", strings.Join(keys, " or "), err)}
+				Err: fmt.Errorf("checkpoint has no signature by %s: %w", keys, err)}
 		default:
 			return nil, &FormatError{Err: err}
 		}
@@ -280,9 +351,8 @@ func Parse(raw []byte, origin string, vs ...note.Verifier) (*Checkpoint, error) 
 		return nil, &IntegrityError{Reason: ReasonMalformed, New: raw,
 			Err: fmt.Errorf("root hash has %d bytes, want %d", len(c.Hash), sha256.Size)}
 	}
-	if c.Origin != origin {
-		return nil, &IntegrityError{Reason: ReasonOrigin, New: raw,
-			Err: fmt.Errorf("checkpoint origin is %q, want %q", c.Origin, origin)}
+	if err := checkOrigin(c.Origin); err != nil {
+		return nil, &IntegrityError{Reason: ReasonOrigin, New: raw, Err: err}
 	}
 	cp := &Checkpoint{Origin: c.Origin, Size: c.Size, Hash: c.Hash, Raw: raw}
 	for _, line := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
@@ -295,6 +365,37 @@ func Parse(raw []byte, origin string, vs ...note.Verifier) (*Checkpoint, error) 
 		}
 	}
 	return cp, nil
+}
+
+// Signature is one signature line of a signed note, unverified.
+type Signature struct {
+	Name    string
+	KeyHash uint32
+}
+
+// Signatures lists the signature lines of the signed note raw without
+// verifying any, and the note's first line (the origin of a checkpoint),
+// for explaining why a note did not verify. It returns nil when raw is not
+// a signed note.
+func Signatures(raw []byte) (origin string, sigs []Signature) {
+	s := string(raw)
+	i := strings.LastIndex(s, "\n\n")
+	if i < 0 {
+		return "", nil
+	}
+	origin, _, _ = strings.Cut(s, "\n")
+	for _, line := range strings.Split(strings.TrimSuffix(s[i+2:], "\n"), "\n") {
+		name, b64, ok := strings.Cut(strings.TrimPrefix(line, "— "), " ")
+		if !ok || !strings.HasPrefix(line, "— ") {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(sig) < 5 {
+			continue
+		}
+		sigs = append(sigs, Signature{Name: name, KeyHash: binary.BigEndian.Uint32(sig)})
+	}
+	return origin, sigs
 }
 
 // CheckConsistency checks that newer extends older, given the log's

@@ -661,3 +661,69 @@ func TestIntegrityErrorFormat(t *testing.T) {
 		t.Errorf("len(Reasons) = %d, want 7", got)
 	}
 }
+
+// TestParseRekorV1AnyHostname: rekor-server signs as its hostname (a pod's
+// name in Kubernetes, new at every restart). A signature by the log's key
+// verifies whatever hostname it carries; the tree ID in the origin still
+// counts, and a signature by another key is still a violation.
+func TestParseRekorV1AnyHostname(t *testing.T) {
+	key := testECDSAKey(t)
+	configured := newRekorV1Log(t, v1Host, v1TreeID, key)
+	configured.grow(5)
+	tree := fmt.Sprint(v1TreeID)
+	for _, host := range []string{v1Host, "rekor-server-7d9f4c-x2kq1", "rekor.local"} {
+		pod := newRekorV1Log(t, host, v1TreeID, key)
+		pod.grow(5)
+		c, err := checkpoint.ParseRekorV1(pod.note(5), tree, configured.verifier)
+		if err != nil {
+			t.Errorf("ParseRekorV1(signed as %s) = %v, want verified", host, err)
+			continue
+		}
+		if got := checkpoint.RekorV1Hostname(c.Origin, tree); got != host {
+			t.Errorf("RekorV1Hostname(%q) = %q, want %q", c.Origin, got, host)
+		}
+		if _, err := checkpoint.Parse(pod.note(5), v1Origin, configured.verifier); host != v1Host && err == nil {
+			t.Errorf("Parse (name-bound) accepted a note signed as %s", host)
+		}
+	}
+
+	var ie *checkpoint.IntegrityError
+	otherTree := newRekorV1Log(t, v1Host, 42, key)
+	otherTree.grow(5)
+	_, err := checkpoint.ParseRekorV1(otherTree.note(5), tree, configured.verifier)
+	if !errors.As(err, &ie) || ie.Reason != checkpoint.ReasonOrigin {
+		t.Errorf("ParseRekorV1(note of tree 42) = %v, want an origin violation", err)
+	}
+	stranger := newRekorV1Log(t, "rekor-server-7d9f4c-x2kq1", v1TreeID, newECDSAKey(t))
+	stranger.grow(5)
+	_, err = checkpoint.ParseRekorV1(stranger.note(5), tree, configured.verifier)
+	if !errors.As(err, &ie) || ie.Reason != checkpoint.ReasonSignature {
+		t.Errorf("ParseRekorV1(note by another key) = %v, want a signature violation", err)
+	}
+	_, err = checkpoint.ParseRekorV1(flipSigBit(t, configured.note(5)), tree, configured.verifier)
+	if !errors.As(err, &ie) || ie.Reason != checkpoint.ReasonSignature {
+		t.Errorf("ParseRekorV1(bad signature) = %v, want a signature violation", err)
+	}
+	if _, err := checkpoint.ParseRekorV1([]byte("<html>"), tree, configured.verifier); !errors.As(err, new(*checkpoint.FormatError)) {
+		t.Errorf("ParseRekorV1(garbage) = %v, want a FormatError", err)
+	}
+	for _, origin := range []string{" - " + tree, "a b - " + tree, "rekor.local - " + tree + "0", "rekor.local"} {
+		if h := checkpoint.RekorV1Hostname(origin, tree); h != "" {
+			t.Errorf("RekorV1Hostname(%q) = %q, want none", origin, h)
+		}
+	}
+}
+
+// TestSignatures lists a note's signature lines without verifying them.
+func TestSignatures(t *testing.T) {
+	l := newRekorV1Log(t, "rekor-server-7d9f4c-x2kq1", v1TreeID, testECDSAKey(t))
+	l.grow(1)
+	origin, sigs := checkpoint.Signatures(l.note(1))
+	want := []checkpoint.Signature{{Name: "rekor-server-7d9f4c-x2kq1", KeyHash: l.verifier.KeyHash()}}
+	if origin != "rekor-server-7d9f4c-x2kq1 - 1193050959916656506" || !slices.Equal(sigs, want) {
+		t.Errorf("Signatures() = %q, %v; want %v", origin, sigs, want)
+	}
+	if o, s := checkpoint.Signatures([]byte("garbage")); o != "" || s != nil {
+		t.Errorf("Signatures(garbage) = %q, %v", o, s)
+	}
+}

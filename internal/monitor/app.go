@@ -95,7 +95,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		return nil, fmt.Errorf("opening alert outbox: %w", err)
 	}
 	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
-		FiringFile: filepath.Join(cfg.StateDir, ".firing.json")}) // not a log name: those start with a letter or digit
+		FiringFile: FiringFile(cfg.StateDir), AckDir: AckDir(cfg.StateDir)})
 	if err != nil {
 		outbox.Close()
 		store.Close()
@@ -177,7 +177,7 @@ func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error)
 			return nil, fmt.Errorf("schedule: %w", err)
 		}
 	}
-	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Keys: keys, Source: src,
+	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Keys: keys, Source: src, Client: hc,
 		Staleness: time.Duration(lc.Staleness), MaxUnchanged: time.Duration(lc.MaxUnchanged), Schedule: sched}
 	l.Rekey = func(context.Context) (Keys, error) {
 		if lc.PublicKeyFile != "" {
@@ -234,7 +234,7 @@ func logKeys(lc config.Log, trust trustedLogs, now time.Time) (Keys, error) {
 	if err != nil {
 		return Keys{}, err
 	}
-	return Keys{Verifiers: vs, Saved: all, KeyID: strings.Join(ids, ",")}, nil
+	return Keys{Verifiers: vs, Saved: all, Public: slices.Concat(keys, ended), KeyID: strings.Join(ids, ",")}, nil
 }
 
 // verifiers builds a note verifier for each distinct key (a trust root may

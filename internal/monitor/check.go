@@ -3,9 +3,11 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -48,6 +50,9 @@ type Log struct {
 	Rekey      func(context.Context) (Keys, error)
 	RekeyEvery time.Duration
 	Source     Source
+	// Client, when set, is the HTTP client of Source, used to explain a
+	// checkpoint fetch that failed (what the URL serves instead).
+	Client *http.Client
 	// Staleness and MaxUnchanged: see config.Log.
 	Staleness    time.Duration
 	MaxUnchanged time.Duration
@@ -72,9 +77,15 @@ type Keys struct {
 	// Verifiers verify new checkpoints: the log's key, or during a key
 	// rotation each key the trust material lists as valid now.
 	Verifiers []note.Verifier
-	// Saved verify the saved checkpoint: Verifiers and the keys whose
-	// validity ended since it was saved (nil: Verifiers).
+	// Saved verify the saved checkpoint and the checkpoints of a Rekor v1
+	// log's inactive shards: Verifiers and the keys whose validity ended
+	// (nil: Verifiers). A frozen shard keeps the key it was signed with
+	// while it was active (rekor-server's sharding_config gives each shard
+	// its signingConfig); the active tree must use a key valid now.
 	Saved []note.Verifier
+	// Public are the public keys of Saved, for explaining a checkpoint
+	// that does not verify.
+	Public []crypto.PublicKey
 	// KeyID is the hex key ID of each of Verifiers, comma-separated, for
 	// evidence.
 	KeyID string
@@ -91,12 +102,21 @@ func (l *Log) keys() Keys {
 	return k
 }
 
-// origin returns the checkpoint origin expected for tree treeID.
-func (l *Log) origin(treeID string) string {
+// activeKeys picks the keys that verify the active tree's checkpoints.
+func activeKeys(k Keys) []note.Verifier { return k.Verifiers }
+
+// shardKeys picks the keys that verify an inactive shard's checkpoints.
+func shardKeys(k Keys) []note.Verifier { return k.Saved }
+
+// parse verifies raw as a checkpoint of tree treeID (Rekor v1; ignored for
+// other kinds) signed by one of vs. A Rekor v1 signature counts whatever
+// hostname it was made under (see checkpoint.ParseRekorV1); a Rekor v2
+// checkpoint must carry the configured origin.
+func (l *Log) parse(raw []byte, treeID string, vs []note.Verifier) (*checkpoint.Checkpoint, error) {
 	if l.Kind == kindV1 {
-		return l.Origin + " - " + treeID
+		return checkpoint.ParseRekorV1(raw, treeID, vs...)
 	}
-	return l.Origin
+	return checkpoint.Parse(raw, l.Origin, vs...)
 }
 
 const (
@@ -178,11 +198,17 @@ func (c *checker) check(ctx context.Context) Outcome {
 	}
 	head, err := timed(c, func() (*rekor.Head, error) { return c.log.Source.Head(ctx) })
 	if err != nil {
-		out.Err = fmt.Errorf("fetching checkpoint of %s: %w", c.log.Name, err)
+		out.Err = c.explainFetch(ctx, fmt.Errorf("fetching checkpoint of %s: %w", c.log.Name, err))
 		return out
 	}
-	cp, err := c.verifyHead(ctx, head.Note, head.TreeID, head.HasClaims, head.Size, head.Root)
+	cp, err := c.verifyHead(ctx, head.Note, head.TreeID, head.HasClaims, head.Size, head.Root, activeKeys)
 	if err != nil {
+		if prev == nil && c.log.Start == nil {
+			// Nothing of this log was ever verified: a note that the
+			// configured key and origin do not verify says the
+			// configuration is wrong, not that the log is.
+			err = c.firstContact(head.Note, err)
+		}
 		out.Err = err
 		return out
 	}
@@ -191,9 +217,9 @@ func (c *checker) check(ctx context.Context) Outcome {
 	trustedTree := head.TreeID
 	switch {
 	case prev != nil:
-		trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.keys().Saved...)
+		trusted, err = c.log.parse(prev.Checkpoint, prev.TreeID, c.log.keys().Saved)
 		if err != nil && violation(err) != nil && c.rekey(ctx) {
-			trusted, err = checkpoint.Parse(prev.Checkpoint, prev.Origin, c.log.keys().Saved...)
+			trusted, err = c.log.parse(prev.Checkpoint, prev.TreeID, c.log.keys().Saved)
 		}
 		if err != nil {
 			// The saved note verified when it was saved: a failure now means
@@ -203,7 +229,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 		}
 		trustedTree = prev.TreeID
 	case c.log.Start != nil:
-		trusted, err = checkpoint.Parse(c.log.Start, c.log.origin(head.TreeID), c.log.keys().Verifiers...)
+		trusted, err = c.log.parse(c.log.Start, head.TreeID, c.log.keys().Verifiers)
 		if err != nil {
 			out.Err = &ConfigError{Err: fmt.Errorf("starting checkpoint of %s: %w", c.log.Name, err)}
 			return out
@@ -217,6 +243,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 			out.Err = err
 			return out
 		}
+		c.noteHostname(ctx, trusted, trustedTree, cp, head.TreeID)
 	}
 
 	var scan *state.Scan
@@ -271,12 +298,13 @@ func (c *checker) check(ctx context.Context) Outcome {
 	return out
 }
 
-// verifyHead verifies a served note for tree treeID and, for Rekor v1, that
-// the API's unsigned claims agree with it.
-func (c *checker) verifyHead(ctx context.Context, raw []byte, treeID string, hasClaims bool, size uint64, root []byte) (*checkpoint.Checkpoint, error) {
-	cp, err := checkpoint.Parse(raw, c.log.origin(treeID), c.log.keys().Verifiers...)
+// verifyHead verifies a served note for tree treeID with the keys pick
+// chooses ([activeKeys] or [shardKeys]) and, for Rekor v1, that the API's
+// unsigned claims agree with it.
+func (c *checker) verifyHead(ctx context.Context, raw []byte, treeID string, hasClaims bool, size uint64, root []byte, pick func(Keys) []note.Verifier) (*checkpoint.Checkpoint, error) {
+	cp, err := c.log.parse(raw, treeID, pick(c.log.keys()))
 	if ie := violation(err); ie != nil && ie.Reason == checkpoint.ReasonSignature && c.rekey(ctx) {
-		cp, err = checkpoint.Parse(raw, c.log.origin(treeID), c.log.keys().Verifiers...)
+		cp, err = c.log.parse(raw, treeID, pick(c.log.keys()))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint of %s: %w", c.log.Name, err)
@@ -300,7 +328,7 @@ func (c *checker) extend(ctx context.Context, trusted *checkpoint.Checkpoint, tr
 		if sh.TreeID != trustedTree {
 			continue
 		}
-		final, err := c.verifyHead(ctx, sh.Note, sh.TreeID, true, sh.Size, sh.Root)
+		final, err := c.verifyHead(ctx, sh.Note, sh.TreeID, true, sh.Size, sh.Root, shardKeys)
 		if err != nil {
 			return fmt.Errorf("verifying final checkpoint of inactive shard %s: %w", sh.TreeID, err)
 		}
@@ -322,7 +350,7 @@ func (c *checker) finishShard(ctx context.Context, sc *scanner, scan *state.Scan
 		if sh.TreeID != scan.TreeID {
 			continue
 		}
-		final, err := c.verifyHead(ctx, sh.Note, sh.TreeID, true, sh.Size, sh.Root)
+		final, err := c.verifyHead(ctx, sh.Note, sh.TreeID, true, sh.Size, sh.Root, shardKeys)
 		if err != nil {
 			return fmt.Errorf("verifying final checkpoint of inactive shard %s: %w", sh.TreeID, err)
 		}

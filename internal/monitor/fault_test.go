@@ -104,6 +104,11 @@ func faultCases() []faultCase {
 		{name: "wrong-origin", reason: checkpoint.ReasonOrigin,
 			install: func(t *testing.T, p *faultproxy.Proxy, f *forger, _ *checkpoint.Checkpoint) {
 				p.Set(f.serveNote(func(_ []byte, origin string, size uint64, root []byte) []byte {
+					// Rekor v1 signs under any hostname (a pod's name);
+					// its origin binds the tree ID: sign for another tree.
+					if host, tree, ok := strings.Cut(origin, " - "); ok {
+						return f.signer.Checkpoint(host+" - "+tree+"7", size, root)
+					}
 					return f.signer.Checkpoint("evil."+origin, size, root)
 				}, true))
 			}},

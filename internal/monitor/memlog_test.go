@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -374,16 +376,19 @@ func TestScanQueuesInBatches(t *testing.T) {
 	}
 }
 
-// TestFiringSurvivesRestart: a condition that fired before a restart is
-// resolved by the restarted monitor when the log verifies again.
+// TestFiringSurvivesRestart: an integrity violation that fired before a
+// restart stays firing after it, although the log verifies again (a proven
+// fork stays proven), until an operator acknowledges it; the
+// acknowledgement resolves exactly that condition, once.
 func TestFiringSurvivesRestart(t *testing.T) {
 	ml, v := newMemLog(t)
 	ml.add([]byte("a"))
 	dir := t.TempDir()
 	firing := filepath.Join(t.TempDir(), "firing.json")
+	acks := filepath.Join(t.TempDir(), "acks")
 	start := func(rec Notifier) (*Monitor, *state.Store) {
 		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
-		return startMonitor(t, dir, l, Config{Events: rec, FiringFile: firing})
+		return startMonitor(t, dir, l, Config{Events: rec, FiringFile: firing, AckDir: acks})
 	}
 	rec := &recorder{}
 	mon, store := start(rec)
@@ -396,17 +401,65 @@ func TestFiringSurvivesRestart(t *testing.T) {
 	if o := mon.CheckOnce(t.Context())[0]; o.Result() != resultViolation {
 		t.Fatalf("check = %v, want a violation", o.Err)
 	}
+	if len(rec.events) != 1 || rec.events[0].Kind != alert.KindIntegrityViolation {
+		t.Fatalf("events %v, want one integrity violation", rec.events)
+	}
+	key := rec.events[0].DedupeKey
 	store.Close()
 
 	ml.signer = good
 	rec2 := &recorder{}
 	mon, store = start(rec2)
 	defer store.Close()
-	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
-		t.Fatal(o.Err)
+	for range 2 {
+		if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+			t.Fatal(o.Err)
+		}
 	}
-	if len(rec2.events) != 1 || rec2.events[0].Kind != alert.KindRecovered || rec2.events[0].Resolves.DedupeKey != rec.events[0].DedupeKey {
-		t.Errorf("after restart, events %v; want one recovered event resolving %s", rec2.events, rec.events[0].DedupeKey)
+	if len(rec2.events) != 0 {
+		t.Errorf("after restart, clean checks sent %v; want the violation to stay firing, unresolved", rec2.events)
+	}
+	if got := testutil.ToFloat64(mon.m.unacknowledged.WithLabelValues("mem")); got != 1 {
+		t.Errorf("vigil_log_integrity_violations_unacknowledged = %v, want 1", got)
+	}
+	if f := mon.Firing(); len(f) != 1 || f[0].DedupeKey != key {
+		t.Fatalf("Firing() = %v, want the violation %s", f, key)
+	}
+
+	if _, err := RequestAck(acks, Ack{DedupeKey: key, By: "oncall", Note: "INC-7: forged by the test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RequestAck(acks, Ack{DedupeKey: "integrity_violation/mem/nothing", By: "oncall"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
+	if len(rec2.events) != 1 || rec2.events[0].Kind != alert.KindRecovered || rec2.events[0].Resolves.DedupeKey != key ||
+		!strings.Contains(rec2.events[0].Summary, "acknowledged by oncall: INC-7") {
+		t.Errorf("after the acknowledgement, events %v; want one recovered event resolving %s, naming who and why", rec2.events, key)
+	}
+	if f := mon.Firing(); len(f) != 0 {
+		t.Errorf("Firing() = %v after the acknowledgement, want none", f)
+	}
+	if got := testutil.ToFloat64(mon.m.unacknowledged.WithLabelValues("mem")); got != 0 {
+		t.Errorf("vigil_log_integrity_violations_unacknowledged = %v, want 0", got)
+	}
+	if got := testutil.ToFloat64(mon.m.acknowledged.WithLabelValues("mem")); got != 1 {
+		t.Errorf("vigil_log_integrity_violations_acknowledged_total = %v, want 1", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(acks, "*.json")); len(left) != 0 {
+		t.Errorf("requests left after they were applied: %v", left)
+	}
+	if done, _ := filepath.Glob(filepath.Join(acks, "done", "*.json")); len(done) != 2 {
+		t.Errorf("%d acknowledgement records kept, want 2", len(done))
+	}
+	// The acknowledgement survives a restart: the condition is gone.
+	b, err := os.ReadFile(firing)
+	if err != nil || strings.Contains(string(b), key) {
+		t.Errorf("firing file still holds %s (%v): %s", key, err, b)
 	}
 }
 
@@ -460,6 +513,13 @@ func TestKeyRotationSavedCheckpoint(t *testing.T) {
 func TestRekeyRateLimited(t *testing.T) {
 	ml, v := newMemLog(t)
 	ml.add([]byte("a"))
+	dir := t.TempDir()
+	// A checkpoint verified before: from now on a bad signature is evidence.
+	if mon, store := newMemMonitor(t, ml, v, nil, nil, dir); mon.CheckOnce(t.Context())[0].Err != nil {
+		t.Fatal("first check failed")
+	} else {
+		store.Close()
+	}
 	skey, _, err := note.GenerateKey(rand.Reader, ml.origin)
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +534,7 @@ func TestRekeyRateLimited(t *testing.T) {
 			calls++
 			return Keys{Verifiers: []note.Verifier{v}, KeyID: "old"}, nil
 		}}
-	mon, _ := startMonitor(t, t.TempDir(), l, Config{})
+	mon, _ := startMonitor(t, dir, l, Config{})
 	for i := range 3 {
 		o := mon.CheckOnce(t.Context())[0]
 		if ie := violation(o.Err); ie == nil || ie.Reason != checkpoint.ReasonSignature {

@@ -27,6 +27,9 @@ type metrics struct {
 	identityMatches  *prometheus.CounterVec
 	unexpected       *prometheus.CounterVec
 	malformedEntries *prometheus.CounterVec
+
+	unacknowledged *prometheus.GaugeVec
+	acknowledged   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -74,6 +77,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		malformedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_log_malformed_entries_total", Help: "Entries that could not be parsed.",
 		}, []string{"log"}),
+		unacknowledged: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_log_integrity_violations_unacknowledged",
+			Help: "Integrity violations alerted and not yet acknowledged with monitor ack; they stay firing until then, even when the log verifies again.",
+		}, []string{"log"}),
+		acknowledged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_log_integrity_violations_acknowledged_total", Help: "Integrity violations acknowledged with monitor ack.",
+		}, []string{"log"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vigil_build_info", Help: "Build information; always 1.",
@@ -81,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
 	reg.MustRegister(m.treeSize, m.lastVerified, m.checkpointTime, m.integrityFailures, m.fetchErrors,
 		m.fetchDuration, m.checks, m.up, m.stale, m.entriesScanned, m.scanLag, m.identityMatches,
-		m.unexpected, m.malformedEntries, buildInfo)
+		m.unexpected, m.malformedEntries, m.unacknowledged, m.acknowledged, buildInfo)
 	return m
 }
 
@@ -102,6 +112,8 @@ func (m *metrics) initLog(log string) {
 	m.malformedEntries.WithLabelValues(log)
 	m.stale.WithLabelValues(log)
 	m.up.WithLabelValues(log)
+	m.unacknowledged.WithLabelValues(log)
+	m.acknowledged.WithLabelValues(log)
 }
 
 // Version is the module version from the build info ("(devel)" for local

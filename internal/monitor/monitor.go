@@ -8,8 +8,10 @@
 // a violation or reaches no verdict changes no saved state, records the
 // failure (metrics, log line, event) and the log is checked again at its next
 // tick. Events describing a condition (an integrity violation, a stale log)
-// are sent once when the condition starts and a "recovered" event is sent
-// when a later check verifies.
+// are sent once when the condition starts. A stale log's "recovered" event
+// is sent when a later check verifies; an integrity violation stays firing
+// until an operator acknowledges it (monitor ack, see ack.go): a proven
+// fork stays proven, even if the log behaves afterwards.
 package monitor
 
 import (
@@ -17,12 +19,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +65,9 @@ type Config struct {
 	// while the monitor is down is still resolved. It is alert
 	// bookkeeping, separate from the verified state.
 	FiringFile string
+	// AckDir, when set, is where `monitor ack` leaves acknowledgement
+	// requests (see AckDir); they are applied before each check.
+	AckDir string
 }
 
 // Monitor checks logs. It is safe for concurrent use.
@@ -76,6 +79,8 @@ type Monitor struct {
 
 	mu     sync.Mutex // guards status
 	status map[string]*logStatus
+
+	ackMu sync.Mutex // serialises applyAcks
 }
 
 // logStatus is what the monitor knows of a log in memory.
@@ -117,7 +122,7 @@ func New(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 		if prev != nil {
-			if cp, err := checkpoint.Parse(prev.Checkpoint, prev.Origin, l.keys().Saved...); err == nil {
+			if cp, err := l.parse(prev.Checkpoint, prev.TreeID, l.keys().Saved); err == nil {
 				st.size, st.advancedAt = cp.Size, prev.AdvancedAt
 				mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
 				mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(prev.VerifiedAt.Unix()))
@@ -127,6 +132,9 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if err := mon.loadFiring(); err != nil {
 		return nil, err
+	}
+	for _, st := range mon.status {
+		mon.setUnacknowledged(st)
 	}
 	return mon, nil
 }
@@ -190,6 +198,7 @@ func jitter(wait, max time.Duration) time.Duration {
 
 // checkLog runs one check of l and records its outcome.
 func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
+	mon.applyAcks(ctx)
 	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now}
 	out := c.check(ctx)
 	if ctx.Err() != nil && out.Err != nil && violation(out.Err) == nil {
@@ -226,13 +235,7 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 			st.advancedAt = now
 		}
 		st.size, st.lastVerified = cp.Size, now
-		// A verified check clears integrity conditions (the evidence
-		// already sent stands; the runbook says what to do with it).
-		for _, ev := range st.firing {
-			if ev.Kind == alert.KindIntegrityViolation {
-				events = append(events, alert.Recovered(ev, now, fmt.Sprintf("log %s verifies again at size %d", l.Name, cp.Size)))
-			}
-		}
+		// Integrity conditions stay firing: only monitor ack resolves them.
 	case ie != nil:
 		mon.m.up.WithLabelValues(l.Name).Set(1)
 		mon.m.integrityFailures.WithLabelValues(l.Name, string(ie.Reason)).Inc()
@@ -279,6 +282,7 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 		}
 	}
 	if changed {
+		mon.setUnacknowledged(st)
 		if err := mon.saveFiring(); err != nil {
 			mon.logger.ErrorContext(ctx, "could not save the firing alert conditions", "err", err)
 		}
@@ -291,16 +295,9 @@ func (mon *Monitor) loadFiring() error {
 	if mon.cfg.FiringFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(mon.cfg.FiringFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	byLog, err := ReadFiring(mon.cfg.FiringFile)
 	if err != nil {
-		return fmt.Errorf("reading firing conditions: %w", err)
-	}
-	var byLog map[string]map[string]alert.Event
-	if err := json.Unmarshal(b, &byLog); err != nil {
-		return fmt.Errorf("decoding firing conditions in %s: %w", mon.cfg.FiringFile, err)
+		return err
 	}
 	for name, firing := range byLog {
 		if st, ok := mon.status[name]; ok {

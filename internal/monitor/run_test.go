@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/faultproxy"
+	"github.com/vigil-tlog/vigil/internal/monitor"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -76,8 +77,10 @@ func httpGet(t *testing.T, url string) (int, string) {
 // TestRunSurvivesFork runs the monitor as a service against the real Rekor v2
 // log behind a proxy that starts serving a forged fork: the monitor stays up,
 // reports the fork in its metrics and to the alert webhook with both
-// checkpoints as evidence, and recovers (with a recovered event) when the
-// proxy goes back to passing the real log through.
+// checkpoints as evidence, and verifies again when the proxy goes back to
+// passing the real log through; the fork stays firing (a proven fork stays
+// proven: a log that forks once and then behaves must not close the page)
+// until an operator acknowledges it, which sends the recovered event.
 func TestRunSurvivesFork(t *testing.T) {
 	var l stackLog
 	for _, sl := range stackLogs(t) {
@@ -138,12 +141,27 @@ func TestRunSurvivesFork(t *testing.T) {
 
 	proxy.Clear()
 	verified := metric("vigil_log_checks_total", "log", name, "result", "verified")
-	waitFor(t, 20*time.Second, "recovery", func() bool {
-		return metric("vigil_log_checks_total", "log", name, "result", "verified") > verified
+	waitFor(t, 20*time.Second, "two clean checks", func() bool {
+		return metric("vigil_log_checks_total", "log", name, "result", "verified") > verified+1
 	})
-	waitFor(t, 20*time.Second, "the fork and recovered events at the webhook", func() bool {
-		ks := strings.Join(rcv.kinds(), " ")
-		return strings.Contains(ks, "integrity_violation/fork") && strings.Contains(ks, "recovered/fork")
+	waitFor(t, 20*time.Second, "the fork event at the webhook", func() bool {
+		return strings.Contains(strings.Join(rcv.kinds(), " "), "integrity_violation/fork")
+	})
+	if ks := strings.Join(rcv.kinds(), " "); strings.Contains(ks, "recovered/fork") {
+		t.Fatalf("the webhook got %s: clean checks resolved a proven fork", ks)
+	}
+	if v := metric("vigil_log_integrity_violations_unacknowledged", "log", name); v != 1 {
+		t.Errorf("vigil_log_integrity_violations_unacknowledged = %v while the fork is not acknowledged, want 1", v)
+	}
+	firing := app.Monitor.Firing()
+	if len(firing) != 1 {
+		t.Fatalf("firing conditions %v, want the fork", firing)
+	}
+	if _, err := monitor.RequestAck(monitor.AckDir(cfg.StateDir), monitor.Ack{DedupeKey: firing[0].DedupeKey, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the recovered event after the acknowledgement", func() bool {
+		return strings.Contains(strings.Join(rcv.kinds(), " "), "recovered/fork")
 	})
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()

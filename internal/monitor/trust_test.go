@@ -153,7 +153,11 @@ func verdicts(t *testing.T, app *monitor.App) map[string]string {
 	for _, o := range app.Monitor.CheckOnce(t.Context()) {
 		r := o.Result()
 		var ie *checkpoint.IntegrityError
-		if errors.As(o.Err, &ie) {
+		var ce *monitor.ConfigError
+		switch {
+		case errors.As(o.Err, &ce):
+			r = "config"
+		case errors.As(o.Err, &ie):
 			r += ":" + string(ie.Reason)
 		}
 		if o.Err != nil {
@@ -310,11 +314,13 @@ func TestTrustedRootFile(t *testing.T) {
 			newAppErr: "both match",
 		},
 		{
+			// First contact: nothing verified yet, so a wrong key reads
+			// as the configuration mistake it most likely is.
 			name: "wrong key",
 			tlogs: func(t *testing.T, l stackLog, k crypto.PublicKey) []tlogSpec {
 				return []tlogSpec{{baseURL: l.URL, key: otherKey(t, k), start: past}}
 			},
-			result: "violation:" + string(checkpoint.ReasonSignature),
+			result: "config",
 		},
 	}
 	for _, tc := range cases {
@@ -377,7 +383,7 @@ func TestRekeyAfterRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkVerdicts(t, verdicts(t, stale), wantAll(logs, "violation:"+string(checkpoint.ReasonSignature)))
+		checkVerdicts(t, verdicts(t, stale), wantAll(logs, "config"))
 
 		app, err := tryApp(t, trustConfig(t, logs, config.Trust{TrustedRootFile: path}))
 		if err != nil {
