@@ -32,9 +32,9 @@ func (c *checker) firstContact(raw []byte, err error) error {
 	if ie == nil || ie.Reason != checkpoint.ReasonSignature {
 		return err
 	}
-	return &ConfigError{Err: fmt.Errorf("%s: the log's checkpoint does not verify with the configured key and origin; "+
+	return &ConfigError{Err: fmt.Errorf("the log's checkpoint does not verify with the configured key and origin; "+
 		"nothing of this log was verified before, so this is reported as a configuration error, not as evidence against the log: %s: %w",
-		c.log.Name, c.diagnose(raw), ie.Err)}
+		c.diagnose(raw), ie.Err)}
 }
 
 // diagnose compares the signature lines of raw with the configured keys and

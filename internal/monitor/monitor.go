@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -261,6 +262,8 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 		// also returned, so the log alone is enough to act on.
 		mon.logger.ErrorContext(ctx, "LOG INTEGRITY VIOLATION", "log", l.Name, "reason", string(ie.Reason), "err", out.Err,
 			"old_checkpoint", string(ie.Old), "new_checkpoint", string(ie.New), "proof", strings.Join(ie.ProofHex(), ","))
+	case errors.As(out.Err, new(*ConfigError)):
+		mon.logger.ErrorContext(ctx, "configuration error: the log cannot be checked as configured", "log", l.Name, "err", out.Err)
 	default:
 		mon.logger.WarnContext(ctx, "check reached no verdict", "log", l.Name, "err", out.Err)
 	}
