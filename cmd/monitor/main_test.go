@@ -118,6 +118,25 @@ func TestCheckExitCodes(t *testing.T) {
 			if code, out := runMonitor(t, args...); code != exitOK {
 				t.Errorf("check after faults cleared = %d %q, want 0", code, out)
 			}
+
+			// The fork stays firing after the clean check, until acknowledged.
+			code, out := runMonitor(t, "ack", "--state-dir", dir, "--list")
+			if code != exitOK || !strings.Contains(out, "integrity_violation") || !strings.Contains(out, "fork") {
+				t.Fatalf("ack --list after a clean check = %d %q, want the fork still firing", code, out)
+			}
+			key := strings.Fields(out)[0]
+			if code, out := runMonitor(t, "ack", "--state-dir", dir, "integrity_violation/nothing"); code != exitUsage || !strings.Contains(out, key) {
+				t.Errorf("ack of a key that is not firing = %d %q, want %d listing %s", code, out, exitUsage, key)
+			}
+			if code, out := runMonitor(t, "ack", "--state-dir", dir, "--by", "oncall", "--note", "INC-1", key); code != exitOK || !strings.Contains(out, "acknowledged") {
+				t.Fatalf("ack %s = %d %q, want 0", key, code, out)
+			}
+			if code, out := runMonitor(t, args...); code != exitOK {
+				t.Errorf("check applying the acknowledgement = %d %q, want 0", code, out)
+			}
+			if code, out := runMonitor(t, "ack", "--state-dir", dir, "--list"); code != exitOK || !strings.Contains(out, "no alert condition is firing") {
+				t.Errorf("ack --list after the acknowledgement = %d %q, want nothing firing", code, out)
+			}
 		})
 	}
 }
