@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/vigil-tlog/vigil/internal/config"
 )
@@ -107,9 +109,95 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := cfg.Complete(); err != nil {
 		if *configFile != "" {
-			return nil, fmt.Errorf("config %s: %w", *configFile, err)
+			// Only the flags that override the file can be named.
+			fields := map[string]string{}
+			for field, flag := range overrideFlags {
+				if set[flag] {
+					fields[field] = flag
+				}
+			}
+			return nil, fmt.Errorf("config %s: %w", *configFile, flagErrors(err, fields))
 		}
-		return nil, err
+		fields := map[string]string{}
+		for field, flag := range overrideFlags {
+			fields[field] = flag
+		}
+		for field, flag := range logFlags {
+			fields[field] = flag
+		}
+		return nil, flagErrors(err, fields)
 	}
 	return &options{cfg: cfg, checkConfig: *checkConfig}, nil
+}
+
+// overrideFlags maps the config fields that flags set, with or without
+// --config, to those flags.
+var overrideFlags = map[string]string{
+	"state_dir":        "state-dir",
+	"listen":           "listen",
+	"log_format":       "log-format",
+	"log_level":        "log-level",
+	"scan.start_index": "start-index",
+}
+
+// logFlags maps the fields of the configuration built from the single-log
+// flags to those flags. The log inherits --interval and --schedule.
+var logFlags = map[string]string{
+	"interval":                      "interval",
+	"schedule":                      "schedule",
+	"logs[0].name":                  "log-name",
+	"logs[0].kind":                  "log-kind",
+	"logs[0].url":                   "log-url",
+	"logs[0].public_key_file":       "public-key",
+	"logs[0].origin":                "origin",
+	"logs[0].ca_file":               "ca-file",
+	"logs[0].staleness":             "staleness",
+	"logs[0].max_unchanged":         "max-unchanged",
+	"logs[0].start_checkpoint_file": "start-checkpoint",
+	"logs[0].interval":              "interval",
+	"logs[0].schedule":              "schedule",
+}
+
+// flagErrors renames the fields of err's *config.FieldErrors that fields
+// maps to a flag, so that the user reads the flag they typed:
+//
+//	--state-dir: required
+//	--log-kind: logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2
+//
+// A field path that is not just the flag's own name stays in the message:
+// it is what to write in a config file. Errors the same after renaming
+// are reported once. The result joins one *config.FieldError per error.
+func flagErrors(err error, fields map[string]string) error {
+	var errs []string
+	var out []error
+	for _, e := range flatten(err) {
+		var fe *config.FieldError
+		if errors.As(e, &fe) {
+			if flag, ok := fields[fe.Field]; ok {
+				inner := fe.Err
+				if fe.Field != strings.ReplaceAll(flag, "-", "_") {
+					inner = fe
+				}
+				e = &config.FieldError{Field: "--" + flag, Err: inner}
+			}
+		}
+		if slices.Contains(errs, e.Error()) {
+			continue
+		}
+		errs = append(errs, e.Error())
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// flatten returns the errors joined in err (errors.Join), or err alone.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,10 +71,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if opts.checkConfig {
+		for _, w := range opts.cfg.Warnings() {
+			fmt.Fprintln(stderr, "monitor: warning:", w)
+		}
 		fmt.Fprintf(stdout, "configuration OK: %d log(s)\n", len(opts.cfg.Logs))
 		return exitOK
 	}
 	logger := newLogger(stderr, opts.cfg.LogFormat, opts.cfg.LogLevel)
+	for _, w := range opts.cfg.Warnings() {
+		field, msg, _ := strings.Cut(w, ": ")
+		logger.Warn(msg, "field", field)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -316,3 +316,36 @@ func TestTestAlert(t *testing.T) {
 		t.Errorf("receiver got %v, want two test events", got)
 	}
 }
+
+// TestCheckConfigWarnsPlainHTTP: a plain http:// log or sink outside the
+// machine is accepted with a warning that says what it does not protect.
+func TestCheckConfigWarnsPlainHTTP(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "rekor.pub")
+	pub, err := testenv.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := testenv.PublicKeyPEM(pub.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "vigil.yml")
+	body := "state_dir: " + dir + "\nlogs:\n  - name: rekor\n    kind: rekor-v1\n    url: http://rekor.example.com\n    public_key_file: " + key +
+		"\nalerts:\n  sinks:\n    - {name: hook, type: webhook, url: http://hooks.example.com/vigil}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runMonitor(t, "check", "--config", cfg, "--check-config")
+	if code != exitOK || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("--check-config = %d %q, want 0", code, out)
+	}
+	for _, want := range []string{"warning: logs[0].url", "warning: alerts.sinks[0].url"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--check-config output %q lacks %q", out, want)
+		}
+	}
+}

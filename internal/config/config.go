@@ -1,9 +1,19 @@
 // Package config reads the monitor's YAML configuration.
 //
 // Decoding is strict: an unknown key is an error, so a typo stops start-up
-// instead of being ignored. Defaults are filled in one place ([Config.applyDefaults]),
-// and [Config.Validate] reports the first problem with the path of the field
-// that has it, e.g. `logs[1].public_key_file: open /x: no such file or directory`.
+// instead of being ignored. Errors name the field path and line, and an
+// unknown key comes with the nearest known one:
+//
+//	logs[0].public_key_fil: line 6: field public_key_fil not found; did you mean public_key_file?
+//	logs[0].staleness: line 7: "5" is not a duration (use a unit, e.g. 30s)
+//
+// Defaults are filled in one place ([Config.applyDefaults]), and
+// [Config.Validate] reports every problem at once, one [*FieldError] per
+// field joined with errors.Join, e.g.
+// `logs[1].public_key_file: stat /x: no such file or directory`. Every
+// numeric setting has a range (see [MinInterval] and the table above it);
+// a value outside it is an error, never clamped. [Config.Warnings] lists
+// what is valid but unwise, such as plain http:// URLs.
 //
 // A minimal file:
 //
@@ -16,8 +26,6 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -29,7 +37,6 @@ import (
 
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/identity"
-	"github.com/vigil-tlog/vigil/internal/state"
 )
 
 // Log kinds.
@@ -44,6 +51,10 @@ const (
 	DefaultInterval  = 30 * time.Second
 	DefaultStaleness = 15 * time.Minute
 	DefaultTimeout   = 30 * time.Second
+
+	DefaultWorkers      = 16
+	DefaultChunk        = 20000
+	DefaultMemoryBudget = 64 * MiB
 )
 
 // Config is the whole monitor configuration.
@@ -85,6 +96,8 @@ type Log struct {
 	// off; it is deliberately not offered.
 
 	// Staleness: a log not verified for this long is stale (alert, /readyz).
+	// Default 15m or twice the interval, whichever is longer; it must be
+	// longer than the interval.
 	Staleness Duration `yaml:"staleness"`
 	// MaxUnchanged: a log whose checkpoint does not grow for this long is
 	// stale too. 0 turns this off (the default: idle private logs are normal).
@@ -94,7 +107,8 @@ type Log struct {
 	StartCheckpointFile string   `yaml:"start_checkpoint_file"`
 	Interval            Duration `yaml:"interval"`
 	Schedule            string   `yaml:"schedule"`
-	Timeout             Duration `yaml:"timeout"`
+	// Timeout bounds one request to the log (default 30s, range 100ms to 10m).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Scan tunes entry scanning. Scanning proves every entry part of the signed
@@ -106,13 +120,17 @@ type Scan struct {
 	StartIndex uint64 `yaml:"start_index"`
 	// StartAtEnd: at first contact, start at the tree's current end.
 	StartAtEnd bool `yaml:"start_at_end"`
-	// Workers bounds parallel entry requests per log (default 16).
+	// Workers bounds parallel entry requests per log (default 16, range 1 to 256).
 	Workers int `yaml:"workers"`
-	// Chunk is the number of entries scanned between state saves (default 20000).
+	// Chunk is the number of entries scanned between state saves (default
+	// 20000, range 1 to 1000000).
 	Chunk uint64 `yaml:"chunk"`
 	// WatchSeverity is the severity of watch-rule matches: info, warning
 	// (default) or critical.
 	WatchSeverity string `yaml:"watch_severity"`
+	// MemoryBudget bounds the bytes of entry bodies the scanner may hold in
+	// flight at once (default 64MiB, range 1MiB to 4GiB).
+	MemoryBudget ByteSize `yaml:"memory_budget"`
 }
 
 // Trust is where log keys come from when a log has no public_key_file: a
@@ -148,7 +166,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return fmt.Errorf("line %d: %s", n.Line, durationMessage(s))
 	}
 	*d = Duration(v)
 	return nil
@@ -210,20 +228,6 @@ func Parse(r io.Reader) (*Config, error) {
 	return c, nil
 }
 
-func decode(r io.Reader) (*Config, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decoding YAML: %w", err)
-	}
-	return &c, nil
-}
-
 // Complete fills in defaults and validates c: what Parse does after
 // decoding, for configurations built from flags.
 func (c *Config) Complete() error {
@@ -246,13 +250,16 @@ func (c *Config) applyDefaults() {
 		c.Interval = Duration(DefaultInterval)
 	}
 	if c.Scan.Workers == 0 {
-		c.Scan.Workers = 16
+		c.Scan.Workers = DefaultWorkers
 	}
 	if c.Scan.Chunk == 0 {
-		c.Scan.Chunk = 20000
+		c.Scan.Chunk = DefaultChunk
 	}
 	if c.Scan.WatchSeverity == "" {
 		c.Scan.WatchSeverity = "warning"
+	}
+	if c.Scan.MemoryBudget == 0 {
+		c.Scan.MemoryBudget = DefaultMemoryBudget
 	}
 	if len(c.Alerts.Sinks) == 0 {
 		// Events are never dropped silently: without sinks they go to the
@@ -265,7 +272,9 @@ func (c *Config) applyDefaults() {
 			l.Interval, l.Schedule = c.Interval, c.Schedule
 		}
 		if l.Staleness == 0 {
-			l.Staleness = Duration(DefaultStaleness)
+			// A log checked less often than every DefaultStaleness/2 would
+			// turn stale between two good checks.
+			l.Staleness = Duration(max(DefaultStaleness, 2*time.Duration(l.Interval)))
 		}
 		if l.Timeout == 0 {
 			l.Timeout = Duration(DefaultTimeout)
@@ -276,130 +285,6 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
-}
-
-// Validate checks the configuration; the error names the offending field.
-func (c *Config) Validate() error {
-	if c.StateDir == "" {
-		return fieldErr("state_dir", "required")
-	}
-	switch c.LogFormat {
-	case "json", "text":
-	default:
-		return fieldErr("log_format", "%q is not json or text", c.LogFormat)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fieldErr("log_level", "%q is not debug, info, warn or error", c.LogLevel)
-	}
-	if err := validateSchedule("", c.Interval, c.Schedule); err != nil {
-		return err
-	}
-	if len(c.Logs) == 0 && !c.Trust.FollowShards {
-		return fieldErr("logs", "at least one log is required (or trust.follow_shards)")
-	}
-	if c.Trust.FollowShards && c.Trust.TrustedRootFile == "" && c.Trust.TUF.Mirror == "" {
-		return fieldErr("trust.follow_shards", "needs trust.trusted_root_file or trust.tuf")
-	}
-	seen := map[string]bool{}
-	for i, l := range c.Logs {
-		p := fmt.Sprintf("logs[%d].", i)
-		if !state.ValidName(l.Name) {
-			return fieldErr(p+"name", "%q must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit", l.Name)
-		}
-		if seen[l.Name] {
-			return fieldErr(p+"name", "duplicate log name %q", l.Name)
-		}
-		seen[l.Name] = true
-		if l.Kind != KindRekorV1 && l.Kind != KindRekorV2 {
-			return fieldErr(p+"kind", "%q is not %s or %s", l.Kind, KindRekorV1, KindRekorV2)
-		}
-		u, err := url.Parse(l.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fieldErr(p+"url", "%q is not an http(s) URL", l.URL)
-		}
-		if l.Origin == "" {
-			return fieldErr(p+"origin", "required when the URL has no host name")
-		}
-		if l.PublicKeyFile == "" && c.Trust.TrustedRootFile == "" && c.Trust.TUF.Mirror == "" {
-			return fieldErr(p+"public_key_file", "required unless trust.trusted_root_file or trust.tuf is set")
-		}
-		for _, f := range []struct{ name, path string }{
-			{"public_key_file", l.PublicKeyFile}, {"ca_file", l.CAFile}, {"start_checkpoint_file", l.StartCheckpointFile},
-		} {
-			if f.path == "" {
-				continue
-			}
-			if _, err := os.Stat(f.path); err != nil {
-				return &FieldError{Field: p + f.name, Err: err}
-			}
-		}
-		for _, d := range []struct {
-			name string
-			v    Duration
-		}{{"staleness", l.Staleness}, {"max_unchanged", l.MaxUnchanged}, {"timeout", l.Timeout}} {
-			if d.v < 0 {
-				return fieldErr(p+d.name, "%s must not be negative", time.Duration(d.v))
-			}
-		}
-		if err := validateSchedule(p, l.Interval, l.Schedule); err != nil {
-			return err
-		}
-	}
-	if err := c.Alerts.Validate(); err != nil {
-		return err
-	}
-	if err := c.Identities.Validate(); err != nil {
-		return err
-	}
-	switch c.Scan.WatchSeverity {
-	case "info", "warning", "critical":
-	default:
-		return fieldErr("scan.watch_severity", "%q is not info, warning or critical", c.Scan.WatchSeverity)
-	}
-	if c.Scan.Workers < 0 || c.Scan.Workers > 256 {
-		return fieldErr("scan.workers", "%d is not between 1 and 256", c.Scan.Workers)
-	}
-	if c.Scan.StartAtEnd && c.Scan.StartIndex > 0 {
-		return fieldErr("scan.start_index", "set start_index or start_at_end, not both")
-	}
-	t := c.Trust
-	if t.TrustedRootFile != "" && t.TUF.Mirror != "" {
-		return fieldErr("trust", "set trusted_root_file or tuf, not both")
-	}
-	if t.TrustedRootFile != "" {
-		if _, err := os.Stat(t.TrustedRootFile); err != nil {
-			return &FieldError{Field: "trust.trusted_root_file", Err: err}
-		}
-	}
-	if t.TUF.Mirror != "" {
-		if u, err := url.Parse(t.TUF.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			return fieldErr("trust.tuf.mirror", "%q is not an http(s) URL", t.TUF.Mirror)
-		}
-		if t.TUF.RootFile == "" {
-			return fieldErr("trust.tuf.root_file", "required with trust.tuf.mirror (the initial root.json)")
-		}
-		if _, err := os.Stat(t.TUF.RootFile); err != nil {
-			return &FieldError{Field: "trust.tuf.root_file", Err: err}
-		}
-	}
-	return nil
-}
-
-func validateSchedule(prefix string, interval Duration, schedule string) error {
-	if interval != 0 && schedule != "" {
-		return fieldErr(prefix+"schedule", "set interval or schedule, not both")
-	}
-	if interval < 0 || (interval > 0 && time.Duration(interval) < time.Second) {
-		return fieldErr(prefix+"interval", "%s is below the 1s minimum", time.Duration(interval))
-	}
-	if schedule != "" {
-		if _, err := ParseSchedule(schedule); err != nil {
-			return &FieldError{Field: prefix + "schedule", Err: err}
-		}
-	}
-	return nil
 }
 
 // ParseSchedule parses a cron spec (5 fields) or descriptor (@every 1m,

@@ -21,7 +21,7 @@ import (
 var defaultAlerts = alert.Config{Sinks: []alert.SinkConfig{{Name: "log", Type: alert.TypeLog}}}
 
 // defaultScan is the scan section of a config that has none.
-var defaultScan = config.Scan{Workers: 16, Chunk: 20000, WatchSeverity: "warning"}
+var defaultScan = config.Scan{Workers: 16, Chunk: 20000, WatchSeverity: "warning", MemoryBudget: 64 * config.MiB}
 
 // The files under testdata/bad and testdata/good are configs with ${DIR}
 // standing for a directory that holds the files configs refer to (see
@@ -59,15 +59,15 @@ func writeConfig(t *testing.T, dir, name string) string {
 func TestBadConfigs(t *testing.T) {
 	const badName = `"%s" must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`
 	tests := map[string]string{
-		"empty.yml":                        "state_dir: required",
-		"comments_only.yml":                "state_dir: required",
+		"empty.yml":                        "state_dir: required\nlogs: at least one log is required (or trust.follow_shards)",
+		"comments_only.yml":                "state_dir: required\nlogs: at least one log is required (or trust.follow_shards)",
 		"yaml_syntax.yml":                  "decoding YAML: yaml: line 2: did not find expected '-' indicator",
-		"unknown_top_key.yml":              "decoding YAML: yaml: unmarshal errors:\n  line 2: field intervall not found in type config.Config",
-		"unknown_log_key.yml":              "decoding YAML: yaml: unmarshal errors:\n  line 6: field public_key not found in type config.Log",
-		"insecure_skip_verify.yml":         "decoding YAML: yaml: unmarshal errors:\n  line 7: field insecure_skip_verify not found in type config.Log",
-		"unknown_trust_key.yml":            "decoding YAML: yaml: unmarshal errors:\n  line 3: field trusted_root not found in type config.Trust",
-		"trust_tuf_unknown_key.yml":        "decoding YAML: yaml: unmarshal errors:\n  line 6: field insecure not found in type config.TUF",
-		"logs_not_a_list.yml":              "decoding YAML: yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `rekor` into []config.Log",
+		"unknown_top_key.yml":              "intervall: line 2: field intervall not found; did you mean interval?",
+		"unknown_log_key.yml":              "logs[0].public_key: line 6: field public_key not found; did you mean public_key_file?",
+		"insecure_skip_verify.yml":         "logs[0].insecure_skip_verify: line 7: field insecure_skip_verify not found; TLS verification cannot be turned off (set ca_file to trust a private CA)",
+		"unknown_trust_key.yml":            "trust.trusted_root: line 3: field trusted_root not found; did you mean trusted_root_file?",
+		"trust_tuf_unknown_key.yml":        "trust.tuf.insecure: line 6: field insecure not found; TLS verification cannot be turned off (set ca_file to trust a private CA)",
+		"logs_not_a_list.yml":              `logs: line 2: want a list, got "rekor"`,
 		"missing_state_dir.yml":            "state_dir: required",
 		"log_format.yml":                   `log_format: "xml" is not json or text`,
 		"log_level.yml":                    `log_level: "trace" is not debug, info, warn or error`,
@@ -76,8 +76,8 @@ func TestBadConfigs(t *testing.T) {
 		"interval_too_short.yml":           "interval: 500ms is below the 1s minimum",
 		"interval_negative.yml":            "interval: -30s is below the 1s minimum",
 		"log_interval_too_short.yml":       "logs[0].interval: 10ms is below the 1s minimum",
-		"interval_no_unit.yml":             `decoding YAML: line 2: time: missing unit in duration "30"`,
-		"staleness_not_duration.yml":       "decoding YAML: yaml: unmarshal errors:\n  line 7: cannot unmarshal !!seq into string",
+		"interval_no_unit.yml":             `interval: line 2: "30" is not a duration (use a unit, e.g. 30s)`,
+		"staleness_not_duration.yml":       "logs[0].staleness: line 7: want a duration (e.g. 30s), got a list",
 		"schedule_bad_cron.yml":            "schedule: expected exactly 5 fields, found 3: [every five minutes]",
 		"log_schedule_bad_cron.yml":        "logs[0].schedule: end of range (61) above maximum (59): 61",
 		"no_logs.yml":                      "logs: at least one log is required (or trust.follow_shards)",
@@ -106,9 +106,9 @@ func TestBadConfigs(t *testing.T) {
 		"scan_workers.yml":                 "scan.workers: 1000 is not between 1 and 256",
 		"scan_watch_severity.yml":          `scan.watch_severity: "high" is not info, warning or critical`,
 		"scan_start_both.yml":              "scan.start_index: set start_index or start_at_end, not both",
-		"identities_unknown_key.yml":       "decoding YAML: yaml: unmarshal errors:\n  line 10: field subjet not found in type identity.Rule",
+		"identities_unknown_key.yml":       "identities.watch[0].subjet: line 10: field subjet not found; did you mean subject?",
 		"alerts_sink_type.yml":             `alerts.sinks[0].type: unknown sink type "pagerduty" (want webhook, slack, alertmanager, exec or log)`,
-		"alerts_unknown_key.yml":           "decoding YAML: yaml: unmarshal errors:\n  line 12: field token not found in type alert.SinkConfig",
+		"alerts_unknown_key.yml":           "alerts.sinks[0].token: line 12: field token not found",
 	}
 
 	// Every file has a case and every case a file.
@@ -244,7 +244,7 @@ func TestGoodConfigs(t *testing.T) {
 						CacheDir: "/var/cache/vigil/tuf",
 						CAFile:   dir + "/ca.crt",
 					}},
-					Scan: config.Scan{StartAtEnd: true, Workers: 4, Chunk: 1000, WatchSeverity: "critical"},
+					Scan: config.Scan{StartAtEnd: true, Workers: 4, Chunk: 1000, WatchSeverity: "critical", MemoryBudget: 512 * config.MiB},
 					Alerts: alert.Config{
 						Outbox: alert.OutboxConfig{MaxEvents: 500, WhenFull: alert.Reject},
 						Sinks: []alert.SinkConfig{
@@ -306,7 +306,8 @@ func TestParseReader(t *testing.T) {
 	}
 	// Parse's errors have no file name.
 	_, err = config.Parse(strings.NewReader("logs: []\n"))
-	if want := "state_dir: required"; err == nil || err.Error() != want {
+	// Every problem is reported, one per line.
+	if want := "state_dir: required\nlogs: at least one log is required (or trust.follow_shards)"; err == nil || err.Error() != want {
 		t.Errorf("Parse(no state_dir) = %v, want %s", err, want)
 	}
 }
@@ -328,7 +329,7 @@ func TestComplete(t *testing.T) {
 	}
 	// Validate alone does not fill defaults: an empty log format is an error.
 	v := &config.Config{StateDir: "/s", Logs: c.Logs}
-	if err := v.Validate(); err == nil || err.Error() != `log_format: "" is not json or text` {
+	if err := v.Validate(); err == nil || !strings.HasPrefix(err.Error(), `log_format: "" is not json or text`+"\n") {
 		t.Errorf("Validate(no defaults) = %v", err)
 	}
 }

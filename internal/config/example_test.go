@@ -43,6 +43,5 @@ logs:
 	fmt.Println(err)
 	// Output:
 	// :9464 rekor.sigstore.local 30s 15m0s
-	// decoding YAML: yaml: unmarshal errors:
-	//   line 2: field staleness not found in type config.Config
+	// staleness: line 2: field staleness not found; did you mean logs[].staleness?
 }

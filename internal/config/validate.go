@@ -1,0 +1,364 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/state"
+)
+
+// Ranges of the numeric settings. Validate rejects a value outside its
+// range with an error naming the field; zero means "the default" where a
+// setting has one, and is checked after defaults are filled in.
+//
+//	setting                          default        range
+//	interval, logs[].interval        30s            1s .. 24h
+//	logs[].staleness                 max(15m, 2×interval)  10s .. 720h, and longer than the interval
+//	logs[].max_unchanged             0 (off)        0, or 1m .. 8760h
+//	logs[].timeout                   30s            100ms .. 10m
+//	scan.workers                     16             1 .. 256
+//	scan.chunk                       20000          1 .. 1000000
+//	scan.start_index                 0              0 .. 2^63-1
+//	scan.memory_budget               64MiB          1MiB .. 4GiB
+//	alerts.outbox.max_events         10000          1 .. 1000000
+//	alerts.outbox.max_age            168h           1m .. 8760h
+//	alerts.outbox.retry_initial      1s             100ms .. 1h
+//	alerts.outbox.retry_max          5m             100ms .. 24h, and >= retry_initial
+//	alerts.sinks[].timeout           10s            100ms .. 10m
+//	alerts.sinks[].resend_interval   1m             1s .. 24h
+//	alerts.sinks[].one_off_duration  1h             1m .. 720h
+const (
+	MinInterval       = time.Second
+	MaxInterval       = 24 * time.Hour
+	MinStaleness      = 10 * time.Second
+	MaxStaleness      = 30 * 24 * time.Hour
+	MinMaxUnchanged   = time.Minute
+	MaxMaxUnchanged   = 365 * 24 * time.Hour
+	MinTimeout        = 100 * time.Millisecond
+	MaxTimeout        = 10 * time.Minute
+	MaxWorkers        = 256
+	MaxChunk          = 1000000
+	MaxStartIndex     = math.MaxInt64
+	MinMemoryBudget   = 1 * MiB
+	MaxMemoryBudget   = 4 * GiB
+	MaxOutboxEvents   = 1000000
+	MinOutboxMaxAge   = time.Minute
+	MaxOutboxMaxAge   = 365 * 24 * time.Hour
+	MinRetry          = 100 * time.Millisecond
+	MaxRetryInitial   = time.Hour
+	MaxRetryMax       = 24 * time.Hour
+	MinResendInterval = time.Second
+	MaxResendInterval = 24 * time.Hour
+	MinOneOffDuration = time.Minute
+	MaxOneOffDuration = 30 * 24 * time.Hour
+)
+
+// errorList collects the errors of one validation.
+type errorList []error
+
+func (errs *errorList) add(field, format string, args ...any) {
+	*errs = append(*errs, fieldErr(field, format, args...))
+}
+
+// duration checks v against [lo, hi]. Negative values keep their own
+// message: they are never a matter of range.
+func (errs *errorList) duration(field string, v, lo, hi time.Duration) {
+	switch {
+	case v < 0:
+		errs.add(field, "%s must not be negative", v)
+	case v < lo:
+		errs.add(field, "%s is below the %s minimum", v, formatDuration(lo))
+	case v > hi:
+		errs.add(field, "%s is above the %s maximum", v, formatDuration(hi))
+	}
+}
+
+// formatDuration is d.String() without zero trailing units: 24h, not 24h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Validate checks the configuration. It returns nil or the errors.Join of
+// one [*FieldError] per problem, each naming its field, in the order of
+// the file; the message lists them one per line. Validate does not fill in
+// defaults ([Config.Complete] does), so zero values that mean "the
+// default" are errors here.
+func (c *Config) Validate() error {
+	var errs errorList
+	if c.StateDir == "" {
+		errs.add("state_dir", "required")
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs.add("log_format", "%q is not json or text", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs.add("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	errs.schedule("", c.Interval, c.Schedule)
+	if len(c.Logs) == 0 && !c.Trust.FollowShards {
+		errs.add("logs", "at least one log is required (or trust.follow_shards)")
+	}
+	if c.Trust.FollowShards && c.Trust.TrustedRootFile == "" && c.Trust.TUF.Mirror == "" {
+		errs.add("trust.follow_shards", "needs trust.trusted_root_file or trust.tuf")
+	}
+	seen := map[string]bool{}
+	for i, l := range c.Logs {
+		errs.log(c, i, l, seen)
+	}
+	errs.alerts(c.Alerts)
+	if err := c.Identities.Validate(); err != nil {
+		errs = append(errs, identityErrors(err)...)
+	}
+	errs.scan(c.Scan)
+	errs.trust(c.Trust)
+	return errors.Join(errs...)
+}
+
+func (errs *errorList) log(c *Config, i int, l Log, seen map[string]bool) {
+	p := fmt.Sprintf("logs[%d].", i)
+	if !state.ValidName(l.Name) {
+		errs.add(p+"name", "%q must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit", l.Name)
+	} else if seen[l.Name] {
+		errs.add(p+"name", "duplicate log name %q", l.Name)
+	}
+	seen[l.Name] = true
+	if l.Kind != KindRekorV1 && l.Kind != KindRekorV2 {
+		errs.add(p+"kind", "%q is not %s or %s", l.Kind, KindRekorV1, KindRekorV2)
+	}
+	if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs.add(p+"url", "%q is not an http(s) URL", l.URL)
+	} else if l.Origin == "" {
+		errs.add(p+"origin", "required when the URL has no host name")
+	}
+	if l.PublicKeyFile == "" && c.Trust.TrustedRootFile == "" && c.Trust.TUF.Mirror == "" {
+		errs.add(p+"public_key_file", "required unless trust.trusted_root_file or trust.tuf is set")
+	}
+	for _, f := range []struct{ name, path string }{
+		{"public_key_file", l.PublicKeyFile}, {"ca_file", l.CAFile}, {"start_checkpoint_file", l.StartCheckpointFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			*errs = append(*errs, &FieldError{Field: p + f.name, Err: err})
+		}
+	}
+	errs.duration(p+"staleness", time.Duration(l.Staleness), MinStaleness, MaxStaleness)
+	if l.MaxUnchanged != 0 {
+		errs.duration(p+"max_unchanged", time.Duration(l.MaxUnchanged), MinMaxUnchanged, MaxMaxUnchanged)
+	}
+	errs.duration(p+"timeout", time.Duration(l.Timeout), MinTimeout, MaxTimeout)
+	// A log that inherited the top-level interval or schedule had it
+	// checked there already.
+	if l.Interval != c.Interval || l.Schedule != c.Schedule {
+		errs.schedule(p, l.Interval, l.Schedule)
+	}
+	if l.Interval > 0 && time.Duration(l.Staleness) >= MinStaleness && l.Staleness <= l.Interval {
+		errs.add(p+"staleness", "%s is not longer than the interval %s: the log would turn stale between two good checks",
+			time.Duration(l.Staleness), time.Duration(l.Interval))
+	}
+}
+
+func (errs *errorList) schedule(prefix string, interval Duration, schedule string) {
+	if interval != 0 && schedule != "" {
+		errs.add(prefix+"schedule", "set interval or schedule, not both")
+	}
+	if interval < 0 || (interval > 0 && time.Duration(interval) < MinInterval) {
+		errs.add(prefix+"interval", "%s is below the %s minimum", time.Duration(interval), formatDuration(MinInterval))
+	} else if time.Duration(interval) > MaxInterval {
+		errs.add(prefix+"interval", "%s is above the %s maximum", time.Duration(interval), formatDuration(MaxInterval))
+	}
+	if schedule != "" {
+		if _, err := ParseSchedule(schedule); err != nil {
+			*errs = append(*errs, &FieldError{Field: prefix + "schedule", Err: err})
+		}
+	}
+}
+
+func (errs *errorList) scan(s Scan) {
+	switch s.WatchSeverity {
+	case "info", "warning", "critical":
+	default:
+		errs.add("scan.watch_severity", "%q is not info, warning or critical", s.WatchSeverity)
+	}
+	if s.Workers < 1 || s.Workers > MaxWorkers {
+		errs.add("scan.workers", "%d is not between 1 and %d", s.Workers, MaxWorkers)
+	}
+	if s.Chunk < 1 || s.Chunk > MaxChunk {
+		errs.add("scan.chunk", "%d is not between 1 and %d", s.Chunk, MaxChunk)
+	}
+	if s.StartIndex > MaxStartIndex {
+		errs.add("scan.start_index", "%d is above the maximum %d", s.StartIndex, uint64(MaxStartIndex))
+	}
+	if s.StartAtEnd && s.StartIndex > 0 {
+		errs.add("scan.start_index", "set start_index or start_at_end, not both")
+	}
+	if s.MemoryBudget < MinMemoryBudget || s.MemoryBudget > MaxMemoryBudget {
+		errs.add("scan.memory_budget", "%s is not between %s and %s", s.MemoryBudget, MinMemoryBudget, MaxMemoryBudget)
+	}
+}
+
+func (errs *errorList) trust(t Trust) {
+	if t.TrustedRootFile != "" && t.TUF.Mirror != "" {
+		errs.add("trust", "set trusted_root_file or tuf, not both")
+	}
+	if t.TrustedRootFile != "" {
+		if _, err := os.Stat(t.TrustedRootFile); err != nil {
+			*errs = append(*errs, &FieldError{Field: "trust.trusted_root_file", Err: err})
+		}
+	}
+	if t.TUF.Mirror != "" {
+		if u, err := url.Parse(t.TUF.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			errs.add("trust.tuf.mirror", "%q is not an http(s) URL", t.TUF.Mirror)
+		}
+		if t.TUF.RootFile == "" {
+			errs.add("trust.tuf.root_file", "required with trust.tuf.mirror (the initial root.json)")
+		} else if _, err := os.Stat(t.TUF.RootFile); err != nil {
+			*errs = append(*errs, &FieldError{Field: "trust.tuf.root_file", Err: err})
+		}
+	}
+}
+
+// alerts checks the alerts: section: package alert's own checks (types,
+// names, URLs, negative values), then the ranges, which package alert
+// leaves to its caller. Zero values mean alert's defaults and are not
+// range-checked.
+func (errs *errorList) alerts(a alert.Config) {
+	if err := a.Validate(); err != nil {
+		*errs = append(*errs, alertErrors(err)...)
+	}
+	o := a.Outbox
+	if o.MaxEvents > MaxOutboxEvents {
+		errs.add("alerts.outbox.max_events", "%d is not between 1 and %d", o.MaxEvents, MaxOutboxEvents)
+	}
+	// Negative values are reported by alert.Config.Validate.
+	inRange := func(field string, v, lo, hi time.Duration) {
+		if v > 0 {
+			errs.duration(field, v, lo, hi)
+		}
+	}
+	inRange("alerts.outbox.max_age", o.MaxAge, MinOutboxMaxAge, MaxOutboxMaxAge)
+	inRange("alerts.outbox.retry_initial", o.RetryInitial, MinRetry, MaxRetryInitial)
+	inRange("alerts.outbox.retry_max", o.RetryMax, MinRetry, MaxRetryMax)
+	if o.RetryInitial <= 0 && o.RetryMax > 0 && o.RetryMax < alert.DefaultRetryInitial {
+		errs.add("alerts.outbox.retry_max", "%v is less than the default retry_initial %v", o.RetryMax, alert.DefaultRetryInitial)
+	}
+	for i, s := range a.Sinks {
+		p := fmt.Sprintf("alerts.sinks[%d].", i)
+		inRange(p+"timeout", s.Timeout, MinTimeout, MaxTimeout)
+		inRange(p+"resend_interval", s.ResendInterval, MinResendInterval, MaxResendInterval)
+		inRange(p+"one_off_duration", s.OneOffDuration, MinOneOffDuration, MaxOneOffDuration)
+	}
+}
+
+// alertErrors turns the errors of alert.Config.Validate into FieldErrors of
+// this package, so that callers need to know only one error type.
+func alertErrors(err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		var fe *alert.FieldError
+		if errors.As(e, &fe) {
+			out = append(out, &FieldError{Field: fe.Field, Err: fe.Err})
+		} else {
+			out = append(out, &FieldError{Field: "alerts", Err: e})
+		}
+	}
+	return out
+}
+
+// identityErrors turns the errors of identity.Config.Validate, plain errors
+// whose message starts with the field path ("identities.watch[2].subject:
+// ..."), into FieldErrors that still wrap the cause.
+func identityErrors(err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		field, msg, ok := strings.Cut(e.Error(), ": ")
+		if !ok || !strings.HasPrefix(field, "identities") {
+			out = append(out, &FieldError{Field: "identities", Err: e})
+			continue
+		}
+		out = append(out, &FieldError{Field: field, Err: &trimmedError{msg: msg, err: e}})
+	}
+	return out
+}
+
+// trimmedError is err with the field path cut off its message. It unwraps
+// to what err wraps.
+type trimmedError struct {
+	msg string
+	err error
+}
+
+func (e *trimmedError) Error() string { return e.msg }
+func (e *trimmedError) Unwrap() error { return errors.Unwrap(e.err) }
+
+// flatten returns the errors joined in err (errors.Join), or err alone.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// Warnings returns advice about a valid configuration that does not stop
+// start-up: today, plain http:// URLs of logs, TUF mirrors and alert sinks.
+// URLs whose host is a loopback address (localhost, 127.0.0.0/8, ::1) are
+// not reported: that traffic does not leave the machine (or the pod).
+// Call it after [Config.Complete]; the result is nil when there is nothing
+// to say.
+func (c *Config) Warnings() []string {
+	var w []string
+	for i, l := range c.Logs {
+		if plainHTTP(l.URL) {
+			w = append(w, fmt.Sprintf("logs[%d].url: plain http:// — checkpoint signatures still protect the log data, but not the transport; use https", i))
+		}
+	}
+	if plainHTTP(c.Trust.TUF.Mirror) {
+		w = append(w, "trust.tuf.mirror: plain http:// — TUF metadata is signed, but an attacker on the path can hold back updates (freeze attacks up to the metadata expiry); use https")
+	}
+	for i, s := range c.Alerts.Sinks {
+		if plainHTTP(s.URL) {
+			w = append(w, fmt.Sprintf("alerts.sinks[%d].url: plain http:// — alerts and their secrets travel unencrypted", i))
+		}
+	}
+	return w
+}
+
+// plainHTTP reports whether raw is an http:// URL to a host that is not
+// a loopback address.
+func plainHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return false
+	}
+	return true
+}
