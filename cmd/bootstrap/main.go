@@ -12,7 +12,9 @@
 //	bootstrap trust   --fulcio-url URL --rekor-url URL --out DIR
 //
 // Run `bootstrap <command> -h` for each command's flags. Exit codes: 0 done
-// (status: healthy), 1 failed (status: unhealthy), 2 usage error.
+// (status: healthy), 1 failed (status: unhealthy), 2 usage error: an unknown
+// command or flag, a bad flag value, a missing required flag, an unexpected
+// argument, or no kubeconfig to be found (see [deploy.NoKubeconfigError]).
 package main
 
 import (
@@ -20,8 +22,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -80,6 +84,12 @@ func run(args []string) int {
 	case errors.As(err, new(*usageError)):
 		fmt.Fprintln(os.Stderr, "bootstrap:", err)
 		return 2
+	case errors.As(err, new(*deploy.NoKubeconfigError)):
+		// Nothing was tried against a cluster: like a missing required
+		// flag, the fix is on the command line (--kubeconfig) or in the
+		// environment, and for status a 1 would wrongly say "unhealthy".
+		fmt.Fprintln(os.Stderr, "bootstrap:", err)
+		return 2
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		fmt.Fprintln(os.Stderr, "bootstrap: interrupted")
 		return 1
@@ -97,9 +107,34 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// parseFlags parses args into fs, whose name is "bootstrap CMD". Every
+// problem is a *usageError, so that it exits 2: an unknown flag, a bad value
+// (a duration that does not parse, ...) and any positional argument, since no
+// command takes one. -h and --help print the flags to stdout and return
+// [flag.ErrHelp].
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	// The flag package prints its error and the whole flag list to the
+	// output; the error alone, with a pointer to -h, is easier to read.
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	cmd := strings.TrimPrefix(fs.Name(), "bootstrap ")
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(os.Stdout)
+		fmt.Printf("usage: %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+		return err
+	case err != nil:
+		return usagef("%s: %v (%s -h lists the flags)", cmd, err, fs.Name())
+	case fs.NArg() > 0:
+		return usagef("%s: unexpected arguments %q (%s takes only flags)", cmd, fs.Args(), fs.Name())
+	}
+	return nil
+}
+
 // clusterFlags are the flags every cluster command shares.
 func clusterFlags(fs *flag.FlagSet, cfg *deploy.Config) {
-	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account; none of them is an error)")
 	fs.StringVar(&cfg.Context, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringVar(&cfg.Domain, "domain", "sigstore.local", "DNS suffix of the ingress hosts (rekor.DOMAIN, fulcio.DOMAIN, tuf.DOMAIN)")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the CA and trust material (default: ~/.config/vigil/bootstrap/DOMAIN)")
@@ -134,13 +169,10 @@ func cmdUp(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.RotateCA, "rotate-ca", false, "re-issue TLS secrets that a different CA issued from the CA in --dir (without it, up refuses; clients must then trust the new ca.crt)")
 	fs.BoolVar(&cfg.Monitor.Disabled, "no-monitor", false, "do not install the Vigil monitor")
 	fs.StringVar(&cfg.Monitor.Image, "monitor-image", "", "monitor image, REPO[:TAG] or REPO@sha256:... (default: vigil-monitor:<version>)")
-	fs.Var(&watch, "watch", "identity to watch in the log: subject=REGEXP,issuer=URL[,name=NAME] (repeatable)")
+	fs.Var(&watch, "watch", "identity to watch in the log: subject=REGEXP[,issuer=URL][,name=NAME] or fingerprint=HEX[,name=NAME] (repeatable)")
 	monitorValues := fs.String("monitor-values", "", "YAML file of extra values for the monitor chart")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("up: unexpected arguments %q", fs.Args())
 	}
 	if *chartPath != "" {
 		cfg.Chart = deploy.ChartSource{Path: *chartPath}
@@ -173,24 +205,39 @@ func cmdUp(ctx context.Context, args []string) error {
 	return err
 }
 
+// watchKeys are the keys a --watch value may set.
+const watchKeys = "keys: subject (a regular expression), issuer, name, fingerprint"
+
+// watchExample is a --watch value for an error message about s: when s is a
+// single value without a key (a common first try: --watch
+// release@example.com), its subject is s as a regular expression.
+func watchExample(s string) string {
+	subject := `release@example\.com`
+	if s != "" && !strings.ContainsAny(s, "=,") {
+		subject = regexp.QuoteMeta(s)
+	}
+	return "subject=" + subject + ",issuer=https://accounts.example.com"
+}
+
 // parseWatch parses "subject=...,issuer=...[,name=...]" into an identity rule
-// of the monitor's config.
+// of the monitor's config. Its errors quote s and show the expected form.
 func parseWatch(s string) (map[string]any, error) {
 	rule := map[string]any{}
 	for _, p := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if !ok || v == "" {
-			return nil, fmt.Errorf("%q: %q is not key=value", s, p)
+		p = strings.TrimSpace(p)
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%q: want key=value pairs separated by commas, e.g. %s; %s", s, watchExample(s), watchKeys)
 		}
 		switch k {
 		case "subject", "issuer", "name", "fingerprint":
 			rule[k] = v
 		default:
-			return nil, fmt.Errorf("%q: unknown key %q (subject, issuer, name, fingerprint)", s, k)
+			return nil, fmt.Errorf("%q: unknown key %q; %s", s, k, watchKeys)
 		}
 	}
 	if rule["subject"] == nil && rule["fingerprint"] == nil {
-		return nil, fmt.Errorf("%q: needs subject= or fingerprint=", s)
+		return nil, fmt.Errorf("%q: needs subject= or fingerprint=, e.g. %s; %s", s, watchExample(""), watchKeys)
 	}
 	if rule["name"] == nil {
 		if sub, ok := rule["subject"].(string); ok {
@@ -221,7 +268,7 @@ func parseWatches(watch []string) ([]map[string]any, error) {
 	for i, s := range watch {
 		rule, err := parseWatch(s)
 		if err != nil {
-			return nil, usagef("--watch: %v", err)
+			return nil, usagef("--watch %v", err)
 		}
 		rules[i] = rule
 		if hasKey(s, "name") {
@@ -251,11 +298,8 @@ func cmdStatus(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bootstrap status", flag.ContinueOnError)
 	var cfg deploy.Config
 	clusterFlags(fs, &cfg)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("status: unexpected arguments %q", fs.Args())
 	}
 	cfg.Out = os.Stdout
 	return deploy.Status(ctx, cfg)
@@ -267,11 +311,8 @@ func cmdDown(ctx context.Context, args []string) error {
 	clusterFlags(fs, &cfg)
 	fs.BoolVar(&cfg.Purge, "purge", false, "also delete the namespaces (TLS secrets, TUF root, Rekor signing key, Trillian MySQL passwords, monitor state) and the CA and trust files the bootstrap wrote in --dir (without it these are kept)")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "say what would be removed without removing anything")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("down: unexpected arguments %q", fs.Args())
 	}
 	cfg.Out, cfg.TTY = os.Stdout, isTerminal(os.Stdout)
 	return deploy.Down(ctx, cfg)

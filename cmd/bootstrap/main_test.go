@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,27 +18,143 @@ import (
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
+// isolate gives the test an empty home, no $KUBECONFIG and no in-cluster
+// environment, so that no command can reach a real cluster.
+func isolate(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	t.Setenv("KUBERNETES_MASTER", "")
+	return home
+}
+
+// runCapture runs bootstrap with args and returns its exit code and what it
+// wrote to stderr.
+func runCapture(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stderr
+	os.Stderr = f
+	code := run(args)
+	os.Stderr = old
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, string(b)
+}
+
+// Every usage error exits 2, as the README says: an unknown command or flag,
+// a bad flag value, a missing required flag, an unexpected argument, no
+// kubeconfig.
 func TestRunExitCodes(t *testing.T) {
+	home := isolate(t)
 	tests := []struct {
 		args []string
 		want int
 	}{
+		// No command, unknown command, help.
 		{nil, 2},
 		{[]string{"frobnicate"}, 2},
 		{[]string{"help"}, 0},
 		{[]string{"up", "-h"}, 0},
-		{[]string{"up", "extra"}, 2},
+		{[]string{"sign", "--help"}, 0},
+		// Unknown flags, on every command.
+		{[]string{"up", "--frobnicate"}, 2},
+		{[]string{"status", "--frobnicate"}, 2},
+		{[]string{"down", "--frobnicate"}, 2},
+		{[]string{"sign", "--frobnicate"}, 2},
+		{[]string{"verify", "--frobnicate"}, 2},
+		{[]string{"trust", "--frobnicate"}, 2},
+		{[]string{"up", "-x"}, 2},
+		// Bad flag values: ones the flag package parses, and ones we do.
+		{[]string{"up", "--timeout", "ten"}, 2},
+		{[]string{"up", "--timeout", "10"}, 2}, // a duration needs a unit
+		{[]string{"up", "--tuf-timeout", "soon"}, 2},
+		{[]string{"status", "--timeout", "x"}, 2},
+		{[]string{"down", "--purge=maybe"}, 2},
+		{[]string{"sign", "--force=perhaps", "--registry", "127.0.0.1:1"}, 2},
+		{[]string{"verify", "--require-sct=2"}, 2},
+		{[]string{"up", "--kubeconfig"}, 2}, // flag needs an argument
 		{[]string{"up", "--oidc-issuer", "not-a-url"}, 2},
 		{[]string{"up", "--watch", "colour=blue"}, 2},
+		{[]string{"up", "--watch", "release@example.com"}, 2},
+		{[]string{"up", "--watch", "name=a,subject=x", "--watch", "name=a,subject=y"}, 2},
+		{[]string{"up", "--monitor-values", filepath.Join(home, "missing.yaml")}, 2},
+		{[]string{"status", "--kubeconfig", filepath.Join(home, "missing")}, 2},
+		{[]string{"sign", "--registry", "127.0.0.1:1", "--service-account", "no-slash"}, 2},
+		// Missing required flags.
 		{[]string{"sign"}, 2},
 		{[]string{"sign", "--registry", "127.0.0.1:1"}, 2},
+		{[]string{"verify"}, 2},
 		{[]string{"verify", "--image", "x"}, 2},
 		{[]string{"trust"}, 2},
-		{[]string{"status", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}, 1},
+		{[]string{"trust", "--fulcio-url", "https://fulcio.example"}, 2},
+		// Unexpected arguments, on every command.
+		{[]string{"up", "extra"}, 2},
+		{[]string{"up", "--dry-run", "extra", "--domain", "x"}, 2},
+		{[]string{"status", "extra"}, 2},
+		{[]string{"down", "extra"}, 2},
+		{[]string{"sign", "--registry", "127.0.0.1:1", "--identity-token", "t", "extra"}, 2},
+		{[]string{"verify", "--image", "x", "--certificate-oidc-issuer", "i", "--certificate-identity", "e", "extra"}, 2},
+		{[]string{"trust", "--fulcio-url", "https://f.example", "--rekor-url", "https://r.example", "extra"}, 2},
+		// No kubeconfig anywhere.
+		{[]string{"up"}, 2},
+		{[]string{"status"}, 2},
+		{[]string{"down", "--dry-run"}, 2},
 	}
 	for _, tt := range tests {
-		if got := run(tt.args); got != tt.want {
-			t.Errorf("run(%q) = %d, want %d", tt.args, got, tt.want)
+		if got, stderr := runCapture(t, tt.args...); got != tt.want {
+			t.Errorf("run(%q) = %d, want %d; stderr:\n%s", tt.args, got, tt.want, stderr)
+		}
+	}
+}
+
+// The messages of usage errors say what was wrong and what is expected.
+func TestUsageErrorMessages(t *testing.T) {
+	home := isolate(t)
+	tests := []struct {
+		args []string
+		want string // a line of stderr
+	}{
+		{[]string{"up", "--frobnicate"}, "bootstrap: up: flag provided but not defined: -frobnicate (bootstrap up -h lists the flags)"},
+		{[]string{"up", "--timeout", "ten"}, `bootstrap: up: invalid value "ten" for flag -timeout: parse error (bootstrap up -h lists the flags)`},
+		{[]string{"status", "extra"}, `bootstrap: status: unexpected arguments ["extra"] (bootstrap status takes only flags)`},
+		{[]string{"up", "--watch", "release@example.com"},
+			`bootstrap: --watch "release@example.com": want key=value pairs separated by commas, ` +
+				`e.g. subject=release@example\.com,issuer=https://accounts.example.com; keys: subject (a regular expression), issuer, name, fingerprint`},
+		{[]string{"up"},
+			"bootstrap: no kubeconfig found: looked at --kubeconfig (not given), $KUBECONFIG (not set), " + home + "/.kube/config (does not exist), " +
+				"the in-cluster service account (KUBERNETES_SERVICE_HOST/PORT not set); " +
+				"give --kubeconfig FILE or set KUBECONFIG (without one, client-go would try http://localhost:8080)"},
+	}
+	for _, tt := range tests {
+		code, stderr := runCapture(t, tt.args...)
+		if code != 2 || !slices.Contains(strings.Split(stderr, "\n"), tt.want) {
+			t.Errorf("run(%q) = %d, stderr:\n%s\nwant 2 and the line\n%s", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+func TestParseWatchErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"release@example.com", `"release@example.com": want key=value pairs separated by commas, e.g. subject=release@example\.com,issuer=https://accounts.example.com; keys: subject (a regular expression), issuer, name, fingerprint`},
+		{"subject=a,b.example", `"subject=a,b.example": want key=value pairs separated by commas, e.g. subject=release@example\.com,issuer=https://accounts.example.com; keys: subject (a regular expression), issuer, name, fingerprint`},
+		{"subject=", `"subject=": want key=value pairs separated by commas, e.g. subject=release@example\.com,issuer=https://accounts.example.com; keys: subject (a regular expression), issuer, name, fingerprint`},
+		{"subject=a,colour=b", `"subject=a,colour=b": unknown key "colour"; keys: subject (a regular expression), issuer, name, fingerprint`},
+		{"issuer=https://issuer.example", `"issuer=https://issuer.example": needs subject= or fingerprint=, e.g. subject=release@example\.com,issuer=https://accounts.example.com; keys: subject (a regular expression), issuer, name, fingerprint`},
+	}
+	for _, tt := range tests {
+		_, err := parseWatch(tt.in)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("parseWatch(%q) = %v, want %s", tt.in, err, tt.want)
 		}
 	}
 }

@@ -64,7 +64,7 @@ func cmdSign(ctx context.Context, args []string) error {
 	note := fs.String("note", "vigil bootstrap test image", "text in the test image; a different note makes a different image")
 	force := fs.Bool("force", false, "sign even when the image already has a signature by this identity")
 	dryRun := fs.Bool("dry-run", false, "build the image and say what would be pushed and signed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *registry == "" {
@@ -155,7 +155,7 @@ func cmdVerify(ctx context.Context, args []string) error {
 	fs.BoolVar(&vc.AllowHTTP, "allow-http-registry", false, "allow a registry without TLS")
 	fs.BoolVar(&vc.RequireSCT, "require-sct", false, "require a certificate transparency proof in the certificate")
 	caFile := fs.String("ca-file", "", "CA bundle for the registry (default: the bootstrap's CA in --dir)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if vc.Image == "" || vc.Issuer == "" || (vc.Identity == "" && vc.IdentityRegexp == "") {
@@ -198,10 +198,10 @@ func cmdTrust(ctx context.Context, args []string) error {
 	rekorURL := fs.String("rekor-url", "", "Rekor v1 base URL (required)")
 	caFile := fs.String("ca-file", "", "CA bundle for Fulcio's and Rekor's TLS certificates")
 	out := fs.String("out", ".", "directory to write trusted_root.json, rekor.pub and fulcio.crt.pem to")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *fulcioURL == "" || *rekorURL == "" || fs.NArg() > 0 {
+	if *fulcioURL == "" || *rekorURL == "" {
 		return usagef("trust: --fulcio-url and --rekor-url are required")
 	}
 	rt, err := transportWithCA(*caFile)

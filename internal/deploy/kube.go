@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +15,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/homedir"
 )
 
 // ManagedByLabel marks the objects the bootstrap creates outside Helm
@@ -50,9 +55,16 @@ func (c *Cluster) restClientGetter(namespace string) *genericclioptions.ConfigFl
 }
 
 // Connect loads kubeconfig (empty: the default loading rules, $KUBECONFIG or
-// ~/.kube/config) with context kubeContext (empty: the current one). It does
-// not contact the cluster.
+// ~/.kube/config, else the in-cluster service account) with context
+// kubeContext (empty: the current one). It does not contact the cluster.
+//
+// When none of these names a cluster it returns a *[NoKubeconfigError]
+// rather than client-go's silent default of http://localhost:8080.
 func Connect(kubeconfig, kubeContext string) (*Cluster, error) {
+	kubeconfig, err := findKubeconfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
 	flags := genericclioptions.NewConfigFlags(false)
 	if kubeconfig != "" {
 		flags.KubeConfig = &kubeconfig
@@ -80,6 +92,87 @@ func Connect(kubeconfig, kubeContext string) (*Cluster, error) {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
 	return &Cluster{Context: name, Server: cfg.Host, Config: cfg, Client: cs, kubeconfig: kubeconfig, context: kubeContext}, nil
+}
+
+// NoKubeconfigError says that no kubeconfig naming a cluster was found, and
+// where Connect looked.
+type NoKubeconfigError struct {
+	// Looked lists each place looked at and what was there, e.g.
+	// "/home/u/.kube/config (does not exist)".
+	Looked []string
+}
+
+func (e *NoKubeconfigError) Error() string {
+	return "no kubeconfig found: looked at " + strings.Join(e.Looked, ", ") +
+		"; give --kubeconfig FILE or set KUBECONFIG (without one, client-go would try http://localhost:8080)"
+}
+
+// serviceAccountTokenFile is where a pod's service-account token is mounted;
+// client-go's in-cluster configuration reads it. A variable for tests.
+var serviceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// findKubeconfig returns a *NoKubeconfigError when client-go would find no
+// cluster to talk to for explicit (the --kubeconfig value, may be empty) and
+// fall back to http://localhost:8080 without a word. It follows client-go's
+// loading rules: explicit alone when given; else the files in $KUBECONFIG
+// (missing ones are skipped), or ~/.kube/config when $KUBECONFIG is empty;
+// else the in-cluster service account. A file that exists but does not parse
+// is left to client-go to report.
+//
+// It returns the file to load explicitly: explicit, or ~/.kube/config when
+// that is the one, else "" (client-go's rules for $KUBECONFIG and in-cluster).
+// Home is read now, where client-go reads it once at start-up, so that what
+// is checked and what is loaded agree even when $HOME changed (in tests).
+func findKubeconfig(explicit string) (string, error) {
+	var looked []string
+	// found reports whether path holds a kubeconfig with a cluster,
+	// recording what it saw under label otherwise.
+	found := func(label, path string) bool {
+		if _, err := os.Stat(path); err != nil {
+			looked = append(looked, label+" (does not exist)")
+			return false
+		}
+		cfg, err := clientcmd.LoadFromFile(path)
+		if err != nil || len(cfg.Clusters) > 0 {
+			return true
+		}
+		looked = append(looked, label+" (no clusters in it)")
+		return false
+	}
+	if explicit != "" {
+		if found("--kubeconfig "+explicit, explicit) {
+			return explicit, nil
+		}
+		return "", &NoKubeconfigError{Looked: looked}
+	}
+	looked = append(looked, "--kubeconfig (not given)")
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" {
+		for _, p := range filepath.SplitList(env) {
+			if p != "" && found("$KUBECONFIG entry "+p, p) {
+				return "", nil
+			}
+		}
+	} else {
+		looked = append(looked, "$KUBECONFIG (not set)")
+		home := filepath.Join(homedir.HomeDir(), clientcmd.RecommendedHomeDir, clientcmd.RecommendedFileName)
+		if found(home, home) {
+			return home, nil
+		}
+	}
+	host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
+	switch _, err := os.Stat(serviceAccountTokenFile); {
+	case host == "" || port == "":
+		looked = append(looked, "the in-cluster service account (KUBERNETES_SERVICE_HOST/PORT not set)")
+	case err != nil:
+		looked = append(looked, "the in-cluster service account ("+serviceAccountTokenFile+" does not exist)")
+	default:
+		return "", nil
+	}
+	// The legacy variable client-go takes as the default server.
+	if os.Getenv("KUBERNETES_MASTER") != "" {
+		return "", nil
+	}
+	return "", &NoKubeconfigError{Looked: looked}
 }
 
 // ClusterInfo describes a reachable cluster.

@@ -14,7 +14,8 @@
 # $VIGIL_CACHE/src/<name>-<version> at build time.
 #
 # Kubernetes from an empty build cache takes ~6-9 minutes on 2 cores and ~3 GB of
-# memory; etcd ~40 s; kwok ~70 s.
+# memory; etcd ~40 s; kwok ~70 s. While a binary builds, a line with the time
+# so far is printed every 30 s (scripts/tools/progress.sh).
 #
 # Usage: scripts/k8s/build.sh [etcd|k8s|kwok ...]   (default: all)
 set -euo pipefail
@@ -24,6 +25,8 @@ K8S_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../tools/progress.sh
+source "$here/../tools/progress.sh"
 cache="${VIGIL_CACHE:-$HOME/.cache/vigil}"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 mkdir -p "$cache/bin" "$cache/src"
@@ -58,7 +61,7 @@ build_etcd() {
 	local d t0=$SECONDS
 	d="$(srcdir etcd "$ETCD_VERSION")"
 	echo "building etcd $ETCD_VERSION in $d ..."
-	(cd "$d" && go build -trimpath -ldflags "-s -w" -o "$d/etcd" go.etcd.io/etcd/server/v3)
+	(cd "$d" && with_progress "[k8s] building etcd $ETCD_VERSION" go build -trimpath -ldflags "-s -w" -o "$d/etcd" go.etcd.io/etcd/server/v3)
 	install_bin etcd "$stamp" "$d/etcd"
 	echo "etcd built in $((SECONDS - t0)) s"
 }
@@ -76,7 +79,7 @@ build_k8s() {
 	ld+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
 	echo "building kubernetes $K8S_VERSION in $d (6-9 min from a cold cache) ..."
 	for c in kube-apiserver kube-controller-manager kube-scheduler; do
-		(cd "$d" && go build -trimpath -ldflags "$ld" -o "$d/$c" "k8s.io/kubernetes/cmd/$c")
+		(cd "$d" && with_progress "[k8s] building $c $K8S_VERSION" go build -trimpath -ldflags "$ld" -o "$d/$c" "k8s.io/kubernetes/cmd/$c")
 		install_bin "$c" "$stamp" "$d/$c"
 		echo "$c done after $((SECONDS - t0)) s"
 	done
@@ -88,7 +91,7 @@ build_kwok() {
 	local d t0=$SECONDS
 	d="$(srcdir kwok "$KWOK_VERSION")"
 	echo "building kwok $KWOK_VERSION in $d ..."
-	(cd "$d" && go build -trimpath -ldflags "-s -w" -o "$d/kwok" sigs.k8s.io/kwok/cmd/kwok)
+	(cd "$d" && with_progress "[k8s] building kwok $KWOK_VERSION" go build -trimpath -ldflags "-s -w" -o "$d/kwok" sigs.k8s.io/kwok/cmd/kwok)
 	install_bin kwok "$stamp" "$d/kwok"
 	echo "kwok built in $((SECONDS - t0)) s"
 }

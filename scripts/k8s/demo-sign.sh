@@ -89,7 +89,8 @@ step "monitor check: the signature's log entry raises the watched-identity alert
 for i in $(seq 10); do
 	"$work/monitor" check --config "$work/monitor.yaml" >"$work/check.out" 2>&1 || true
 	if grep -q 'kind=identity_match' "$work/check.out"; then
-		grep -E 'watched identity|kind=identity_match|verified' "$work/check.out" | cut -c1-400
+		# Whole lines: the alert line carries its evidence; callers shorten it (demo.sh's alert_lines).
+		grep -E 'watched identity|kind=identity_match|verified' "$work/check.out"
 		exit 0
 	fi
 	sleep 1

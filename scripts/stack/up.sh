@@ -126,17 +126,36 @@ say "prerequisites ok ($("$PG_BIN/postgres" --version), $(go env GOVERSION))"
 
 # ------------------------------------------------------------------ 2. binaries
 # build_pinned NAME PKG VERSION: go install PKG@VERSION -> $BIN/NAME unless $BIN/NAME.version says VERSION.
+# From a cold cache a build takes minutes (all six together ~24 min on 2 cores) and go install is
+# silent, so a ticker prints "building NAME VERSION ... 2m30s" every 30 s while it runs (it stops
+# with the build, or when this shell is gone).
 build_pinned() {
-  local name=$1 pkg=$2 ver=$3 tmp
+  local name=$1 pkg=$2 ver=$3 tmp t0 ticker me=$BASHPID rc=0
   if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/$name.version" 2>/dev/null)" = "$ver" ]; then return 0; fi
   tmp=$(mktemp -d "$BIN/.build-$name-XXXXXX")
-  if ! GOBIN=$tmp go install "$pkg@$ver" >"$LOGS/build-$name.log" 2>&1; then
-    echo "ERROR: building $name ($pkg@$ver) failed:" >&2; tail -n 20 "$LOGS/build-$name.log" >&2; rm -rf "$tmp"; return 1
+  t0=$(date +%s)
+  took() { local s=$(( $(date +%s) - t0 )); if [ "$s" -ge 60 ]; then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "$s"; fi; }
+  echo "  building $name $ver (log: $LOGS/build-$name.log) ..."
+  (
+    s=""
+    trap '[ -n "$s" ] && kill "$s" 2>/dev/null; exit 0' TERM
+    while kill -0 "$me" 2>/dev/null; do
+      sleep 30 </dev/null >/dev/null 2>&1 & s=$!
+      wait "$s" || true
+      kill -0 "$me" 2>/dev/null || break
+      echo "  building $name $ver ... $(took)"
+    done
+  ) &
+  ticker=$!
+  GOBIN=$tmp go install "$pkg@$ver" >"$LOGS/build-$name.log" 2>&1 || rc=$?
+  kill "$ticker" 2>/dev/null || true; wait "$ticker" 2>/dev/null || true
+  if [ "$rc" != 0 ]; then
+    echo "ERROR: building $name ($pkg@$ver) failed after $(took):" >&2; tail -n 20 "$LOGS/build-$name.log" >&2; rm -rf "$tmp"; return 1
   fi
   mv -f "$tmp/$(basename "$pkg")" "$BIN/$name"
   echo "$ver" >"$BIN/$name.version"
   rm -rf "$tmp"
-  echo "  built $name $ver"
+  echo "  built $name $ver in $(took)"
 }
 pids=()
 build_pinned trillian_log_server github.com/google/trillian/cmd/trillian_log_server "$TRILLIAN_VERSION" & pids+=($!)

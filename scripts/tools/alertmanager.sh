@@ -14,6 +14,8 @@
 # then the main module, so its own go.mod, replace directives included, decides
 # every dependency version.
 set -euo pipefail
+# shellcheck source=progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 ALERTMANAGER_VERSION="${ALERTMANAGER_VERSION:-v0.34.2}"
 module="github.com/prometheus/alertmanager"
@@ -50,7 +52,7 @@ HTML
 echo "building alertmanager $ALERTMANAGER_VERSION ..."
 (
 	cd "$src"
-	go build -trimpath -mod=mod \
+	with_progress "[tools] building alertmanager $ALERTMANAGER_VERSION" go build -trimpath -mod=mod \
 		-ldflags "-s -w -X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}" \
 		-o "$bin.tmp" ./cmd/alertmanager
 )

@@ -11,6 +11,8 @@
 # cosign v3.1.x declares go 1.26.0. cosign v3 verifies signatures in the
 # Sigstore bundle format (an OCI referrer of the image) by default.
 set -euo pipefail
+# shellcheck source=progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 COSIGN_VERSION="${COSIGN_VERSION:-v3.1.3}"
 module="github.com/sigstore/cosign/v3"
@@ -32,7 +34,7 @@ trap 'rm -rf "$work"' EXIT
 
 echo "building cosign $COSIGN_VERSION ..."
 cd "$work"
-GOBIN="$work" go install -trimpath \
+with_progress "[tools] building cosign $COSIGN_VERSION" env GOBIN="$work" go install -trimpath \
 	-ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION" \
 	"$module/cmd/cosign@$COSIGN_VERSION"
 mv -f "$work/cosign" "$bin.tmp"

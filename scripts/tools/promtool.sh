@@ -10,6 +10,8 @@
 # with exactly the dependency versions the release pins; the module cache is the
 # only scratch space it needs.
 set -euo pipefail
+# shellcheck source=progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 PROMETHEUS_MODULE_VERSION="${PROMETHEUS_MODULE_VERSION:-v0.316.0}"
 
@@ -34,7 +36,7 @@ release="3.$((10#${release%%.*} - 300)).${release#*.}"
 
 echo "building promtool $PROMETHEUS_MODULE_VERSION (Prometheus $release) ..."
 cd "$work"
-GOBIN="$work" go install -trimpath \
+with_progress "[tools] building promtool $PROMETHEUS_MODULE_VERSION" env GOBIN="$work" go install -trimpath \
 	-ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
 	"github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
 mv -f "$work/promtool" "$bin.tmp"
