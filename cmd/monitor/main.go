@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	logger := newLogger(stderr, opts.cfg.LogFormat, opts.cfg.LogLevel)
+	setMemoryLimit(opts.cfg.Scan.MemoryBudget.Int64(), logger)
 	for _, w := range opts.cfg.Warnings() {
 		field, msg, _ := strings.Cut(w, ": ")
 		logger.Warn(msg, "field", field)
@@ -176,6 +178,20 @@ func checkExit(outs []monitor.Outcome, stdout io.Writer) int {
 		}
 	}
 	return code
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit when GOMEMLIMIT
+// does not set one: twice the scan's memory budget plus 64 MiB (192 MiB by
+// default, under the chart's 256Mi pod limit), so that the collector works
+// harder before a burst of large log answers and the alerts they cause can
+// push the process into its container's limit.
+func setMemoryLimit(budget int64, logger *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || budget <= 0 {
+		return
+	}
+	limit := 2*budget + 64<<20
+	debug.SetMemoryLimit(limit)
+	logger.Debug("soft memory limit set from scan.memory_budget (GOMEMLIMIT overrides it)", "bytes", limit)
 }
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {

@@ -35,10 +35,18 @@ import (
 //
 // The set of firing conditions is saved in the outbox (sinks/<name>/firing.json)
 // after every change, so re-sending resumes after a restart.
+//
+// A [Group] of events is one one-off alert: labels as for its summary event
+// ([Group.Event]), so dedupe_key is the group's (stable across retries of
+// the group), and annotations summary ("5000 entries (index 0-4999) in log
+// ..."), description (the first max_listed entries, [Group.Describe]),
+// event_id (the first event's), event_count, first_index, last_index,
+// group and key_id.
 type Alertmanager struct {
 	cfg    SinkConfig
 	client *http.Client
 	filter
+	grouping
 	now func() time.Time
 
 	mu     sync.Mutex         // guards firing and file
@@ -112,6 +120,24 @@ func (a *Alertmanager) Send(ctx context.Context, e Event) error {
 	}
 }
 
+// SendGroup implements [GroupSink].
+func (a *Alertmanager) SendGroup(ctx context.Context, events []Event) error {
+	return a.sendText(ctx, NewGroup(events))
+}
+
+func (a *Alertmanager) sendText(ctx context.Context, g Group) error {
+	al := a.alertFor(g.Event())
+	al.Annotations["description"] = g.Describe(a.group.MaxListed)
+	al.Annotations["event_count"] = strconv.Itoa(g.Count)
+	al.Annotations["group"] = g.Key
+	if g.FirstIndex >= 0 {
+		al.Annotations["first_index"] = strconv.FormatInt(g.FirstIndex, 10)
+		al.Annotations["last_index"] = strconv.FormatInt(g.LastIndex, 10)
+	}
+	al.EndsAt = a.now().Add(a.cfg.OneOffDuration)
+	return a.post(ctx, []amAlert{al})
+}
+
 // alertFor builds the labels and annotations of e.
 func (a *Alertmanager) alertFor(e Event) amAlert {
 	labels := map[string]string{}
@@ -174,7 +200,7 @@ func (a *Alertmanager) post(ctx context.Context, alerts []amAlert) error {
 	u := strings.TrimRight(a.cfg.URL, "/") + "/api/v2/alerts"
 	ctx, cancel := withTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	return post(ctx, a.client, u, u, body, h)
+	return post(ctx, a.client, u, redactURL(u, false), body, h)
 }
 
 // Run implements [Runner]: every resend_interval it re-posts the firing

@@ -17,6 +17,9 @@ import (
 //	    max_age: 168h
 //	    retry_initial: 1s
 //	    retry_max: 5m
+//	  group:                      # entry events of one scan, one notification
+//	    max_events: 1000          # events per notification; 1 turns grouping off
+//	    max_listed: 10            # entries named in texts (log, Slack, Alertmanager)
 //	  sinks:
 //	    - name: security-hook
 //	      type: webhook
@@ -44,6 +47,36 @@ import (
 type Config struct {
 	Sinks  []SinkConfig `yaml:"sinks"`
 	Outbox OutboxConfig `yaml:"outbox"`
+	Group  GroupConfig  `yaml:"group"`
+}
+
+// GroupConfig bounds the notifications of grouped events (see [Group]).
+// Zero values mean the defaults.
+type GroupConfig struct {
+	// MaxEvents bounds the events of one notification (default 1000), so
+	// that JSON bodies stay bounded; a larger group becomes several
+	// notifications. 1 sends every event on its own.
+	MaxEvents int `yaml:"max_events"`
+	// MaxListed is how many entries the texts of a group name (log line,
+	// Slack message, Alertmanager description; default 10). JSON bodies
+	// carry every event regardless.
+	MaxListed int `yaml:"max_listed"`
+}
+
+// Defaults of GroupConfig.
+const (
+	DefaultGroupMaxEvents = 1000
+	DefaultGroupMaxListed = 10
+)
+
+func (c GroupConfig) withDefaults() GroupConfig {
+	if c.MaxEvents <= 0 {
+		c.MaxEvents = DefaultGroupMaxEvents
+	}
+	if c.MaxListed <= 0 {
+		c.MaxListed = DefaultGroupMaxListed
+	}
+	return c
 }
 
 // OutboxConfig tunes the durable queue. Zero values mean the defaults below.
@@ -215,6 +248,12 @@ func (c Config) Validate() error {
 	if o.RetryInitial > 0 && o.RetryMax > 0 && o.RetryMax < o.RetryInitial {
 		bad("outbox.retry_max", "%v is less than retry_initial %v", o.RetryMax, o.RetryInitial)
 	}
+	if c.Group.MaxEvents < 0 {
+		bad("group.max_events", "must not be negative")
+	}
+	if c.Group.MaxListed < 0 {
+		bad("group.max_listed", "must not be negative")
+	}
 
 	seen := map[string]int{}
 	for i, s := range c.Sinks {
@@ -314,14 +353,20 @@ func checkURLChoice(s SinkConfig, p string, bad func(string, string, ...any)) {
 }
 
 func checkURL(raw, field string, bad func(string, string, ...any)) {
+	// The URL may hold a secret (user info, a token in the query): the
+	// messages do not repeat it.
 	u, err := url.Parse(raw)
 	if err != nil {
-		bad(field, "%w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		bad(field, "not a valid URL: %w", err)
 		return
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		bad(field, "scheme must be http or https, not %q", u.Scheme)
 	} else if u.Host == "" {
-		bad(field, "no host in %q", raw)
+		bad(field, "no host in the URL")
 	}
 }

@@ -102,7 +102,7 @@ func (s Severity) Rank() int {
 }
 
 // Event is one thing on-call must be told about. It is what the outbox stores
-// (as JSON, see [Event.MarshalJSON] for the shape) and what every sink sends.
+// (as JSON, in the shape of its field tags) and what every sink sends.
 //
 // Events carry evidence, not only a message: an integrity violation holds both
 // raw signed checkpoints and the proof, so whoever receives it can check the
@@ -136,6 +136,23 @@ type Event struct {
 	Resolves *Condition `json:"resolves,omitempty"`
 	// Evidence is what a third party needs to check the event by hand.
 	Evidence Evidence `json:"evidence"`
+	// Group names the notification the event belongs to: sinks that group
+	// ([GroupSink]) deliver the queued events of one Group together, as one
+	// notification that names their count and index range ([Group]). Only
+	// entry events (identity match, unexpected identity, malformed entry;
+	// [Kind.Groupable]) are grouped: Enqueue clears Group on every other
+	// kind, so an integrity violation is always delivered on its own. Each
+	// event is still stored, deduplicated and retried on its own. The
+	// monitor sets it to "<kind>/<log>/<rule>/<scan>" for the events of one
+	// scan; empty means deliver alone. It is not part of DedupeKey.
+	Group string `json:"group,omitempty"`
+}
+
+// Groupable reports whether events of kind k may be delivered in groups
+// (see Event.Group): the one-off entry events, of which a catch-up scan may
+// find thousands. Conditions, recoveries and test events never are.
+func (k Kind) Groupable() bool {
+	return k == KindIdentityMatch || k == KindUnexpectedIdentity || k == KindMalformedEntry
 }
 
 // Condition identifies a firing event for its resolution.
@@ -185,10 +202,18 @@ type Entry struct {
 	UUID string `json:"uuid,omitempty"`
 	// LeafHash is the RFC 6962 leaf hash, hex encoded.
 	LeafHash string `json:"leaf_hash,omitempty"`
+	// BodySize is the size of the entry body when Body holds only its
+	// first MaxEvidenceBody bytes (zero when Body is whole): the log index
+	// and leaf hash still name the entry, to fetch it whole from the log.
+	BodySize int64 `json:"body_size,omitempty"`
 	// Body is the canonicalized entry body as the log served it (base64 in
-	// JSON).
+	// JSON). It must stay the last field: see decodeRecord.
 	Body []byte `json:"body,omitempty"`
 }
+
+// MaxEvidenceBody bounds the entry body an event carries, so that a log
+// serving huge entries cannot make every queued event huge.
+const MaxEvidenceBody = 64 << 10
 
 // Condition returns the condition e describes, for [Recovered].
 func (e Event) Condition() Condition {

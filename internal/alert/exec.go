@@ -27,9 +27,17 @@ import (
 //
 // Exit status 0 means delivered. The command runs in its own process group;
 // when the timeout passes the whole group is killed, and the outbox retries.
+//
+// A [Group] of events is one run: stdin is its [GroupBody] (every event,
+// with its evidence), the VIGIL_EVENT_* variables describe the group's
+// summary event ([Group.Event]: VIGIL_EVENT_DEDUPE_KEY is the group's,
+// VIGIL_EVENT_DESCRIPTION names the first entries), and VIGIL_EVENT_COUNT,
+// VIGIL_EVENT_GROUP, VIGIL_EVENT_FIRST_INDEX and VIGIL_EVENT_LAST_INDEX are
+// added. For a single event VIGIL_EVENT_COUNT is 1.
 type Exec struct {
 	cfg SinkConfig
 	filter
+	grouping
 }
 
 // Name implements [Sink].
@@ -58,10 +66,34 @@ func (x *Exec) Send(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("encoding event %s: %w", e.ID, err)
 	}
+	return x.run(ctx, body, append(EventEnv(e), "VIGIL_EVENT_COUNT=1"))
+}
+
+// SendGroup implements [GroupSink].
+func (x *Exec) SendGroup(ctx context.Context, events []Event) error {
+	g := NewGroup(events)
+	body, err := json.Marshal(g.Body())
+	if err != nil {
+		return fmt.Errorf("encoding group of %d events from %s: %w", len(events), events[0].ID, err)
+	}
+	ge := g.Event()
+	env := EventEnv(ge)
+	for i, v := range env {
+		if strings.HasPrefix(v, "VIGIL_EVENT_DESCRIPTION=") {
+			env[i] = "VIGIL_EVENT_DESCRIPTION=" + g.Describe(x.group.MaxListed)
+		}
+	}
+	env = append(env, "VIGIL_EVENT_COUNT="+strconv.Itoa(len(events)), "VIGIL_EVENT_GROUP="+g.Key,
+		"VIGIL_EVENT_FIRST_INDEX="+strconv.FormatInt(g.FirstIndex, 10), "VIGIL_EVENT_LAST_INDEX="+strconv.FormatInt(g.LastIndex, 10))
+	return x.run(ctx, body, env)
+}
+
+// run runs the command with body on stdin and env added to the environment.
+func (x *Exec) run(ctx context.Context, body []byte, env []string) error {
 	ctx, cancel := withTimeout(ctx, x.cfg.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, x.cfg.Command[0], x.cfg.Command[1:]...)
-	cmd.Env = append(os.Environ(), EventEnv(e)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = bytes.NewReader(body)
 	var stderr tailBuffer
 	cmd.Stderr = &stderr

@@ -128,8 +128,30 @@ func (o *Outbox) openJournal() error {
 }
 
 // logDelivery appends a line to the journal, and rewrites the journal when
-// it has grown well past what the queue needs. o.mu is held.
+// it has grown well past what the queue needs. In a batch (o.jbatch), the
+// line waits in o.jbuf for flushJournal. o.mu is held.
 func (o *Outbox) logDelivery(line string) {
+	if o.jbatch {
+		o.jbuf = append(append(o.jbuf, line...), '\n')
+		return
+	}
+	o.writeJournal(line+"\n", 1)
+}
+
+// flushJournal ends a batch: it writes the lines logDelivery kept, in one
+// write. o.mu is held.
+func (o *Outbox) flushJournal() {
+	o.jbatch = false
+	if len(o.jbuf) == 0 {
+		return
+	}
+	lines := string(o.jbuf)
+	o.jbuf = o.jbuf[:0]
+	o.writeJournal(lines, strings.Count(lines, "\n"))
+}
+
+// writeJournal appends n lines to the journal. o.mu is held.
+func (o *Outbox) writeJournal(line string, n int) {
 	if o.journal == nil {
 		if o.closed {
 			// Close released the outbox to another process: write nothing.
@@ -140,13 +162,13 @@ func (o *Outbox) logDelivery(line string) {
 			return
 		}
 	}
-	if _, err := o.journal.WriteString(line + "\n"); err != nil {
+	if _, err := o.journal.WriteString(line); err != nil {
 		// Without the line, a restart sends the event again: a duplicate,
 		// which the dedupe key lets receivers drop.
-		o.logger.Warn("alert outbox: recording delivery failed", "line", line, "err", err)
+		o.logger.Warn("alert outbox: recording delivery failed", "lines", n, "err", err)
 		return
 	}
-	if o.jlines++; o.jlines > 2*o.jbase+1024 {
+	if o.jlines += n; o.jlines > 2*o.jbase+1024 {
 		if err := o.rewriteJournal(); err != nil {
 			o.logger.Warn("alert outbox: compacting the delivery journal failed", "err", err)
 		}
@@ -155,6 +177,9 @@ func (o *Outbox) logDelivery(line string) {
 
 // journalEmpty truncates the journal once nothing is queued. o.mu is held.
 func (o *Outbox) journalEmpty() {
+	if o.foreign == "" {
+		o.jbuf = o.jbuf[:0] // lines of a batch: no event needs them now
+	}
 	if o.journal == nil || o.jlines == 0 || o.foreign != "" {
 		return
 	}

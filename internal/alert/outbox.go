@@ -54,6 +54,8 @@ type Outbox struct {
 	free    []int                 // unused condSlot indexes
 	seen    []uint64              // next's scratch: seen[slot] == stamp
 	stamp   uint64
+	jbuf    []byte // journal lines of a batch, for flushJournal
+	jbatch  bool   // logDelivery appends to jbuf
 	closed  bool
 	running bool
 	lock    *os.File
@@ -73,6 +75,10 @@ type queued struct {
 	// firing event); unrelated events may overtake one that keeps failing.
 	cond string
 	slot int // cond's index in next's scratch, while queued
+	// group is the event's Event.Group if its kind is groupable: the events
+	// of one group due for a GroupSink are sent to it together.
+	group string
+	index int64 // the event's entry index, -1 without an entry
 	// pending is the delivery state for each sink, by index in o.sinks;
 	// nil for a sink that has the event or does not take it. npending
 	// counts the others.
@@ -376,6 +382,13 @@ func idNanos(id string) int64 {
 func (o *Outbox) newQueued(rec record, delivered []string) *queued {
 	q := &queued{id: rec.Event.ID, enqueued: rec.Enqueued, severity: rec.Event.Severity,
 		cond: rec.Event.DedupeKey, pending: make([]*attempt, len(o.sinks))}
+	if rec.Event.Kind.Groupable() {
+		q.group = rec.Event.Group
+	}
+	q.index = -1
+	if en := rec.Event.Evidence.Entry; en != nil {
+		q.index = en.Index
+	}
 	if r := rec.Event.Resolves; r != nil {
 		q.cond = r.DedupeKey
 	}
@@ -438,7 +451,7 @@ func readFile(path, file string) (recs []recordAt, damaged []int, err error) {
 			continue
 		}
 		var rec record
-		if err := json.Unmarshal(text, &rec); err != nil || !idRE.MatchString(rec.Event.ID) {
+		if err := decodeRecord(text, &rec); err != nil || !idRE.MatchString(rec.Event.ID) {
 			damaged = append(damaged, line)
 			continue
 		}
@@ -468,6 +481,11 @@ func (o *Outbox) read(q *queued) (Event, error) {
 		return Event{}, err
 	}
 	defer f.Close()
+	return readRecord(f, q)
+}
+
+// readRecord reads q's record from f, its open event file.
+func readRecord(f *os.File, q *queued) (Event, error) {
 	b := make([]byte, q.n)
 	switch _, err := f.ReadAt(b, q.off); {
 	case errors.Is(err, io.EOF):
@@ -476,7 +494,7 @@ func (o *Outbox) read(q *queued) (Event, error) {
 		return Event{}, fmt.Errorf("reading event %s from %s: %w", q.id, q.path, err)
 	}
 	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := decodeRecord(b, &rec); err != nil {
 		return Event{}, fmt.Errorf("parsing event %s in %s: %w: %w", q.id, q.path, errDamaged, err)
 	}
 	if rec.Event.ID != q.id {
@@ -642,6 +660,10 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 		}
 		if e.Summary == "" {
 			e.Summary = DefaultSummary(e)
+		}
+		if !e.Kind.Groupable() {
+			// Conditions and recoveries are never delivered in a group.
+			e.Group = ""
 		}
 		out[i] = e
 		if q := o.newQueued(record{Event: e}, nil); q.npending > 0 {
@@ -839,10 +861,15 @@ func (o *Outbox) count(sink string, err error) {
 // deliver is the loop of one sink.
 func (o *Outbox) deliver(ctx context.Context, i int, s Sink) {
 	name := s.Name()
+	limit := 1
+	gs, ok := s.(GroupSink)
+	if ok {
+		limit = max(gs.GroupLimit(), 1)
+	}
 	failures := 0 // consecutive, across events: the sink's own backoff
 	for {
-		q, wait := o.next(i)
-		if q == nil {
+		qs, wait := o.nextBatch(i, limit)
+		if qs == nil {
 			var timer <-chan time.Time
 			var t *time.Timer
 			if wait > 0 {
@@ -862,48 +889,39 @@ func (o *Outbox) deliver(ctx context.Context, i int, s Sink) {
 			}
 			continue
 		}
-		ev, err := o.read(q)
-		if err != nil {
-			o.mu.Lock()
-			gone := errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged)
-			switch {
-			case q.done, o.closed:
-				// Finished under us (dropped, or its file went with the
-				// last event of the file), or closed: nothing to do.
-			case gone:
-				// Damaged from outside: forget it here.
-				o.logger.Error("alert outbox: cannot read queued event, giving up on it", "id", q.id, "sink", name, "err", err)
-				if q.took(i) {
-					o.finish(q)
-				}
-			default:
-				// Out of descriptors, an I/O error: try again later.
-				o.logger.Warn("alert outbox: cannot read queued event, will retry", "id", q.id, "sink", name, "err", err)
-				if a := q.pending[i]; a != nil {
-					a.n++
-					a.next = o.now().Add(o.backoff(a.n))
-				}
+		var (
+			evs []Event
+			err error
+		)
+		if ts, ok := s.(textSink); ok && len(qs) > ts.listed() {
+			// Only the first entries are named: read only those.
+			var listed []*queued
+			evs, listed = o.readAll(qs[:ts.listed()], i)
+			if len(listed) == 0 {
+				continue
 			}
-			o.mu.Unlock()
-			continue
+			qs = append(listed, qs[ts.listed():]...)
+			err = ts.sendText(ctx, textGroup(evs, qs))
+		} else {
+			evs, qs = o.readAll(qs, i)
+			switch {
+			case len(qs) == 0:
+				continue
+			case len(evs) == 1:
+				err = s.Send(ctx, evs[0])
+			default:
+				err = gs.SendGroup(ctx, evs)
+			}
 		}
-		err = s.Send(ctx, ev)
 		if ctx.Err() != nil {
-			// Shutting down: the attempt is not counted; the event stays
-			// queued and is sent after the restart.
+			// Shutting down: the attempt is not counted; the events stay
+			// queued and are sent after the restart.
 			return
 		}
-		o.count(name, err)
+		o.countEvents(name, err, len(qs))
 		if err != nil {
 			failures++
-			o.mu.Lock()
-			if !q.done {
-				if a := q.pending[i]; a != nil {
-					a.n++
-					a.next = o.now().Add(o.backoff(a.n))
-				}
-			}
-			o.mu.Unlock()
+			o.failed(qs, i)
 			t := time.NewTimer(o.backoff(failures))
 			select {
 			case <-ctx.Done():
@@ -914,19 +932,167 @@ func (o *Outbox) deliver(ctx context.Context, i int, s Sink) {
 			continue
 		}
 		failures = 0
-		o.delivered(q, i)
+		o.delivered(qs, i)
+	}
+}
+
+// textGroup is the Group of the events qs, of which listed are the first
+// ones read, for a textSink: count, severity and index range come from the
+// queue's memory.
+func textGroup(listed []Event, qs []*queued) Group {
+	first := listed[0]
+	g := Group{Key: first.Group, DedupeKey: groupDedupeKey(first), Kind: first.Kind, Severity: first.Severity,
+		Log: first.Log, Rule: first.Evidence.Rule, FirstIndex: -1, LastIndex: -1, Count: len(qs), Events: listed}
+	for _, q := range qs {
+		if q.severity.Rank() > g.Severity.Rank() {
+			g.Severity = q.severity
+		}
+		if q.index < 0 {
+			continue
+		}
+		if g.FirstIndex < 0 || q.index < g.FirstIndex {
+			g.FirstIndex = q.index
+		}
+		g.LastIndex = max(g.LastIndex, q.index)
+	}
+	return g
+}
+
+// countEvents counts one delivery attempt of n events to sink: on success n
+// events sent, on failure one failed attempt.
+func (o *Outbox) countEvents(sink string, err error, n int) {
+	if err != nil {
+		o.m.failures.WithLabelValues(sink).Inc()
+		o.logger.Warn("alert delivery failed", "sink", sink, "events", n, "err", err)
+		return
+	}
+	o.m.sent.WithLabelValues(sink).Add(float64(n))
+}
+
+// readAll reads the events qs for sink i from their files, opening each file
+// once. An event that cannot be read is handled as [Outbox.read]'s errors
+// say (given up, or retried later) and left out; it returns the events read
+// and their queue records.
+func (o *Outbox) readAll(qs []*queued, i int) ([]Event, []*queued) {
+	if len(qs) == 1 {
+		ev, err := o.read(qs[0])
+		if err != nil {
+			o.unreadable(qs[0], i, err)
+			return nil, nil
+		}
+		return []Event{ev}, qs
+	}
+	evs := make([]Event, 0, len(qs))
+	kept := qs[:0:0]
+	var (
+		f    *os.File
+		path string
+		ferr error
+	)
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	for _, q := range qs {
+		if q.path != path {
+			if f != nil {
+				f.Close()
+				f = nil
+			}
+			path = q.path
+			f, ferr = o.open(path)
+		}
+		var (
+			ev  Event
+			err = ferr
+		)
+		if err == nil {
+			ev, err = readRecord(f, q)
+		}
+		if err != nil {
+			o.unreadable(q, i, err)
+			continue
+		}
+		evs = append(evs, ev)
+		kept = append(kept, q)
+	}
+	return evs, kept
+}
+
+// unreadable handles an event that could not be read for sink i.
+func (o *Outbox) unreadable(q *queued, i int, err error) {
+	name := o.sinks[i].Name()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	gone := errors.Is(err, fs.ErrNotExist) || errors.Is(err, errDamaged)
+	switch {
+	case q.done, o.closed:
+		// Finished under us (dropped, or its file went with the
+		// last event of the file), or closed: nothing to do.
+	case gone:
+		// Damaged from outside: forget it here.
+		o.logger.Error("alert outbox: cannot read queued event, giving up on it", "id", q.id, "sink", name, "err", err)
+		if q.took(i) {
+			o.finish(q)
+		}
+	default:
+		// Out of descriptors, an I/O error: try again later.
+		o.logger.Warn("alert outbox: cannot read queued event, will retry", "id", q.id, "sink", name, "err", err)
+		if a := q.pending[i]; a != nil {
+			a.n++
+			a.next = o.now().Add(o.backoff(a.n))
+		}
+	}
+}
+
+// failed records a failed attempt to send qs to sink i. The events of a
+// group are retried together: they get one retry time, after the backoff of
+// the one that failed most.
+func (o *Outbox) failed(qs []*queued, i int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, q := range qs {
+		if a := q.pending[i]; a != nil && !q.done {
+			n = max(n, a.n+1)
+		}
+	}
+	next := o.now().Add(o.backoff(n))
+	for _, q := range qs {
+		if q.done {
+			continue
+		}
+		if a := q.pending[i]; a != nil {
+			a.n++
+			a.next = next
+		}
 	}
 }
 
 // next picks the event to send to sink next, or says how long until one is
-// due (0: nothing queued for it). Of the events due, it picks the most
+// due (0: nothing queued for it); see nextBatch.
+func (o *Outbox) next(sink int) (q *queued, wait time.Duration) {
+	qs, wait := o.nextBatch(sink, 1)
+	if len(qs) == 0 {
+		return nil, wait
+	}
+	return qs[0], 0
+}
+
+// nextBatch picks the events to send to sink next, or says how long until one
+// is due (0: nothing queued for it). Of the events due, it picks the most
 // severe, and of those the one that has been ready longest: since it was
 // enqueued, or since its retry came due after a failure. So an event that
 // failed goes behind those that were waiting before its retry came due, and
 // events that keep failing cannot starve the rest. An event waits while an
 // older event of the same condition is pending for the sink. Expired events
 // are dropped on the way.
-func (o *Outbox) next(sink int) (q *queued, wait time.Duration) {
+//
+// With limit > 1 (a [GroupSink]) and a picked event with a group, the other
+// due events of that group that may go now join it, up to limit events and
+// groupMaxBytes of records, in enqueue order.
+func (o *Outbox) nextBatch(sink, limit int) (qs []*queued, wait time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -978,12 +1144,56 @@ func (o *Outbox) next(sink int) (q *queued, wait time.Duration) {
 		}
 	}
 	switch {
+	case best != nil && (limit < 2 || best.group == ""):
+		return []*queued{best}, 0
 	case best != nil:
-		return best, 0
+		return o.groupOf(best, sink, limit, now), 0
 	case due.IsZero():
 		return nil, 0
 	}
 	return nil, due.Sub(now)
+}
+
+// groupMaxBytes bounds the records of one group, so that a group of large
+// entries makes a bounded body too: a group holds at least one event, and
+// more only while their records stay within it.
+const groupMaxBytes = 8 << 20
+
+// groupOf returns the events of best's group that may go to sink with it,
+// best included, in enqueue order: pending for sink, due, and not behind an
+// older pending event of their condition outside the group. o.mu is held.
+func (o *Outbox) groupOf(best *queued, sink, limit int, now time.Time) []*queued {
+	qs := make([]*queued, 0, min(limit, 64))
+	var size int64 // of the records in qs, best's aside
+	have := false  // best is in qs
+	o.stamp++
+	for _, q := range o.order {
+		if q.done {
+			continue
+		}
+		a := q.pending[sink]
+		if a == nil {
+			continue
+		}
+		blocked := o.seen[q.slot] == o.stamp
+		take := q == best || !blocked && q.group == best.group && !a.next.After(now) &&
+			(len(qs) < limit-1 || have && len(qs) < limit) && size+q.n <= groupMaxBytes-best.n
+		if !take {
+			// Later events of its condition must not overtake it.
+			o.seen[q.slot] = o.stamp
+			continue
+		}
+		qs = append(qs, q)
+		if q == best {
+			have = true
+		} else {
+			size += q.n
+		}
+		if have && len(qs) == limit {
+			break
+		}
+	}
+	return qs
 }
 
 // rank is the severity rank of q, or -1 for nil.
@@ -994,23 +1204,32 @@ func (q *queued) rank() int {
 	return q.severity.Rank()
 }
 
-// delivered records that sink has the event, with a journal line while other
-// sinks still need it, and finishes it once every sink has it.
-func (o *Outbox) delivered(q *queued, i int) {
+// delivered records that sink i has the events qs, with a journal line for
+// each while other sinks still need it, and finishes each once every sink
+// has it. The journal lines of one call are written at once.
+func (o *Outbox) delivered(qs []*queued, i int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if q.done || o.closed {
-		// Dropped while we were sending; or closed, the directory maybe
-		// another process's by now (the event is sent again by it).
+	if o.closed {
+		// Closed: the directory maybe another process's by now (the events
+		// are sent again by it).
 		return
 	}
-	if q.took(i) {
-		o.finish(q)
-		return
-	}
+	o.jbatch = true
+	defer o.flushJournal()
 	sink := o.sinks[i].Name()
-	q.sent = append(q.sent, sink)
-	o.logDelivery("sent " + q.id + " " + sink)
+	for _, q := range qs {
+		if q.done {
+			// Dropped while we were sending.
+			continue
+		}
+		if q.took(i) {
+			o.finish(q)
+			continue
+		}
+		q.sent = append(q.sent, sink)
+		o.logDelivery("sent " + q.id + " " + sink)
+	}
 }
 
 // backoff returns the wait before attempt n+1 after n failures: initial·2^(n-1),

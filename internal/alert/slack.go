@@ -12,11 +12,14 @@ import (
 // Rocket.Chat accept the same shape): a "text" fallback plus Block Kit blocks
 // with a header, the summary, the main fields, and the evidence as
 // preformatted text. Mattermost ignores the blocks and shows the text, which
-// therefore carries the evidence too.
+// therefore carries the evidence too. A [Group] of events is one message
+// ([SlackGroupMessage]) with the count, the index range and the first
+// entries.
 type Slack struct {
 	cfg    SinkConfig
 	client *http.Client
 	filter
+	grouping
 }
 
 // Name implements [Sink].
@@ -28,7 +31,24 @@ func (s *Slack) Send(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("encoding slack message for %s: %w", e.ID, err)
 	}
-	target, shown, err := sinkURL(s.cfg)
+	return s.post(ctx, body)
+}
+
+// SendGroup implements [GroupSink].
+func (s *Slack) SendGroup(ctx context.Context, events []Event) error {
+	return s.sendText(ctx, NewGroup(events))
+}
+
+func (s *Slack) sendText(ctx context.Context, g Group) error {
+	body, err := json.Marshal(SlackGroupMessage(g, s.group.MaxListed, s.cfg.RunbookURL))
+	if err != nil {
+		return fmt.Errorf("encoding slack message for the group of %s: %w", g.Events[0].ID, err)
+	}
+	return s.post(ctx, body)
+}
+
+func (s *Slack) post(ctx context.Context, body []byte) error {
+	target, shown, err := sinkURL(s.cfg, true)
 	if err != nil {
 		return err
 	}
@@ -47,6 +67,17 @@ const slackTextLimit = 2900
 // SlackMessage builds the incoming-webhook payload for e. runbook, when set,
 // is linked as runbook#<kind>.
 func SlackMessage(e Event, runbook string) map[string]any {
+	return slackMessage(e, e.Describe(), runbook)
+}
+
+// SlackGroupMessage builds the payload for a group: the summary event's
+// header and summary ("5000 entries (index 0-4999) in log ..."), and as
+// evidence the group's description with its first maxListed entries.
+func SlackGroupMessage(g Group, maxListed int, runbook string) map[string]any {
+	return slackMessage(g.Event(), g.Describe(maxListed), runbook)
+}
+
+func slackMessage(e Event, describe, runbook string) map[string]any {
 	icon := map[Severity]string{SeverityCritical: ":rotating_light:", SeverityWarning: ":warning:", SeverityInfo: ":information_source:"}[e.Severity]
 	if e.Kind == KindRecovered {
 		icon = ":white_check_mark:"
@@ -55,7 +86,7 @@ func SlackMessage(e Event, runbook string) map[string]any {
 	if e.Log != "" {
 		title += " (log " + e.Log + ")"
 	}
-	evidence := truncate(e.Describe(), slackTextLimit-8)
+	evidence := truncate(describe, slackTextLimit-8)
 	text := fmt.Sprintf("%s %s: %s\n```\n%s\n```", icon, title, e.Summary, evidence)
 	blocks := []map[string]any{
 		{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(title, 150)}},

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -23,10 +24,15 @@ import (
 //
 // Receivers should verify the signature over the raw body before parsing it,
 // and drop events whose dedupe key they have seen.
+//
+// A [Group] of events is one POST of its [GroupBody] (every event, with its
+// evidence), with X-Vigil-Event-Id the first event's ID, X-Vigil-Dedupe-Key
+// the group's dedupe key, and X-Vigil-Event-Count and X-Vigil-Group added.
 type Webhook struct {
 	cfg    SinkConfig
 	client *http.Client
 	filter
+	grouping
 }
 
 // Name implements [Sink].
@@ -38,15 +44,35 @@ func (w *Webhook) Send(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("encoding event %s: %w", e.ID, err)
 	}
-	target, shown, err := sinkURL(w.cfg)
+	h := http.Header{}
+	h.Set("X-Vigil-Event-Id", e.ID)
+	h.Set("X-Vigil-Dedupe-Key", e.DedupeKey)
+	return w.post(ctx, body, h)
+}
+
+// SendGroup implements [GroupSink].
+func (w *Webhook) SendGroup(ctx context.Context, events []Event) error {
+	g := NewGroup(events)
+	body, err := json.Marshal(g.Body())
+	if err != nil {
+		return fmt.Errorf("encoding group of %d events from %s: %w", len(events), events[0].ID, err)
+	}
+	h := http.Header{}
+	h.Set("X-Vigil-Event-Id", events[0].ID)
+	h.Set("X-Vigil-Dedupe-Key", g.DedupeKey)
+	h.Set("X-Vigil-Event-Count", strconv.Itoa(len(events)))
+	h.Set("X-Vigil-Group", g.Key)
+	return w.post(ctx, body, h)
+}
+
+// post signs and sends a body; h holds the event headers.
+func (w *Webhook) post(ctx context.Context, body []byte, h http.Header) error {
+	target, shown, err := sinkURL(w.cfg, false)
 	if err != nil {
 		return err
 	}
-	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "vigil-monitor")
-	h.Set("X-Vigil-Event-Id", e.ID)
-	h.Set("X-Vigil-Dedupe-Key", e.DedupeKey)
 	for k, v := range w.cfg.Headers {
 		h.Set(k, v)
 	}
@@ -97,10 +123,11 @@ func setBearer(h http.Header, file string) error {
 }
 
 // sinkURL returns the URL to post to and the form of it that may appear in
-// errors and logs (the file name for url_file, whose content is secret).
-func sinkURL(c SinkConfig) (target, shown string, err error) {
+// errors and logs: [redactURL] of it, or the file name for url_file, whose
+// content is secret. secretPath hides the path too (Slack).
+func sinkURL(c SinkConfig, secretPath bool) (target, shown string, err error) {
 	if c.URLFile == "" {
-		return c.URL, c.URL, nil
+		return c.URL, redactURL(c.URL, secretPath), nil
 	}
 	u, err := readSecret(c.URLFile)
 	if err != nil {

@@ -128,8 +128,8 @@ type Scan struct {
 	// WatchSeverity is the severity of watch-rule matches: info, warning
 	// (default) or critical.
 	WatchSeverity string `yaml:"watch_severity"`
-	// MemoryBudget bounds the bytes of entry bodies the scanner may hold in
-	// flight at once (default 64MiB, range 1MiB to 4GiB).
+	// MemoryBudget bounds the bytes of log answers the entry scans of all
+	// logs hold in memory at once (default 64MiB, range 1MiB to 4GiB).
 	MemoryBudget ByteSize `yaml:"memory_budget"`
 }
 

@@ -2,6 +2,8 @@ package identity_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/vigil-tlog/vigil/internal/identity"
@@ -55,6 +57,16 @@ func FuzzParseV2(f *testing.F) {
 	f.Add(identitytest.HashedRekordV2(f, k, []byte("a")))
 	f.Add(identitytest.DSSEV2(f, []byte("{}"), s, k))
 	f.Add([]byte(`{"apiVersion":"0.0.2","kind":"dsse","spec":{"dsseV002":{"signatures":[{}]}}}`))
+	// Real leaves, as rekor-tiles stores them (testdata/entries), so that
+	// mutations start from inputs that reach the certificate and key
+	// parsers; testdata/fuzz/FuzzParseV2 holds them too, with variants.
+	for _, name := range []string{"dsse-v2-key.json", "hashedrekord-v2-fulcio.json"} {
+		leaf, err := os.ReadFile(filepath.Join("testdata", "entries", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(leaf)
+	}
 	p := identity.NewParser(64)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkParse(t, p.ParseV2, data)

@@ -68,7 +68,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 			return nil, err
 		}
 		scan = &ScanConfig{Matcher: matcher, WatchSeverity: alert.Severity(cfg.Scan.WatchSeverity), StartIndex: cfg.Scan.StartIndex,
-			StartAtEnd: cfg.Scan.StartAtEnd, Workers: cfg.Scan.Workers, Chunk: cfg.Scan.Chunk}
+			StartAtEnd: cfg.Scan.StartAtEnd, Workers: cfg.Scan.Workers, Chunk: cfg.Scan.Chunk,
+			MemoryBudget: cfg.Scan.MemoryBudget.Int64()}
 	}
 	logs := make([]*Log, 0, len(cfg.Logs))
 	for i, lc := range cfg.Logs {

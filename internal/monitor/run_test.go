@@ -28,13 +28,19 @@ type receiver struct {
 func newReceiver(t *testing.T) *receiver {
 	r := &receiver{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		var ev alert.Event
-		if err := json.NewDecoder(req.Body).Decode(&ev); err != nil {
+		// A single event, or a group of entry events (alert.GroupBody):
+		// record each event.
+		var b alert.GroupBody
+		if err := json.NewDecoder(req.Body).Decode(&b); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		evs := b.Events
+		if len(evs) == 0 {
+			evs = []alert.Event{b.Event}
+		}
 		r.mu.Lock()
-		r.events = append(r.events, ev)
+		r.events = append(r.events, evs...)
 		r.mu.Unlock()
 	}))
 	t.Cleanup(r.srv.Close)

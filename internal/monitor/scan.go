@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,13 @@ type ScanConfig struct {
 	StartAtEnd bool
 	// Workers bounds parallel entry requests (default 16).
 	Workers int
+	// MemoryBudget bounds the bytes of log responses the scans hold at
+	// once, in flight or waiting to be matched (default 64 MiB): every
+	// scan with the same budget in the process shares it, so that no log
+	// answer can push the monitor past it. Each response is limited to
+	// MemoryBudget/Workers, or to the largest answer a log may
+	// legitimately give if that is more (see rekor.EntriesOptions).
+	MemoryBudget int64
 	// Chunk is the number of entries scanned between saves (default 20000).
 	Chunk uint64
 	// ProgressEvery is the interval of catch-up progress log lines
@@ -85,6 +93,27 @@ func NewEntrySource(src Source) (EntrySource, error) {
 	return nil, fmt.Errorf("no entry reader for %T", src)
 }
 
+// budgetedSource is an EntrySource whose entries hold shares of a memory
+// budget until released (package rekor's sources, through their adapters).
+type budgetedSource interface {
+	budgetedEntries(ctx context.Context, head *rekor.Head, size, from, to uint64, opts rekor.EntriesOptions, fn func(rekor.Entry) error) error
+}
+
+// budgets holds one rekor.Budget per size: the logs of a process share
+// their ScanConfig, and so its budget.
+var budgets sync.Map // int64 -> *rekor.Budget
+
+func budgetFor(size int64) *rekor.Budget {
+	if size <= 0 {
+		size = rekor.DefaultMemoryBudget
+	}
+	if b, ok := budgets.Load(size); ok {
+		return b.(*rekor.Budget)
+	}
+	b, _ := budgets.LoadOrStore(size, rekor.NewBudget(size))
+	return b.(*rekor.Budget)
+}
+
 type v1Entries struct{ l *rekor.V1 }
 
 // shardOffset is the first virtual log index of the active tree: the sizes
@@ -97,8 +126,12 @@ func shardOffset(head *rekor.Head) uint64 {
 	return off
 }
 
-func (v v1Entries) Entries(ctx context.Context, head *rekor.Head, _, from, to uint64, workers int, fn func(rekor.Entry) error) error {
-	return v.l.Entries(ctx, shardOffset(head), from, to, rekor.EntriesOptions{Workers: workers}, fn)
+func (v v1Entries) Entries(ctx context.Context, head *rekor.Head, size, from, to uint64, workers int, fn func(rekor.Entry) error) error {
+	return v.budgetedEntries(ctx, head, size, from, to, rekor.EntriesOptions{Workers: workers}, fn)
+}
+
+func (v v1Entries) budgetedEntries(ctx context.Context, head *rekor.Head, _, from, to uint64, opts rekor.EntriesOptions, fn func(rekor.Entry) error) error {
+	return v.l.Entries(ctx, shardOffset(head), from, to, opts, fn)
 }
 
 // RangeNodes builds the compact range [0, size) from the inclusion proof of
@@ -154,8 +187,12 @@ func (v1Entries) Parse(p *identity.Parser, data []byte) ([]identity.Identity, er
 
 type v2Entries struct{ l *rekor.V2 }
 
-func (v v2Entries) Entries(ctx context.Context, _ *rekor.Head, size, from, to uint64, workers int, fn func(rekor.Entry) error) error {
-	return v.l.Entries(ctx, size, from, to, rekor.EntriesOptions{Workers: workers}, fn)
+func (v v2Entries) Entries(ctx context.Context, head *rekor.Head, size, from, to uint64, workers int, fn func(rekor.Entry) error) error {
+	return v.budgetedEntries(ctx, head, size, from, to, rekor.EntriesOptions{Workers: workers}, fn)
+}
+
+func (v v2Entries) budgetedEntries(ctx context.Context, _ *rekor.Head, size, from, to uint64, opts rekor.EntriesOptions, fn func(rekor.Entry) error) error {
+	return v.l.Entries(ctx, size, from, to, opts, fn)
 }
 
 func (v v2Entries) RangeNodes(ctx context.Context, _ *rekor.Head, size uint64) ([][]byte, error) {
@@ -176,6 +213,10 @@ type scanner struct {
 	cfg    *ScanConfig
 	src    EntrySource
 	parser *identity.Parser
+	// from is the index the current scan call started at: with kind, log
+	// and rule it makes the alert.Event.Group of the scan's entry events,
+	// equal across its chunks, so the outbox delivers them in groups.
+	from uint64
 }
 
 // scan scans from prev up to cp.Size and returns the new progress. commit
@@ -186,6 +227,7 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 	if err != nil {
 		return nil, err
 	}
+	s.from = sc.Next
 	if sc.Next > cp.Size {
 		return nil, &checkpoint.IntegrityError{Reason: checkpoint.ReasonInclusion, New: cp.Raw,
 			Err: fmt.Errorf("scanned %d entries of tree %q, but the verified checkpoint has only %d", sc.Next, sc.TreeID, cp.Size)}
@@ -207,11 +249,15 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 	for sc.Next < cp.Size {
 		end := min(sc.Next+chunk, cp.Size)
 		mp := s.newMatchPipeline()
-		err := s.src.Entries(ctx, head, cp.Size, sc.Next, end, s.cfg.Workers, func(e rekor.Entry) error {
-			if mp.nevents.Load() >= maxChunkEvents {
+		// Each entry holds a share of the memory budget until the match
+		// pipeline is done with it, or until it is turned away here.
+		err := s.entries(ctx, head, cp.Size, sc.Next, end, func(e rekor.Entry) error {
+			if mp.full() {
+				e.Release()
 				return errChunkFull
 			}
 			if e.Index != rng.End() {
+				e.Release()
 				return fmt.Errorf("log served entry %d where %d was due", e.Index, rng.End())
 			}
 			leaf := e.LeafHash
@@ -219,9 +265,16 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 				leaf = rfc6962.DefaultHasher.HashLeaf(e.Data)
 			}
 			if err := rng.Append(leaf, nil); err != nil {
+				e.Release()
 				return err
 			}
 			mp.add(e, leaf)
+			if e.LastOfResponse() {
+				// The next response may need the budget this one
+				// holds: hand its entries on, to be matched and
+				// released, rather than keep them for a full batch.
+				mp.flush()
+			}
 			return nil
 		})
 		events := mp.wait()
@@ -263,10 +316,25 @@ func (s *scanner) scan(ctx context.Context, prev *state.Scan, head *rekor.Head, 
 	return sc, nil
 }
 
+// entries reads entries [from, to) for the scan, from a source under the
+// scan's memory budget when it has one (entries then hold their share until
+// released).
+func (s *scanner) entries(ctx context.Context, head *rekor.Head, size, from, to uint64, fn func(rekor.Entry) error) error {
+	if bs, ok := s.src.(budgetedSource); ok {
+		opts := rekor.EntriesOptions{Workers: s.cfg.Workers, Budget: budgetFor(s.cfg.MemoryBudget), Retain: true}
+		return bs.budgetedEntries(ctx, head, size, from, to, opts, fn)
+	}
+	return s.src.Entries(ctx, head, size, from, to, s.cfg.Workers, fn)
+}
+
 // maxQueueBatch bounds the events handed to the outbox at once: a chunk of
 // a flooded log can cause more events than the outbox holds, and the outbox
 // refuses a batch larger than itself.
 const maxQueueBatch = 500
+
+// maxQueueBytes ends an outbox batch early once its events carry this many
+// bytes of entry bodies: the outbox encodes a batch in one piece.
+const maxQueueBytes = 4 << 20
 
 // queue hands events to the notifier durably, in batches. A failure part way
 // leaves earlier batches queued; the chunk is scanned again and they are
@@ -276,7 +344,13 @@ func (s *scanner) queue(ctx context.Context, events []alert.Event) error {
 		return nil
 	}
 	for len(events) > 0 {
-		n := min(len(events), maxQueueBatch)
+		n, size := 0, 0
+		for n < len(events) && n < maxQueueBatch && size < maxQueueBytes {
+			if e := events[n].Evidence.Entry; e != nil {
+				size += len(e.Body)
+			}
+			n++
+		}
 		if _, err := s.c.events.Enqueue(ctx, events[:n]...); err != nil {
 			return err
 		}
@@ -362,7 +436,14 @@ const matchBatch = 64
 // batches in flight, a few hundred entries at most.
 const maxChunkEvents = 2000
 
-// errChunkFull stops a chunk's fetch at maxChunkEvents.
+// maxChunkEventBytes ends a chunk early once its events carry this many
+// bytes of entry bodies as evidence: a log of large entries that all raise
+// events would otherwise hold maxChunkEvents of them. The count lags like
+// the number of events, by entries that the memory budget bounds.
+const maxChunkEventBytes = 8 << 20
+
+// errChunkFull stops a chunk's fetch at maxChunkEvents or
+// maxChunkEventBytes.
 var errChunkFull = errors.New("chunk raised its maximum of events")
 
 // matchPipeline parses and matches a chunk's entries on GOMAXPROCS
@@ -383,7 +464,13 @@ type matchPipeline struct {
 	order     chan *matchJob
 	events    []alert.Event
 	nevents   atomic.Int64 // len(events), for the fetching goroutine
+	nbytes    atomic.Int64 // bytes of entry bodies in events, likewise
 	collected chan struct{}
+}
+
+// full reports whether the chunk's events reached their bounds.
+func (mp *matchPipeline) full() bool {
+	return mp.nevents.Load() >= maxChunkEvents || mp.nbytes.Load() >= maxChunkEventBytes
 }
 
 type matchJob struct {
@@ -402,6 +489,10 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 			for j := range mp.jobs {
 				for i, e := range j.entries {
 					j.events = append(j.events, s.match(e, j.leaves[i], j.now)...)
+					// Done with the entry: its bytes no longer count
+					// against the budget, so drop the reference too.
+					e.Release()
+					j.entries[i] = rekor.Entry{}
 				}
 				close(j.done)
 			}
@@ -413,6 +504,11 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 			<-j.done
 			mp.events = append(mp.events, j.events...)
 			mp.nevents.Store(int64(len(mp.events)))
+			for _, ev := range j.events {
+				if ev.Evidence.Entry != nil {
+					mp.nbytes.Add(int64(len(ev.Evidence.Entry.Body)))
+				}
+			}
 		}
 	}()
 	return mp
@@ -460,23 +556,31 @@ func (s *scanner) match(e rekor.Entry, leaf []byte, now time.Time) []alert.Event
 	l := s.c.log
 	ids, err := s.src.Parse(s.parser, e.Data)
 	// The evidence is built only for entries that cause events, which are
-	// few. Its Body is a copy: e.Data may share its array with the whole
-	// entry bundle it came in, which queued events must not keep alive.
+	// few. Its Body is a copy, of at most alert.MaxEvidenceBody bytes: e.Data
+	// may share its array with the whole entry bundle it came in, which
+	// queued events must not keep alive.
 	var entry *alert.Entry
 	evidence := func() *alert.Entry {
 		if entry == nil {
-			entry = &alert.Entry{Index: int64(e.LogIndex), UUID: e.UUID, LeafHash: hex.EncodeToString(leaf), Body: bytes.Clone(e.Data)}
+			body, size := e.Data, int64(0)
+			if len(body) > alert.MaxEvidenceBody {
+				body, size = body[:alert.MaxEvidenceBody], int64(len(body))
+			}
+			entry = &alert.Entry{Index: int64(e.LogIndex), UUID: e.UUID, LeafHash: hex.EncodeToString(leaf), BodySize: size, Body: bytes.Clone(body)}
 		}
 		return entry
 	}
 	key := func(kind alert.Kind, extra string) string {
 		return fmt.Sprintf("%s/%s/%d/%s%s", kind, l.Name, e.LogIndex, evidence().LeafHash[:16], extra)
 	}
+	group := func(kind alert.Kind, rule string) string {
+		return fmt.Sprintf("%s/%s/%s/%d", kind, l.Name, rule, s.from)
+	}
 	if err != nil {
 		s.c.m.malformedEntries.WithLabelValues(l.Name).Inc()
 		s.c.logger.Warn("malformed entry", "log", l.Name, "index", e.LogIndex, "err", err)
 		return []alert.Event{{Kind: alert.KindMalformedEntry, Severity: alert.SeverityWarning, Log: l.Name, Time: now,
-			DedupeKey: key(alert.KindMalformedEntry, ""), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Detail: err.Error()}}}
+			DedupeKey: key(alert.KindMalformedEntry, ""), Group: group(alert.KindMalformedEntry, ""), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Detail: err.Error()}}}
 	}
 	res := s.cfg.Matcher.Match(ids)
 	var events []alert.Event
@@ -492,8 +596,8 @@ func (s *scanner) match(e rekor.Entry, leaf []byte, now time.Time) []alert.Event
 		}
 		s.c.logger.Info("watched identity signed", "log", l.Name, "index", e.LogIndex, "rule", h.Rule, "subject", fields["subject"], "issuer", fields["issuer"])
 		events = append(events, alert.Event{Kind: alert.KindIdentityMatch, Severity: sev, Log: l.Name, Time: now,
-			DedupeKey: key(alert.KindIdentityMatch, "/"+h.Rule),
-			Evidence:  alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Identity: fields, Rule: h.Rule}})
+			DedupeKey: key(alert.KindIdentityMatch, "/"+h.Rule), Group: group(alert.KindIdentityMatch, h.Rule),
+			Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Identity: fields, Rule: h.Rule}})
 	}
 	if !res.Expected {
 		s.c.m.unexpected.WithLabelValues(l.Name).Inc()
@@ -508,7 +612,7 @@ func (s *scanner) match(e rekor.Entry, leaf []byte, now time.Time) []alert.Event
 		}
 		s.c.logger.Warn("unexpected identity signed", "log", l.Name, "index", e.LogIndex, "subject", fields["subject"], "issuer", fields["issuer"])
 		events = append(events, alert.Event{Kind: alert.KindUnexpectedIdentity, Severity: alert.SeverityCritical, Log: l.Name, Time: now,
-			DedupeKey: key(alert.KindUnexpectedIdentity, ""), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Identity: fields}})
+			DedupeKey: key(alert.KindUnexpectedIdentity, ""), Group: group(alert.KindUnexpectedIdentity, ""), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Entry: evidence(), Identity: fields}})
 	}
 	return events
 }

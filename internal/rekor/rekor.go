@@ -60,8 +60,49 @@ type ClientConfig struct {
 	UserAgent string
 }
 
-// ErrBodyTooLarge is returned when a response exceeds ClientConfig.MaxBody.
+// ErrBodyTooLarge is matched (errors.Is) by every [BodyTooLargeError].
 var ErrBodyTooLarge = errors.New("response body too large")
+
+// BodyTooLargeError is a response larger than the limit set for it. It is
+// no evidence against the log: the monitor did not read the answer.
+type BodyTooLargeError struct {
+	URL   string
+	Limit int64
+	// Size is the announced Content-Length, or -1 when the body ran over
+	// the limit while it was read.
+	Size int64
+	// Setting says which setting raises Limit; "" when the limit is fixed.
+	Setting string
+}
+
+func (e *BodyTooLargeError) Error() string {
+	var s string
+	if e.Size >= 0 {
+		s = fmt.Sprintf("response from %s has %d bytes, over its limit of %d bytes", e.URL, e.Size, e.Limit)
+	} else {
+		s = fmt.Sprintf("response from %s is over its limit of %d bytes", e.URL, e.Limit)
+	}
+	if e.Setting != "" {
+		s += "; raise " + e.Setting
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrBodyTooLarge) true.
+func (e *BodyTooLargeError) Is(target error) bool { return target == ErrBodyTooLarge }
+
+// bodyLimit is a request's own body limit, carried in its context to
+// limitTransport (which otherwise applies ClientConfig.MaxBody).
+type bodyLimit struct {
+	n       int64
+	setting string
+}
+
+type bodyLimitKey struct{}
+
+func withBodyLimit(ctx context.Context, n int64, setting string) context.Context {
+	return context.WithValue(ctx, bodyLimitKey{}, bodyLimit{n, setting})
+}
 
 // NewHTTPClient returns an HTTP client for cfg: TLS verification on, the
 // given CA bundle, a per-request timeout, a response size limit and the
@@ -83,6 +124,10 @@ func NewHTTPClient(cfg ClientConfig) (*http.Client, error) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: cfg.Timeout,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		// HTTP/2 buffers what the server sends ahead of the reader, 4 MiB
+		// per stream by default: bound it per connection, since scans
+		// read bodies only once they have their share of the budget.
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 4 << 20, MaxReceiveBufferPerStream: 1 << 20},
 	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -102,7 +147,8 @@ func NewHTTPClient(cfg ClientConfig) (*http.Client, error) {
 }
 
 // limitTransport sets the User-Agent and caps response bodies, so a hostile
-// or broken server cannot make the monitor buffer without bound.
+// or broken server cannot make the monitor buffer without bound: at the
+// request's own limit (withBodyLimit), else at max.
 type limitTransport struct {
 	next http.RoundTripper
 	max  int64
@@ -118,17 +164,24 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > t.max {
-		resp.Body.Close()
-		return nil, fmt.Errorf("%s: %w (%d bytes, limit %d)", req.URL.Redacted(), ErrBodyTooLarge, resp.ContentLength, t.max)
+	lim := bodyLimit{n: t.max}
+	if l, ok := req.Context().Value(bodyLimitKey{}).(bodyLimit); ok {
+		lim = l
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	tooLarge := &BodyTooLargeError{URL: req.URL.Redacted(), Limit: lim.n, Size: -1, Setting: lim.setting}
+	if resp.ContentLength > lim.n {
+		resp.Body.Close()
+		tooLarge.Size = resp.ContentLength
+		return nil, tooLarge
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: lim.n, err: tooLarge}
 	return resp, nil
 }
 
 type limitedBody struct {
 	rc   io.ReadCloser
 	left int64
+	err  *BodyTooLargeError
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -136,7 +189,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		// Probe for one more byte: a body of exactly the limit is fine.
 		var one [1]byte
 		if n, _ := b.rc.Read(one[:]); n > 0 {
-			return 0, ErrBodyTooLarge
+			return 0, b.err
 		}
 		return 0, io.EOF
 	}
@@ -166,7 +219,7 @@ func (e *StatusError) Error() string {
 
 // get fetches url and returns its body, bounded by max bytes.
 func get(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(withBodyLimit(ctx, max, ""), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building request for %s: %w", url, err)
 	}
@@ -176,24 +229,156 @@ func get(ctx context.Context, c *http.Client, url string, max int64) ([]byte, er
 		return nil, fmt.Errorf("fetching %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	return readBody(resp, url, max)
-}
-
-func readBody(resp *http.Response, url string, max int64) ([]byte, error) {
-	if resp.StatusCode/100 != 2 {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-		err := &StatusError{URL: url, Code: resp.StatusCode, Body: string(snippet)}
-		if resp.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("%w: %w", err, os.ErrNotExist)
-		}
+	if err := checkStatus(resp, url); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	return readBody(resp, url, max, "")
+}
+
+// checkStatus turns a non-2xx answer into a *StatusError (wrapping
+// os.ErrNotExist for a 404).
+func checkStatus(resp *http.Response, url string) error {
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	err := &StatusError{URL: url, Code: resp.StatusCode, Body: string(snippet)}
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w: %w", err, os.ErrNotExist)
+	}
+	return err
+}
+
+// readBody reads a body of at most max bytes into a buffer of its
+// Content-Length when the server announces one (no reallocation, no
+// garbage), else grown as it comes.
+func readBody(resp *http.Response, url string, max int64, setting string) ([]byte, error) {
+	tooLarge := &BodyTooLargeError{URL: url, Limit: max, Size: resp.ContentLength, Setting: setting}
+	if resp.ContentLength > max {
+		return nil, tooLarge
+	}
+	body, err := readAll(io.LimitReader(resp.Body, max+1), resp.ContentLength)
+	var be *BodyTooLargeError
+	if errors.As(err, &be) {
+		be.Setting = setting
+		return nil, be
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", url, err)
 	}
 	if int64(len(body)) > max {
-		return nil, fmt.Errorf("reading %s: %w (limit %d bytes)", url, ErrBodyTooLarge, max)
+		tooLarge.Size = -1
+		return nil, tooLarge
 	}
+	return body, nil
+}
+
+// readAll reads r to the end into a buffer of size bytes (plus one, to see
+// the end) when size >= 0. Otherwise it reads into blocks and copies them
+// once into a buffer of the body's length: growing one buffer by append
+// would allocate four times the body in garbage.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size >= 0 {
+		b := make([]byte, size+1)
+		n, err := io.ReadFull(r, b)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = nil
+		}
+		if err == nil && n == len(b) {
+			// Longer than announced: read on, for the caller's limit.
+			rest, err := readAll(r, -1)
+			return append(b, rest...), err
+		}
+		return b[:n:n], err
+	}
+	var (
+		blocks [][]byte
+		total  int
+		bsize  = 32 << 10
+	)
+	for {
+		b := make([]byte, bsize)
+		n, err := io.ReadFull(r, b)
+		if n > 0 {
+			blocks = append(blocks, b[:n])
+			total += n
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		bsize = min(2*bsize, 1<<20)
+	}
+	if len(blocks) == 1 {
+		return blocks[0], nil
+	}
+	out := make([]byte, 0, total)
+	for _, b := range blocks {
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// fetchShared does req and reads its body of at most limit bytes, after
+// taking the body's size (its Content-Length, else limit) from the budget
+// through s. The share stays with s, shrunk to the body's length; it is
+// given back on error. setting names what raises limit, for the error.
+func fetchShared(ctx context.Context, c *http.Client, req *http.Request, s *slot, limit int64, setting string) ([]byte, error) {
+	u := req.URL.Redacted()
+	// The client's timeout would count the wait for the budget: time the
+	// request up to its headers, then the body, each with the timeout.
+	hc := *c
+	timeout := hc.Timeout
+	hc.Timeout = 0
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	expire := func() *time.Timer {
+		if timeout <= 0 {
+			return time.NewTimer(time.Duration(1<<63 - 1))
+		}
+		return time.AfterFunc(timeout, func() { cancel(fmt.Errorf("%s: no answer within %s", u, timeout)) })
+	}
+	timer := expire()
+	resp, err := hc.Do(req.WithContext(withBodyLimit(rctx, limit, setting)))
+	timer.Stop()
+	if err != nil {
+		var be *BodyTooLargeError
+		if errors.As(err, &be) {
+			return nil, be
+		}
+		if cause := context.Cause(rctx); cause != nil && ctx.Err() == nil {
+			err = cause
+		}
+		return nil, fmt.Errorf("fetching %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if err := checkStatus(resp, u); err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > limit {
+		return nil, &BodyTooLargeError{URL: u, Limit: limit, Size: resp.ContentLength, Setting: setting}
+	}
+	want := limit
+	if resp.ContentLength >= 0 {
+		want = resp.ContentLength
+	}
+	got, err := s.take(ctx, want)
+	if err != nil {
+		s.giveBack(got)
+		return nil, err
+	}
+	timer = expire()
+	defer timer.Stop()
+	body, err := readBody(resp, u, limit, setting)
+	if err != nil {
+		s.giveBack(got)
+		if cause := context.Cause(rctx); cause != nil && ctx.Err() == nil {
+			return nil, cause
+		}
+		return nil, err
+	}
+	s.giveBack(got - int64(cap(body)))
 	return body, nil
 }

@@ -46,22 +46,31 @@ func (l *V1) Head(ctx context.Context) (*Head, error) {
 	if err != nil {
 		return nil, err
 	}
+	head, err := parseLogInfo(body)
+	if err != nil {
+		return nil, fmt.Errorf("decoding log info from %s: %w", u, err)
+	}
+	return head, nil
+}
+
+// parseLogInfo decodes a GET /api/v1/log answer (models.LogInfo).
+func parseLogInfo(body []byte) (*Head, error) {
 	var info models.LogInfo
 	if err := json.Unmarshal(body, &info); err != nil {
-		return nil, fmt.Errorf("decoding log info from %s: %w", u, err)
+		return nil, err
 	}
 	h, err := decodeV1Tree(info.TreeID, info.SignedTreeHead, info.TreeSize, info.RootHash)
 	if err != nil {
-		return nil, fmt.Errorf("decoding log info from %s: %w", u, err)
+		return nil, err
 	}
 	head := &Head{Note: h.Note, TreeID: h.TreeID, Size: h.Size, Root: h.Root, HasClaims: true}
 	for i, s := range info.InactiveShards {
 		if s == nil {
-			return nil, fmt.Errorf("decoding log info from %s: inactiveShards[%d] is null", u, i)
+			return nil, fmt.Errorf("inactiveShards[%d] is null", i)
 		}
 		sh, err := decodeV1Tree(s.TreeID, s.SignedTreeHead, s.TreeSize, s.RootHash)
 		if err != nil {
-			return nil, fmt.Errorf("decoding log info from %s: inactiveShards[%d]: %w", u, i, err)
+			return nil, fmt.Errorf("inactiveShards[%d]: %w", i, err)
 		}
 		head.Inactive = append(head.Inactive, *sh)
 	}

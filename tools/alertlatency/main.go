@@ -51,15 +51,26 @@ type receipt struct {
 }
 
 func (r *receipt) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	var ev alert.Event
-	if err := json.NewDecoder(req.Body).Decode(&ev); err != nil || ev.Evidence.Entry == nil {
+	// A single event, or a group of entry events (alert.GroupBody).
+	var b alert.GroupBody
+	if err := json.NewDecoder(req.Body).Decode(&b); err != nil {
 		return
 	}
+	evs := b.Events
+	if len(evs) == 0 {
+		evs = []alert.Event{b.Event}
+	}
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := fmt.Sprintf("%s/%d", ev.Log, ev.Evidence.Entry.Index)
-	if _, ok := r.seen[k]; !ok {
-		r.seen[k] = time.Now()
+	for _, ev := range evs {
+		if ev.Evidence.Entry == nil {
+			continue
+		}
+		k := fmt.Sprintf("%s/%d", ev.Log, ev.Evidence.Entry.Index)
+		if _, ok := r.seen[k]; !ok {
+			r.seen[k] = now
+		}
 	}
 }
 

@@ -22,6 +22,16 @@
 //     itself with -child), which reports its peak resident set (VmHWM in
 //     /proc/self/status) at the end of the scan.
 //
+// With -alerts N it measures instead what alerts cost a catch-up: the full
+// scan, queueing and delivery (through the log sink, JSON to io.Discard) of
+// N entries that all match a watch rule, against the same N entries with a
+// rule that matches nothing, best of -runs each, and their ratio (target:
+// at most 1.2). The N entries are the last N of each log, or those from
+// -alerts-start ("v1=S v2=S", as -sizes prints before they were added);
+// scripts/bench.sh adds them with `loadgen -mix cert -san ` + alertSubject.
+// The child times from the start of CheckOnce (with the outbox running, as
+// in `monitor run`) until the outbox is empty.
+//
 // -sizes prints the logs' current tree sizes (v1=N v2=N) and exits.
 // -cpuprofile P writes the CPU profile of each child's scan to P.<log>.
 // Output is a table, one row per log; -json prints the rows as JSON lines
@@ -80,6 +90,10 @@ type options struct {
 	memprofile     string
 	watchHits      bool
 	logLevel       slog.Level
+	alerts         int
+	alertsStart    map[string]uint64
+	alertsMatch    bool   // child: the rule matches the entries
+	start          uint64 // child: scan.start_index
 }
 
 func run() int {
@@ -99,6 +113,10 @@ func run() int {
 		timeout        = flag.Duration("timeout", 30*time.Minute, "give up after this long")
 		sizes          = flag.Bool("sizes", false, "print the current tree sizes as v1=N v2=N and exit")
 		child          = flag.String("child", "", "internal: run one Vigil scan of log v1 or v2 and print its result as JSON")
+		alerts         = flag.Int("alerts", 0, "measure a catch-up over `N` entries that all match a watch rule against one over the same entries matching nothing")
+		alertsStart    = flag.String("alerts-start", "", "first index of the -alerts entries per log, as \"v1=S v2=S\" (default: the last N entries)")
+		alertsMatch    = flag.Bool("alerts-match", false, "internal: in a child, watch the entries' identity")
+		start          = flag.Uint64("start", 0, "internal: scan.start_index of a child")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 || *workers <= 0 || *ceilingWorkers <= 0 || *rules < 0 || *runs <= 0 {
@@ -116,7 +134,17 @@ func run() int {
 		return 2
 	}
 	opts := options{env: env, envFile: *envFile, workers: *workers, ceilingWorkers: *ceilingWorkers, chunk: *chunk,
-		rules: *rules, runs: *runs, cpuprofile: *cpuprofile, memprofile: *memprofile, watchHits: *watchHits, logLevel: level}
+		rules: *rules, runs: *runs, cpuprofile: *cpuprofile, memprofile: *memprofile, watchHits: *watchHits, logLevel: level,
+		alerts: *alerts, alertsMatch: *alertsMatch, start: *start, alertsStart: map[string]uint64{}}
+	for _, kv := range strings.Fields(*alertsStart) {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || (k != "v1" && k != "v2") {
+			fmt.Fprintf(os.Stderr, "scanbench: -alerts-start: %q is not v1=N or v2=N\n", kv)
+			return 2
+		}
+		opts.alertsStart[k] = n
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -147,6 +175,9 @@ func run() int {
 	default:
 		fmt.Fprintf(os.Stderr, "scanbench: -log %q: want v1, v2 or both\n", *logs)
 		return 2
+	}
+	if opts.alerts > 0 {
+		return runAlerts(ctx, opts, which, *asJSON)
 	}
 	var rows []row
 	failed := false
@@ -274,6 +305,12 @@ func spawn(ctx context.Context, opts options, kind string) (*childResult, float6
 	if opts.watchHits {
 		args = append(args, "-watch-hits")
 	}
+	if opts.alerts > 0 {
+		args = append(args, "-alerts", strconv.Itoa(opts.alerts), "-start", strconv.FormatUint(opts.start, 10))
+		if opts.alertsMatch {
+			args = append(args, "-alerts-match")
+		}
+	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -321,6 +358,8 @@ type childResult struct {
 	PeakRSSKiB uint64  `json:"peak_rss_kib"`
 	// BaseRSSKiB is the resident set before the scan (after NewApp).
 	BaseRSSKiB uint64 `json:"base_rss_kib"`
+	// Delivered counts events the log sink took (-alerts).
+	Delivered float64 `json:"delivered"`
 }
 
 // runChild scans one log from index 0 with a fresh state directory and
@@ -334,6 +373,18 @@ func runChild(ctx context.Context, opts options, kind string) error {
 	if err != nil {
 		return err
 	}
+	if opts.alerts > 0 {
+		// Watch rules only (no expect rules: nothing is unexpected), one of
+		// which matches every entry, or none.
+		subject := `nobody@example\.invalid`
+		if opts.alertsMatch {
+			subject = regexp.QuoteMeta(alertSubject)
+		}
+		rules = identity.Config{Watch: []identity.Rule{{Name: "ci", Subject: subject}}}
+		for _, r := range benchRulesWatch(opts.env, opts.rules-1) {
+			rules.Watch = append(rules.Watch, r)
+		}
+	}
 	dir, err := os.MkdirTemp("", "scanbench-state-")
 	if err != nil {
 		return err
@@ -343,12 +394,17 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		StateDir:   dir,
 		Logs:       []config.Log{lc},
 		Identities: rules,
-		Scan:       config.Scan{StartIndex: 0, Workers: opts.workers, Chunk: opts.chunk},
+		Scan:       config.Scan{StartIndex: opts.start, Workers: opts.workers, Chunk: opts.chunk},
 	}
 	if err := cfg.Complete(); err != nil {
 		return fmt.Errorf("completing configuration: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+	if opts.alerts > 0 {
+		// The default log sink writes every alert as a JSON line, as in
+		// production, to nowhere.
+		logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
 	app, err := monitor.NewApp(ctx, cfg, logger)
 	if err != nil {
 		return fmt.Errorf("building the monitor: %w", err)
@@ -375,8 +431,27 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		return err
 	}
 	start := time.Now()
+	var (
+		delivered chan struct{}
+		stopRun   context.CancelFunc
+	)
+	if opts.alerts > 0 {
+		var rctx context.Context
+		rctx, stopRun = context.WithCancel(ctx)
+		delivered = make(chan struct{})
+		go func() { app.Outbox.Run(rctx); close(delivered) }()
+	}
 	outs := app.Monitor.CheckOnce(ctx)
+	if opts.alerts > 0 {
+		for app.Outbox.Stats().Queued > 0 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	elapsed := time.Since(start)
+	if stopRun != nil {
+		stopRun()
+		<-delivered
+	}
 	cpu1, err := cpuTime()
 	if err != nil {
 		return err
@@ -398,8 +473,11 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		return err
 	}
 	res.Scanned = uint64(scanned)
-	if res.Scanned != res.TreeSize {
-		return fmt.Errorf("scanned %d entries of a tree of %d", res.Scanned, res.TreeSize)
+	if res.Scanned != res.TreeSize-opts.start {
+		return fmt.Errorf("scanned %d entries of a tree of %d from %d", res.Scanned, res.TreeSize, opts.start)
+	}
+	if res.Delivered, err = sum(app.Registry, "vigil_alerts_sent_total"); err != nil {
+		return err
 	}
 	if res.Matches, err = sum(app.Registry, "vigil_identity_matches_total"); err != nil {
 		return err
@@ -821,4 +899,129 @@ func do(ctx context.Context, hc *http.Client, method, url string, body []byte) (
 		return nil, fmt.Errorf("fetching %s: HTTP %d: %.200s", url, resp.StatusCode, b)
 	}
 	return b, nil
+}
+
+// alertSubject is the identity of the -alerts entries: the CI identity that
+// signs every build (scripts/bench.sh: loadgen -mix cert -san alertSubject).
+const alertSubject = "ci-build@example.com"
+
+// benchRulesWatch returns n watch rules that match none of the -alerts
+// entries, so both runs evaluate the same number of rules.
+func benchRulesWatch(env stackEnv, n int) []identity.Rule {
+	cfg, err := benchRules(env, 2*max(n, 0)+2, false)
+	if err != nil {
+		return nil
+	}
+	var out []identity.Rule
+	for _, r := range cfg.Watch {
+		if len(out) < n && r.Subject != "" && !strings.Contains(r.Subject, "example") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// alertRow is the result of -alerts for one log.
+type alertRow struct {
+	Log            string  `json:"log"`
+	AlertEntries   int     `json:"alert_entries"`
+	Scanned        uint64  `json:"scanned"`
+	Matches        float64 `json:"alert_matches"`
+	Delivered      float64 `json:"alerts_delivered"`
+	MatchSeconds   float64 `json:"match_seconds"`
+	NoMatchSeconds float64 `json:"nomatch_seconds"`
+	Ratio          float64 `json:"alert_ratio"`
+	Target         string  `json:"target"`
+	Met            bool    `json:"target_met"`
+}
+
+// maxAlertRatio: a catch-up whose every entry raises an alert takes at most
+// this many times as long as one over the same entries raising none.
+const maxAlertRatio = 1.2
+
+func runAlerts(ctx context.Context, opts options, which []string, asJSON bool) int {
+	var rows []alertRow
+	failed := false
+	for _, kind := range which {
+		r, err := measureAlerts(ctx, opts, kind)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "scanbench: %s: %v\n", kind, err)
+			failed = true
+			continue
+		}
+		rows = append(rows, r)
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				fmt.Fprintf(os.Stderr, "scanbench: %v\n", err)
+				return 1
+			}
+		}
+	} else {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "log\tentries\tmatches\tdelivered\tall match\tnone match\tratio\ttarget\tmet\t")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.3fs\t%.3fs\t%.2f\t%s\t%v\t\n", r.Log, r.Scanned, r.Matches, r.Delivered,
+				r.MatchSeconds, r.NoMatchSeconds, r.Ratio, r.Target, r.Met)
+		}
+		tw.Flush()
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func measureAlerts(ctx context.Context, opts options, kind string) (alertRow, error) {
+	r := alertRow{Log: "rekor-" + kind, AlertEntries: opts.alerts, Target: fmt.Sprintf("<= %.1fx", maxAlertRatio)}
+	start, ok := opts.alertsStart[kind]
+	if !ok {
+		hc := &http.Client{Timeout: 30 * time.Second}
+		var size uint64
+		var err error
+		if kind == "v1" {
+			size, err = v1Size(ctx, hc, strings.TrimSuffix(opts.env["REKOR_URL"], "/"))
+		} else {
+			size, err = v2Size(ctx, hc, strings.TrimSuffix(opts.env["REKOR_V2_READ_URL"], "/"))
+		}
+		if err != nil {
+			return r, err
+		}
+		if size < uint64(opts.alerts) {
+			return r, fmt.Errorf("the log has %d entries, fewer than -alerts %d", size, opts.alerts)
+		}
+		start = size - uint64(opts.alerts)
+	}
+	opts.start = start
+	var perMatch, perNone float64 // seconds per entry, best run
+	for i := range opts.runs {
+		for _, match := range []bool{false, true} {
+			opts.alertsMatch = match
+			res, _, err := spawn(ctx, opts, kind)
+			if err != nil {
+				return r, err
+			}
+			per := res.Seconds / float64(max(res.Scanned, 1))
+			what := "none match"
+			if match {
+				what = "all match"
+			}
+			fmt.Fprintf(os.Stderr, "scanbench: %s alerts run %d, %s: %d entries from %d in %.3fs (%.3f CPU-s), %.0f watch matches, %.0f delivered\n",
+				kind, i+1, what, res.Scanned, start, res.Seconds, res.CPUSeconds, res.Matches, res.Delivered)
+			switch {
+			case match && (perMatch == 0 || per < perMatch):
+				perMatch, r.MatchSeconds, r.Matches, r.Delivered, r.Scanned = per, res.Seconds, res.Matches, res.Delivered, res.Scanned
+			case !match && (perNone == 0 || per < perNone):
+				perNone, r.NoMatchSeconds = per, res.Seconds
+			}
+		}
+	}
+	if r.Matches < float64(opts.alerts) {
+		fmt.Fprintf(os.Stderr, "scanbench: %s: only %.0f of %d entries matched the watch rule (entries from %d by other writers?)\n", kind, r.Matches, opts.alerts, start)
+	}
+	r.Ratio = perMatch / perNone
+	r.Met = r.Ratio <= maxAlertRatio && r.Delivered >= r.Matches
+	return r, nil
 }
