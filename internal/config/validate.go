@@ -49,6 +49,8 @@ const (
 	MinMemoryBudget   = 1 * MiB
 	MaxMemoryBudget   = 4 * GiB
 	MaxOutboxEvents   = 1000000
+	MaxGroupEvents    = 100000 // alerts.group.max_events
+	MaxGroupListed    = 1000   // alerts.group.max_listed
 	MinOutboxMaxAge   = time.Minute
 	MaxOutboxMaxAge   = 365 * 24 * time.Hour
 	MinRetry          = 100 * time.Millisecond
@@ -248,6 +250,12 @@ func (errs *errorList) alerts(a alert.Config) {
 	o := a.Outbox
 	if o.MaxEvents > MaxOutboxEvents {
 		errs.add("alerts.outbox.max_events", "%d is not between 1 and %d", o.MaxEvents, MaxOutboxEvents)
+	}
+	if g := a.Group; g.MaxEvents > MaxGroupEvents {
+		errs.add("alerts.group.max_events", "%d is not between 1 and %d", g.MaxEvents, MaxGroupEvents)
+	}
+	if g := a.Group; g.MaxListed > MaxGroupListed {
+		errs.add("alerts.group.max_listed", "%d is not between 0 and %d", g.MaxListed, MaxGroupListed)
 	}
 	// Negative values are reported by alert.Config.Validate.
 	inRange := func(field string, v, lo, hi time.Duration) {

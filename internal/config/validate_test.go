@@ -81,6 +81,8 @@ func TestRanges(t *testing.T) {
 		{"interval max", "", "    interval: 24h\n    staleness: 25h\n", ""},
 
 		{"outbox max events", "alerts:\n  outbox:\n    max_events: 1000001\n", "", "alerts.outbox.max_events: 1000001 is not between 1 and 1000000"},
+		{"group max events", "alerts:\n  group:\n    max_events: 100001\n", "", "alerts.group.max_events: 100001 is not between 1 and 100000"},
+		{"group max listed", "alerts:\n  group:\n    max_listed: 1001\n", "", "alerts.group.max_listed: 1001 is not between 0 and 1000"},
 		{"outbox max events negative", "alerts:\n  outbox:\n    max_events: -1\n", "", "alerts.outbox.max_events: must not be negative"},
 		{"outbox max age", "alerts:\n  outbox:\n    max_age: 30s\n", "", "alerts.outbox.max_age: 30s is below the 1m minimum"},
 		{"retry initial 1ns", "alerts:\n  outbox:\n    retry_initial: 1ns\n", "", "alerts.outbox.retry_initial: 1ns is below the 100ms minimum"},
