@@ -18,19 +18,6 @@ import (
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
-// isolate gives the test an empty home, no $KUBECONFIG and no in-cluster
-// environment, so that no command can reach a real cluster.
-func isolate(t *testing.T) string {
-	t.Helper()
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("KUBECONFIG", "")
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-	t.Setenv("KUBERNETES_MASTER", "")
-	return home
-}
-
 // runCapture runs bootstrap with args and returns its exit code and what it
 // wrote to stderr.
 func runCapture(t *testing.T, args ...string) (int, string) {
@@ -55,7 +42,7 @@ func runCapture(t *testing.T, args ...string) (int, string) {
 // a bad flag value, a missing required flag, an unexpected argument, no
 // kubeconfig.
 func TestRunExitCodes(t *testing.T) {
-	home := isolate(t)
+	home := testenv.NoKubeconfig(t)
 	tests := []struct {
 		args []string
 		want int
@@ -119,7 +106,7 @@ func TestRunExitCodes(t *testing.T) {
 
 // The messages of usage errors say what was wrong and what is expected.
 func TestUsageErrorMessages(t *testing.T) {
-	home := isolate(t)
+	home := testenv.NoKubeconfig(t)
 	tests := []struct {
 		args []string
 		want string // a line of stderr

@@ -170,7 +170,7 @@ var logFlags = map[string]string{
 func flagErrors(err error, fields map[string]string) error {
 	var errs []string
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range config.Errors(err) {
 		var fe *config.FieldError
 		if errors.As(e, &fe) {
 			if flag, ok := fields[fe.Field]; ok {
@@ -188,16 +188,4 @@ func flagErrors(err error, fields map[string]string) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
-}
-
-// flatten returns the errors joined in err (errors.Join), or err alone.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

@@ -281,7 +281,7 @@ func (errs *errorList) alerts(a alert.Config) {
 // this package, so that callers need to know only one error type.
 func alertErrors(err error) []error {
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range Errors(err) {
 		var fe *alert.FieldError
 		if errors.As(e, &fe) {
 			out = append(out, &FieldError{Field: fe.Field, Err: fe.Err})
@@ -297,7 +297,7 @@ func alertErrors(err error) []error {
 // ..."), into FieldErrors that still wrap the cause.
 func identityErrors(err error) []error {
 	var out []error
-	for _, e := range flatten(err) {
+	for _, e := range Errors(err) {
 		field, msg, ok := strings.Cut(e.Error(), ": ")
 		if !ok || !strings.HasPrefix(field, "identities") {
 			out = append(out, &FieldError{Field: "identities", Err: e})
@@ -318,12 +318,13 @@ type trimmedError struct {
 func (e *trimmedError) Error() string { return e.msg }
 func (e *trimmedError) Unwrap() error { return errors.Unwrap(e.err) }
 
-// flatten returns the errors joined in err (errors.Join), or err alone.
-func flatten(err error) []error {
+// Errors returns the errors joined in err (errors.Join, as Validate and
+// Load return several at once), or err alone.
+func Errors(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+			out = append(out, Errors(e)...)
 		}
 		return out
 	}

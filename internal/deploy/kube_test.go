@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"github.com/vigil-tlog/vigil/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,19 +28,6 @@ users:
   user:
     token: t
 `
-
-// isolateKubeconfig gives the test an empty home, no $KUBECONFIG and no
-// in-cluster service account, and returns the home directory.
-func isolateKubeconfig(t *testing.T) string {
-	t.Helper()
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("KUBECONFIG", "")
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("KUBERNETES_SERVICE_PORT", "")
-	t.Setenv("KUBERNETES_MASTER", "")
-	return home
-}
 
 func writeFile(t *testing.T, path, content string) string {
 	t.Helper()
@@ -151,7 +139,7 @@ func TestConnectNoKubeconfig(t *testing.T) {
 	defer func(f string) { serviceAccountTokenFile = f }(serviceAccountTokenFile)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			home := isolateKubeconfig(t)
+			home := testenv.NoKubeconfig(t)
 			serviceAccountTokenFile = filepath.Join(home, "no-token")
 			explicit := tt.setup(t, home)
 			cl, err := Connect(explicit, "")
@@ -182,7 +170,7 @@ func TestConnectNoKubeconfig(t *testing.T) {
 // A token file and the in-cluster environment together are a pod: Connect
 // leaves them to client-go.
 func TestFindKubeconfigInCluster(t *testing.T) {
-	home := isolateKubeconfig(t)
+	home := testenv.NoKubeconfig(t)
 	defer func(f string) { serviceAccountTokenFile = f }(serviceAccountTokenFile)
 	serviceAccountTokenFile = writeFile(t, filepath.Join(home, "token"), "t")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")

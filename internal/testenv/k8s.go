@@ -605,3 +605,17 @@ func writeKubeconfig(path, server string, p *controlPlanePKI) error {
 	}
 	return nil
 }
+
+// NoKubeconfig gives the test an empty home, no $KUBECONFIG and no
+// in-cluster service account (what client-go would find a cluster through),
+// and returns the home directory.
+func NoKubeconfig(t testing.TB) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
+	t.Setenv("KUBERNETES_MASTER", "")
+	return home
+}
