@@ -2,13 +2,14 @@ package deploy
 
 import (
 	"errors"
-	"github.com/vigil-tlog/vigil/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
 const testKubeconfig = `apiVersion: v1
