@@ -380,10 +380,7 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		if opts.alertsMatch {
 			subject = regexp.QuoteMeta(alertSubject)
 		}
-		rules = identity.Config{Watch: []identity.Rule{{Name: "ci", Subject: subject}}}
-		for _, r := range benchRulesWatch(opts.env, opts.rules-1) {
-			rules.Watch = append(rules.Watch, r)
-		}
+		rules = identity.Config{Watch: append([]identity.Rule{{Name: "ci", Subject: subject}}, benchRulesWatch(opts.env, opts.rules-1)...)}
 	}
 	dir, err := os.MkdirTemp("", "scanbench-state-")
 	if err != nil {
