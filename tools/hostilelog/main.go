@@ -54,6 +54,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,7 +75,50 @@ const (
 	maxV2Entry = 0xffff
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if os.Getenv(launchEnv) != "" {
+		os.Exit(launch(os.Args[1:]))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// launchEnv, when set in the environment of this program (or of its test
+// binary, see TestMain), makes it a launcher: it runs its arguments as a
+// command and writes the command's exit code and peak RSS into the file the
+// variable names.
+//
+// The peak must not be read from a child that this (large) process starts:
+// os/exec starts children with vfork, and Linux carries the parent's peak
+// resident set over into the child's ru_maxrss at exec. The launcher is a
+// small fresh process, so its child's ru_maxrss is the monitor's own (or
+// the launcher's few MiB, whichever is more).
+const launchEnv = "HOSTILELOG_LAUNCH_RESULT"
+
+func launch(args []string) int {
+	out := os.Getenv(launchEnv)
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "hostilelog launcher: no command")
+		return 2
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, launchEnv+"=") })
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		fmt.Fprintln(os.Stderr, "hostilelog launcher:", err)
+		return 1
+	}
+	var maxrss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		maxrss = ru.Maxrss
+	}
+	if err := os.WriteFile(out, fmt.Appendf(nil, "%d %d\n", cmd.ProcessState.ExitCode(), maxrss), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "hostilelog launcher:", err)
+		return 1
+	}
+	return 0
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hostilelog", flag.ContinueOnError)
@@ -228,18 +272,20 @@ func measureOne(bin, dir, kind, mode string, hugeSize int, memLimit string) (Res
 		return res, err
 	}
 	defer f.Close()
-	cmd := exec.CommandContext(ctx, bin, "check", "--log-url", "http://"+srv.Addr, "--log-kind", kind,
+	self, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	result := filepath.Join(dir, "launch.result")
+	cmd := exec.CommandContext(ctx, self, bin, "check", "--log-url", "http://"+srv.Addr, "--log-kind", kind,
 		"--origin", origin, "--public-key", keyFile, "--state-dir", filepath.Join(dir, "state"), "--log-format", "text")
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit, "GOGC=")
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return res, fmt.Errorf("running monitor check: %w", err)
+	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit, "GOGC=", launchEnv+"="+result)
+	if err := cmd.Run(); err != nil {
+		return res, fmt.Errorf("running monitor check through the launcher: %w; output ends:\n%s", err, tail(logFile, 4096))
 	}
-	res.Exit = cmd.ProcessState.ExitCode()
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.PeakKiB = ru.Maxrss
+	if _, err := fmt.Sscan(readFile(result), &res.Exit, &res.PeakKiB); err != nil {
+		return res, fmt.Errorf("reading the launcher's result %s: %w", result, err)
 	}
 	want := map[string]int{"huge": 3, "max": 0}[mode]
 	if res.Exit != want {
