@@ -203,10 +203,11 @@ func (c *checker) check(ctx context.Context) Outcome {
 	}
 	cp, err := c.verifyHead(ctx, head.Note, head.TreeID, head.HasClaims, head.Size, head.Root, activeKeys)
 	if err != nil {
-		if prev == nil && c.log.Start == nil {
-			// Nothing of this log was ever verified: a note that the
-			// configured key and origin do not verify says the
-			// configuration is wrong, not that the log is.
+		if prev == nil && !c.startVerifies(head.TreeID) {
+			// Nothing of this log was ever verified with the configured
+			// key (no saved state; no starting checkpoint that it
+			// verifies): a note that the key and origin do not verify
+			// says the configuration is wrong, not that the log is.
 			err = c.firstContact(head.Note, err)
 		}
 		out.Err = err
@@ -296,6 +297,17 @@ func (c *checker) check(ctx context.Context) Outcome {
 	}
 	out.Checkpoint = cp
 	return out
+}
+
+// startVerifies reports whether the log has a starting checkpoint that its
+// configured keys verify: then the keys are known right, and a served note
+// they do not verify is evidence even before anything was saved.
+func (c *checker) startVerifies(treeID string) bool {
+	if c.log.Start == nil {
+		return false
+	}
+	_, err := c.log.parse(c.log.Start, treeID, c.log.keys().Verifiers)
+	return err == nil
 }
 
 // verifyHead verifies a served note for tree treeID with the keys pick

@@ -602,3 +602,35 @@ func TestScanChunkEndsAtMaxEvents(t *testing.T) {
 		prev = end
 	}
 }
+
+// TestFirstContactWithStartCheckpoint: before anything was saved, a head
+// whose signature the configured key does not verify is a configuration
+// error, unless a starting checkpoint proves the key right; and a starting
+// checkpoint the key does not verify leaves it a configuration error too
+// (the key is wrong for both), never an integrity violation.
+func TestFirstContactWithStartCheckpoint(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.add([]byte("a"), []byte("b"))
+	start, err := ml.note(ml.active())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, vStranger := newMemLog(t)
+	check := func(key note.Verifier, startCP []byte) Outcome {
+		t.Helper()
+		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{key}}, Source: ml,
+			Staleness: time.Hour, Schedule: everySecond{}, Start: startCP}
+		mon, _ := startMonitor(t, t.TempDir(), l, Config{})
+		return mon.CheckOnce(t.Context())[0]
+	}
+	if o := check(vStranger, start); !errors.As(o.Err, new(*ConfigError)) {
+		t.Errorf("a key that verifies neither the starting checkpoint nor the head = %s (%v), want a ConfigError", o.Result(), o.Err)
+	}
+	if o := check(v, start); o.Err != nil {
+		t.Fatalf("the right key with its starting checkpoint = %v", o.Err)
+	}
+	ml.signer = stranger.signer // the log now signs with a key nobody configured
+	if o := check(v, start); o.Result() != resultViolation {
+		t.Errorf("a head the key does not sign, after a starting checkpoint it does = %s (%v), want a violation", o.Result(), o.Err)
+	}
+}
