@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-tlog/vigil/internal/state"
 )
 
 // Alertmanager posts events to Alertmanager's v2 API (POST
@@ -289,7 +291,7 @@ func (a *Alertmanager) update(f func(map[string]amAlert)) error {
 	if err != nil {
 		return fmt.Errorf("encoding firing alerts: %w", err)
 	}
-	if err := writeFileAtomic(a.file, b); err != nil {
+	if err := state.WriteFileAtomic(a.file, b, 0o600); err != nil {
 		return fmt.Errorf("saving firing alerts: %w", err)
 	}
 	return nil

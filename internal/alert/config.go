@@ -158,7 +158,7 @@ const (
 // without a restart.
 type SinkConfig struct {
 	// Name identifies the sink in metrics (the sink label), logs and the
-	// outbox's delivered markers: 1-64 characters of [a-z0-9_-], unique.
+	// outbox's delivery journal: 1-64 characters of [a-z0-9_-], unique.
 	// Renaming a sink makes queued events count as undelivered to it.
 	Name string   `yaml:"name"`
 	Type SinkType `yaml:"type"`

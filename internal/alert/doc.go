@@ -53,9 +53,9 @@
 //
 // # On-disk layout
 //
-// The outbox is a directory, normally <state-dir>/outbox:
+// The outbox is a directory, normally <state-dir>/outbox (state.OutboxDir):
 //
-//	lock                                flock held by the open Outbox
+//	lock                                flock held by the open Outbox (state.LockFile)
 //	1732476000123456789-9f86d081.jsonl  the events of one Enqueue, one JSON record a line:
 //	                                    {"version":1,"enqueued":...,"event":{...}}
 //	delivered.log                       the delivery journal, one line per delivery that
@@ -63,26 +63,26 @@
 //	                                    "sent <id> <sink>" (delivered to that sink) or
 //	                                    "done <id>" (delivered everywhere, or dropped)
 //	sinks/alertmanager/firing.json      the Alertmanager sink's firing conditions
+//	*.corrupt                           damaged event files set aside (see below)
 //
 // Event IDs are the enqueue time in unix nanoseconds plus a random suffix, so
 // they sort in enqueue order; an event file is named after its first event
 // and is never written over. A scan that queues thousands of events writes
-// one file, not thousands. The file is written as a temp file (".tmp-*"),
-// fsynced, linked into place, and the directory is fsynced before Enqueue
-// returns. Journal lines are appended without fsync: losing one to a power
-// failure costs a duplicate, never an event. Once every event of a file is
-// finished, the file goes; the journal is rewritten without the lines of
-// files that are gone when it has grown, and emptied when nothing is queued.
-// (Earlier releases wrote one event per <id>.json file, with empty marker
-// files <id>.sent.<sink>; Open reads both and folds the markers into the
-// journal.)
+// one file, not thousands. Files are written with state.WriteFileAtomic: a
+// temp file (".<name>.tmp-*"), fsynced, then put in place; an event file is
+// linked into place (failing if the name exists), and the directory is
+// fsynced before Enqueue returns. Journal lines are appended without fsync:
+// losing one to a power failure costs a duplicate, never an event. Once every
+// event of a file is finished, the file goes; the journal is rewritten
+// without the lines of files that are gone at Open and when it has grown,
+// and emptied when nothing is queued.
 //
 // # Crash semantics
 //
 // A crash (SIGKILL, power loss) at any point loses no acknowledged event and
 // at worst sends one again:
 //
-//   - during Enqueue: a leftover .tmp-* file is deleted by the next [Open];
+//   - during Enqueue: a leftover temp file is deleted by the next [Open];
 //     the caller never saw success, so it never moved its state past the
 //     cause, and it re-detects and re-enqueues the events after the restart;
 //   - after a send, before its journal line is on disk (a power failure):
@@ -113,7 +113,7 @@
 // # Wiring (internal/monitor, cmd/monitor)
 //
 //	sinks, err := alert.NewSinks(cfg.Alerts, logger)          // cfg.Alerts is an alert.Config
-//	ob, err := alert.Open(filepath.Join(stateDir, "outbox"), sinks, reg, logger, cfg.Alerts.Outbox)
+//	ob, err := alert.Open(state.OutboxDir(stateDir), sinks, reg, logger, cfg.Alerts.Outbox)
 //	defer ob.Close()
 //	go ob.Run(ctx)                                            // in the errgroup; returns nil when ctx ends
 //	...

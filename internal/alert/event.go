@@ -297,7 +297,7 @@ func DefaultDedupeKey(e Event) string {
 		field(hashHex(e.Evidence.OldCheckpoint))
 		field(hashHex(e.Evidence.NewCheckpoint))
 	}
-	return fmt.Sprintf("%s/%s/%s", e.Kind, e.Log, hex.EncodeToString(h.Sum(nil)[:16]))
+	return Key(e.Kind, e.Log, hex.EncodeToString(h.Sum(nil)[:16]))
 }
 
 func hashHex(s string) string {

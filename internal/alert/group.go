@@ -76,7 +76,7 @@ func NewGroup(events []Event) Group {
 func groupDedupeKey(first Event) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d:%s\n%d:%s\n", len(first.Group), first.Group, len(first.DedupeKey), first.DedupeKey)
-	return fmt.Sprintf("%s/%s/group-%s", first.Kind, first.Log, hex.EncodeToString(h.Sum(nil)[:16]))
+	return Key(first.Kind, first.Log, "group-"+hex.EncodeToString(h.Sum(nil)[:16]))
 }
 
 // Range renders the index range: "17", "17-4016", or "-" without entries.

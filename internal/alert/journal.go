@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vigil-tlog/vigil/internal/state"
 )
 
 // The delivery journal records what the event files cannot: that one sink
@@ -99,7 +101,9 @@ func (o *Outbox) journalLines() []byte {
 func (o *Outbox) rewriteJournal() error {
 	path := filepath.Join(o.dir, journalName)
 	lines := o.journalLines()
-	if err := writeFile(path, lines, true); err != nil {
+	// Without a directory fsync: a power failure may bring back the old
+	// journal, whose lines are a superset of these.
+	if err := state.WriteFileAtomic(path, lines, 0o600, state.NoDirSync); err != nil {
 		return fmt.Errorf("rewriting alert delivery journal: %w", err)
 	}
 	// The old descriptor now names the replaced file: appends go to the

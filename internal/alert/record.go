@@ -4,7 +4,17 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"time"
 )
+
+// record is one event in an event file: a file holds one JSON record per
+// line. Version is 1; a record of a later version is left for the release
+// that wrote it.
+type record struct {
+	Version  int       `json:"version"`
+	Enqueued time.Time `json:"enqueued"`
+	Event    Event     `json:"event"`
+}
 
 // decodeRecord parses one record line of an event file, as
 // json.Unmarshal(b, &rec) does, but faster for the common record: most of

@@ -1,20 +1,46 @@
 // Package state keeps what the monitor has verified about each log, one small
 // JSON file per log in a state directory, so that a restart resumes where the
-// last verified check ended.
+// last verified check ended. It also owns the state directory as a whole:
+// its lock ([Lock]), the one way files in it are written ([WriteFileAtomic])
+// and the names of what other packages keep in it.
+//
+// # Layout
+//
+// A state directory holds:
+//
+//	Path          What                                         Written by
+//	.lock         flock of the monitor using the directory     state: Open, Lock
+//	<log>.json    what was verified of one log (State)         state: Store.Update
+//	outbox/       the alert outbox, with its own lock file     internal/alert: Open
+//	              outbox/lock
+//	.firing.json  alert conditions fired and not resolved      internal/monitor
+//	acks/         acknowledgement requests; applied ones are   `monitor ack`; internal/monitor
+//	              moved to acks/done/                          moves them
+//	tuf/          TUF metadata cache, unless the config names  sigstore-go's TUF client
+//	              another (trust.tuf.cache_dir)
+//	.*.tmp-*      temp files of WriteFileAtomic, left by a     removed by Open
+//	              crash: garbage
+//
+// Other packages take these paths from [OutboxDir], [FiringFile], [AckDir]
+// and [TUFCacheDir], never spell them out. Log names start with a letter or
+// digit ([ValidName]), so no state file can have a name that starts with a
+// dot, and a log named like a directory above gets <name>.json beside it.
 //
 // # Crash safety
 //
 // Files are only ever replaced whole: the new content is written to a temp
 // file in the same directory, fsynced, renamed over the old file, and the
-// directory is fsynced. A crash at any moment leaves either the old state or
-// the new one, never a torn file. The monitor calls [Store.Update] only after
-// everything a state records has been verified (and the alerts it caused are
-// durably queued), so the file always holds a checkpoint that verified.
+// directory is fsynced ([WriteFileAtomic]). A crash at any moment leaves
+// either the old state or the new one, never a torn file. The monitor calls
+// [Store.Update] only after everything a state records has been verified (and
+// the alerts it caused are durably queued), so the file always holds a
+// checkpoint that verified.
 //
 // # Locking
 //
-// [Open] takes an exclusive flock on <dir>/.lock: two monitors sharing a state
-// directory would each trust the other's writes without having verified them.
+// [Open] takes an exclusive flock on <dir>/.lock ([Lock]): two monitors
+// sharing a state directory would each trust the other's writes without
+// having verified them.
 package state
 
 import (
@@ -24,7 +50,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"syscall"
 	"time"
 )
 
@@ -71,36 +96,23 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // at a time (the monitor runs one task per log).
 type Store struct {
 	dir  string
-	lock *os.File
+	lock *DirLock
 }
 
-// ErrLocked is returned by Open when another process holds the directory.
-var ErrLocked = errors.New("state directory is in use by another monitor")
-
-// Open creates dir if needed and locks it.
+// Open creates dir if needed and locks it ([Lock]); a second Open of dir,
+// from this process or another, fails with [ErrLocked] until Close.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := Lock(dir)
 	if err != nil {
-		return nil, fmt.Errorf("opening state lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("locking state directory %s: %w", dir, err)
+		return nil, err
 	}
 	// Temp files left by a crash mid-write are garbage: the rename that
 	// would have made them state never happened.
-	if leftovers, err := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); err == nil {
-		for _, p := range leftovers {
-			os.Remove(p)
-		}
-	}
-	return &Store{dir: dir, lock: f}, nil
+	_ = RemoveTempFiles(dir)
+	return &Store{dir: dir, lock: lock}, nil
 }
 
 // Close releases the directory lock.
@@ -156,44 +168,4 @@ func (s *Store) Update(log string, f func(prev *State) (*State, error)) error {
 		return fmt.Errorf("encoding state of %s: %w", log, err)
 	}
 	return WriteFileAtomic(s.path(log), append(b, '\n'), 0o600)
-}
-
-// WriteFileAtomic replaces path with data: temp file in the same directory,
-// fsync, rename, fsync of the directory. The temp file is removed on failure.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temp file for %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("setting mode of %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("renaming %s to %s: %w", tmp.Name(), path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -1,0 +1,27 @@
+package state
+
+import "path/filepath"
+
+// The paths below name what other packages keep in a state directory. They
+// are functions of the state directory's path, not methods of [Store], so
+// that commands which must not take the directory's lock (`monitor ack`)
+// can find them too. Changing one moves data on disk: existing
+// deployments would lose it.
+
+// OutboxDir is the alert outbox's directory in the state directory
+// stateDir (see internal/alert).
+func OutboxDir(stateDir string) string { return filepath.Join(stateDir, "outbox") }
+
+// FiringFile is the file in the state directory stateDir that keeps the
+// alert conditions that fired and are not resolved. Its name starts with a
+// dot, so no log's state file can have it.
+func FiringFile(stateDir string) string { return filepath.Join(stateDir, ".firing.json") }
+
+// AckDir is the directory in the state directory stateDir where `monitor
+// ack` leaves acknowledgement requests for the running monitor, which moves
+// each to AckDir/done once it has applied it.
+func AckDir(stateDir string) string { return filepath.Join(stateDir, "acks") }
+
+// TUFCacheDir is the TUF metadata cache in the state directory stateDir,
+// used when the config names no other (trust.tuf.cache_dir).
+func TUFCacheDir(stateDir string) string { return filepath.Join(stateDir, "tuf") }
