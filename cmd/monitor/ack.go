@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/monitor"
+	"github.com/vigil-tlog/vigil/internal/state"
 )
 
 // ack runs `monitor ack`: list the firing alert conditions, or acknowledge
@@ -68,7 +69,7 @@ flags:
 		fmt.Fprintf(stderr, "monitor ack: --state-dir %s is not a directory the monitor wrote\n", dir)
 		return exitUsage
 	}
-	byLog, err := monitor.ReadFiring(monitor.FiringFile(dir))
+	byLog, err := monitor.ReadFiring(state.FiringFile(dir))
 	if err != nil {
 		fmt.Fprintf(stderr, "monitor ack: %v\n", err)
 		return exitUsage
@@ -112,7 +113,7 @@ flags:
 		}
 	}
 	for _, key := range fs.Args() {
-		path, err := monitor.RequestAck(monitor.AckDir(dir), monitor.Ack{DedupeKey: key, By: who, Note: *why})
+		path, err := monitor.RequestAck(state.AckDir(dir), monitor.Ack{DedupeKey: key, By: who, Note: *why})
 		if err != nil {
 			fmt.Fprintf(stderr, "monitor ack: %v\n", err)
 			return exitNoVerdict

@@ -32,7 +32,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 		logLevel    = fs.String("log-level", "", "log level: debug, info, warn or error (default info)")
 
 		logURL      = fs.String("log-url", "", "base `URL` of the log (Rekor v1 API, or Rekor v2 tiles)")
-		logKind     = fs.String("log-kind", config.KindRekorV1, "log kind: rekor-v1 or rekor-v2")
+		logKind     = fs.String("log-kind", string(config.KindRekorV1), "log kind: rekor-v1 or rekor-v2")
 		logName     = fs.String("log-name", "rekor", "`name` of the log in metrics, alerts and the state file")
 		publicKey   = fs.String("public-key", "", "PEM public key `file` of the log")
 		origin      = fs.String("origin", "", "checkpoint origin (rekor-v2) or signer hostname (rekor-v1); default: the URL's host")
@@ -81,7 +81,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 			Interval: config.Duration(*interval),
 			Schedule: *schedule,
 			Logs: []config.Log{{
-				Name: *logName, Kind: *logKind, URL: *logURL, PublicKeyFile: *publicKey, Origin: *origin, CAFile: *caFile,
+				Name: *logName, Kind: config.Kind(*logKind), URL: *logURL, PublicKeyFile: *publicKey, Origin: *origin, CAFile: *caFile,
 				Staleness: config.Duration(*staleness), MaxUnchanged: config.Duration(*maxUnchange), StartCheckpointFile: *startCP,
 			}},
 		}

@@ -29,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/monitor"
 )
 
@@ -120,31 +119,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // testAlert sends the sample event through every sink and reports each.
 func testAlert(ctx context.Context, app *monitor.App, stdout io.Writer) int {
-	err := alert.TestAlert(ctx, app.Sinks)
-	for _, s := range app.Sinks {
-		var se *alert.SinkError
+	code := exitOK
+	for _, r := range app.TestAlert(ctx) {
 		status := "sent"
-		for _, e := range unwrapAll(err) {
-			if errors.As(e, &se) && se.Sink == s.Name() {
-				status = "FAILED: " + se.Err.Error()
-			}
+		if r.Err != nil {
+			status, code = "FAILED: "+r.Err.Error(), exitNoVerdict
 		}
-		fmt.Fprintf(stdout, "sink %s: %s\n", s.Name(), status)
+		fmt.Fprintf(stdout, "sink %s: %s\n", r.Sink, status)
 	}
-	if err != nil {
-		return exitNoVerdict
-	}
-	return exitOK
-}
-
-func unwrapAll(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
+	return code
 }
 
 // checkExit prints one line per log and chooses the exit code: a violation
@@ -153,24 +136,21 @@ func checkExit(outs []monitor.Outcome, stdout io.Writer) int {
 	code := exitOK
 	for _, o := range outs {
 		switch o.Result() {
-		case "verified":
+		case monitor.ResultVerified:
 			note := ""
 			if o.TOFU {
 				note = " (trusted on first use)"
 			}
 			fmt.Fprintf(stdout, "%s: verified %s%s\n", o.Log, o.Checkpoint, note)
-		case "violation":
+		case monitor.ResultViolation:
 			fmt.Fprintf(stdout, "%s: INTEGRITY VIOLATION: %v\n", o.Log, o.Err)
 			code = exitViolation
-		default:
-			var ce *monitor.ConfigError
-			if errors.As(o.Err, &ce) {
-				fmt.Fprintf(stdout, "%s: CONFIGURATION ERROR: %v\n", o.Log, o.Err)
-				if code != exitViolation {
-					code = exitUsage
-				}
-				continue
+		case monitor.ResultMisconfigured:
+			fmt.Fprintf(stdout, "%s: CONFIGURATION ERROR: %v\n", o.Log, o.Err)
+			if code != exitViolation {
+				code = exitUsage
 			}
+		default:
 			fmt.Fprintf(stdout, "%s: no verdict: %v\n", o.Log, o.Err)
 			if code == exitOK {
 				code = exitNoVerdict

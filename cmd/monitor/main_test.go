@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/faultproxy"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
@@ -322,11 +323,11 @@ func TestTestAlert(t *testing.T) {
 func TestCheckConfigWarnsPlainHTTP(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "rekor.pub")
-	pub, err := testenv.NewSigner()
+	pub, err := identitytest.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := testenv.PublicKeyPEM(pub.Public())
+	pem, err := identitytest.PublicKeyPEM(pub.Public())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -398,6 +398,18 @@ func Signatures(raw []byte) (origin string, sigs []Signature) {
 	return origin, sigs
 }
 
+// SignedText returns the signed text of the note raw: everything before the
+// blank line that starts its signatures (all of raw when there is none). It
+// does not verify anything: the same tree head signed again (Rekor v1
+// signs afresh on every request) has the same signed text.
+func SignedText(raw []byte) string {
+	s := string(raw)
+	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
 // CheckConsistency checks that newer extends older, given the log's
 // consistency proof from older.Size to newer.Size. It returns nil or an
 // [*IntegrityError] with reason rollback, fork or consistency. An older

@@ -39,11 +39,18 @@ import (
 	"github.com/vigil-tlog/vigil/internal/identity"
 )
 
+// Kind is a kind of log: the protocol it is read with. Each kind is a
+// package implementing tlog.Log, registered in package monitor.
+type Kind string
+
 // Log kinds.
 const (
-	KindRekorV1 = "rekor-v1"
-	KindRekorV2 = "rekor-v2"
+	KindRekorV1 Kind = "rekor-v1"
+	KindRekorV2 Kind = "rekor-v2"
 )
+
+// Kinds lists the log kinds, in the order error messages name them.
+var Kinds = []Kind{KindRekorV1, KindRekorV2}
 
 // Defaults.
 const (
@@ -55,6 +62,13 @@ const (
 	DefaultWorkers      = 16
 	DefaultChunk        = 20000
 	DefaultMemoryBudget = 64 * MiB
+
+	DefaultWatchSeverity = alert.SeverityWarning
+	// DefaultProgressEvery is the interval of catch-up progress log lines.
+	DefaultProgressEvery = 10 * time.Second
+	// DefaultRekeyEvery is how often, at most, a log's keys are resolved
+	// again after a signature failure.
+	DefaultRekeyEvery = 10 * time.Minute
 )
 
 // Config is the whole monitor configuration.
@@ -81,7 +95,7 @@ type Config struct {
 type Log struct {
 	// Name labels the log in metrics, logs, alerts and the state file name.
 	Name string `yaml:"name"`
-	Kind string `yaml:"kind"`
+	Kind Kind   `yaml:"kind"`
 	// URL is the Rekor v1 API base, or the Rekor v2 read (tiles) base.
 	URL string `yaml:"url"`
 	// PublicKeyFile is the log's PEM public key. When empty the key comes
@@ -127,7 +141,7 @@ type Scan struct {
 	Chunk uint64 `yaml:"chunk"`
 	// WatchSeverity is the severity of watch-rule matches: info, warning
 	// (default) or critical.
-	WatchSeverity string `yaml:"watch_severity"`
+	WatchSeverity alert.Severity `yaml:"watch_severity"`
 	// MemoryBudget bounds the bytes of log answers the entry scans of all
 	// logs hold in memory at once (default 64MiB, range 1MiB to 4GiB).
 	MemoryBudget ByteSize `yaml:"memory_budget"`
@@ -256,7 +270,7 @@ func (c *Config) applyDefaults() {
 		c.Scan.Chunk = DefaultChunk
 	}
 	if c.Scan.WatchSeverity == "" {
-		c.Scan.WatchSeverity = "warning"
+		c.Scan.WatchSeverity = DefaultWatchSeverity
 	}
 	if c.Scan.MemoryBudget == 0 {
 		c.Scan.MemoryBudget = DefaultMemoryBudget

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,8 +143,12 @@ func (errs *errorList) log(c *Config, i int, l Log, seen map[string]bool) {
 		errs.add(p+"name", "duplicate log name %q", l.Name)
 	}
 	seen[l.Name] = true
-	if l.Kind != KindRekorV1 && l.Kind != KindRekorV2 {
-		errs.add(p+"kind", "%q is not %s or %s", l.Kind, KindRekorV1, KindRekorV2)
+	if !slices.Contains(Kinds, l.Kind) {
+		names := make([]string, len(Kinds))
+		for i, k := range Kinds {
+			names[i] = string(k)
+		}
+		errs.add(p+"kind", "%q is not %s", l.Kind, strings.Join(names, " or "))
 	}
 	if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs.add(p+"url", "%q is not an http(s) URL", l.URL)
@@ -197,7 +202,7 @@ func (errs *errorList) schedule(prefix string, interval Duration, schedule strin
 
 func (errs *errorList) scan(s Scan) {
 	switch s.WatchSeverity {
-	case "info", "warning", "critical":
+	case alert.SeverityInfo, alert.SeverityWarning, alert.SeverityCritical:
 	default:
 		errs.add("scan.watch_severity", "%q is not info, warning or critical", s.WatchSeverity)
 	}

@@ -50,7 +50,7 @@ func BenchmarkMatchFulcioCertV2(b *testing.B) {
 }
 
 // entryBuilder builds a v1 body or v2 leaf of a hashedrekord entry.
-type entryBuilder func(testing.TB, identitytest.Signer, []byte) []byte
+type entryBuilder func(identitytest.TB, identitytest.Signer, []byte) []byte
 
 // keySigned returns entries signed by benchKeys keys, four each.
 func keySigned(b *testing.B, build entryBuilder) [][]byte {

@@ -1,4 +1,4 @@
-package identity
+package identity_test
 
 import (
 	"bytes"
@@ -21,9 +21,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 )
 
@@ -32,11 +34,11 @@ var allFulcioExts = func() map[string]string {
 	m := make(map[string]string)
 	for n := 1; n <= 24; n++ {
 		if n != 7 {
-			m[fulcioOID(n)] = "value of " + fulcioOID(n)
+			m[identity.FulcioOID(n)] = "value of " + identity.FulcioOID(n)
 		}
 	}
-	m[OIDIssuerV1] = "https://legacy.example.com"
-	m[OIDIssuer] = "https://token.actions.githubusercontent.com"
+	m[identity.OIDIssuerV1] = "https://legacy.example.com"
+	m[identity.OIDIssuer] = "https://token.actions.githubusercontent.com"
 	return m
 }()
 
@@ -53,11 +55,11 @@ func certCorpus(tb testing.TB) (ders [][]byte, fast []bool) {
 	add(ca.Root.Raw, true)
 	add(ca.Intermediate.Raw, true)
 	for _, o := range []identitytest.CertOptions{
-		{Emails: []string{"alice@example.com"}, Extensions: map[string]string{OIDIssuer: "https://accounts.example.com"}},
+		{Emails: []string{"alice@example.com"}, Extensions: map[string]string{identity.OIDIssuer: "https://accounts.example.com"}},
 		{URIs: []string{"https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0"}, Extensions: allFulcioExts},
 		{URIs: []string{"https://example.com/a%20b?q=1#frag", "spiffe://cluster.local/ns/default/sa/builder"}, Emails: []string{"a@example.com", "b@example.com"}},
 		{DNSNames: []string{"tsa.example.com", "*.example.org"}},
-		{Username: "bob", Extensions: map[string]string{OIDIssuerV1: "https://legacy.example.com"}},
+		{Username: "bob", Extensions: map[string]string{identity.OIDIssuerV1: "https://legacy.example.com"}},
 		{Username: "carol", Extensions: allFulcioExts},
 		{Emails: []string{"dave@example.com"}, URIs: []string{"https://example.com/x"}, DNSNames: []string{"example.net"}, Extensions: allFulcioExts},
 		{},
@@ -83,7 +85,7 @@ func certCorpus(tb testing.TB) (ders [][]byte, fast []bool) {
 	otherName, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: mustMarshal(tb, struct {
 		ID    asn1.ObjectIdentifier
 		Value string `asn1:"utf8,explicit,tag:0"`
-	}{asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 7}, "erin"})})
+	}{cryptoutils.OIDOtherName, "erin"})})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -155,15 +157,15 @@ func mustOID(tb testing.TB, s string) x509.OID {
 }
 
 // referenceCertIdentity is the extraction through crypto/x509.
-func referenceCertIdentity(der []byte) (*Identity, error) {
+func referenceCertIdentity(der []byte) (*identity.Identity, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	return certIdentity(cert, nil)
+	return identity.CertIdentity(cert)
 }
 
-var cmpFields = cmp.Options{cmpopts.IgnoreUnexported(Identity{})}
+var cmpFields = cmp.Options{cmpopts.IgnoreUnexported(identity.Identity{})}
 
 // checkFastCert checks the fast extraction of der against
 // referenceCertIdentity and returns whether the fast parser handled der.
@@ -178,7 +180,7 @@ var cmpFields = cmp.Options{cmpopts.IgnoreUnexported(Identity{})}
 func checkFastCert(t *testing.T, der []byte) bool {
 	t.Helper()
 	want, wantErr := referenceCertIdentity(der)
-	fast, fastOK := fastCertIdentity(der)
+	fast, fastOK := identity.FastCertIdentity(der)
 	if fastOK {
 		if wantErr != nil {
 			keyErr := publicKeyError(der)
@@ -189,7 +191,7 @@ func checkFastCert(t *testing.T, der []byte) bool {
 			t.Fatalf("fast parser disagrees with crypto/x509 on %x (-x509 +fast):\n%s", der, diff)
 		}
 	}
-	got, err := certDERIdentity(der, nil)
+	got, err := identity.CertDERIdentity(der)
 	switch {
 	case wantErr == nil && err != nil:
 		t.Fatalf("certDERIdentity(%x) error %v, crypto/x509 accepts it", der, err)
@@ -266,12 +268,12 @@ func TestFastCertMatchesX509(t *testing.T) {
 func TestFastCertIdentityFields(t *testing.T) {
 	ca := identitytest.NewCA(t, "fields")
 	s := ca.Issue(t, identitytest.CertOptions{Username: "carol", Extensions: allFulcioExts})
-	id, ok := fastCertIdentity(s.Cert.Raw)
+	id, ok := identity.FastCertIdentity(s.Cert.Raw)
 	if !ok {
 		t.Fatal("fast parser rejects a Fulcio certificate")
 	}
-	want := &Identity{
-		KeyType:         KeyX509,
+	want := &identity.Identity{
+		KeyType:         identity.KeyX509,
 		OtherNames:      []string{"carol"},
 		Issuer:          "https://token.actions.githubusercontent.com",
 		Extensions:      allFulcioExts,
@@ -300,7 +302,7 @@ func BenchmarkCertIdentity(b *testing.B) {
 	der := ca.Issue(b, identitytest.CertOptions{
 		URIs: []string{"https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"},
 		Extensions: map[string]string{
-			OIDIssuer:                "https://token.actions.githubusercontent.com",
+			identity.OIDIssuer:       "https://token.actions.githubusercontent.com",
 			"1.3.6.1.4.1.57264.1.9":  "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
 			"1.3.6.1.4.1.57264.1.12": "https://github.com/acme/app",
 			"1.3.6.1.4.1.57264.1.13": "0123456789abcdef0123456789abcdef01234567",
@@ -317,7 +319,7 @@ func BenchmarkCertIdentity(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := certDERIdentity(der, nil); err != nil {
+			if _, err := identity.CertDERIdentity(der); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -343,18 +345,18 @@ func TestFastCertPublicKeyDeferred(t *testing.T) {
 		t.Fatal("crypto/x509 accepts a point off the curve")
 	}
 	checkFastCert(t, der)
-	id, err := certDERIdentity(der, nil)
+	id, err := identity.CertDERIdentity(der)
 	if err != nil {
 		t.Fatalf("certDERIdentity: %v", err)
 	}
 	if c, err := id.Certificate(); c != nil || err == nil {
 		t.Errorf("Certificate() = %v, %v; want an error", c, err)
 	}
-	m, err := Compile(Config{Watch: []Rule{{Name: "ca", CAFile: writeTestFile(t, ca.PEM())}}})
+	m, err := identity.Compile(identity.Config{Watch: []identity.Rule{{Name: "ca", CAFile: writeTestFile(t, ca.PEM())}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := m.Match([]Identity{*id}); len(res.Watched) != 0 {
+	if res := m.Match([]identity.Identity{*id}); len(res.Watched) != 0 {
 		t.Errorf("CA rule matches a certificate crypto/x509 rejects: %+v", res.Watched)
 	}
 }

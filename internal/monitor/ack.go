@@ -38,16 +38,7 @@ type Ack struct {
 	At        time.Time `json:"at"`
 }
 
-// AckDir is where acknowledgement requests for the state directory
-// stateDir are kept.
-func AckDir(stateDir string) string { return filepath.Join(stateDir, "acks") }
-
-// FiringFile is where the alert conditions that fired and are not resolved
-// are kept in the state directory stateDir (not a log name: those start
-// with a letter or digit).
-func FiringFile(stateDir string) string { return filepath.Join(stateDir, ".firing.json") }
-
-// RequestAck records a in dir (see [AckDir]) and returns the request's
+// RequestAck records a in dir (see state.AckDir) and returns the request's
 // path. It is safe while a monitor runs on the same state directory.
 func RequestAck(dir string, a Ack) (string, error) {
 	if strings.TrimSpace(a.DedupeKey) == "" {
@@ -72,7 +63,7 @@ func RequestAck(dir string, a Ack) (string, error) {
 }
 
 // ReadFiring returns the firing conditions saved in path (see
-// [FiringFile]) by log and dedupe key; none when the file does not exist.
+// state.FiringFile) by log and dedupe key; none when the file does not exist.
 func ReadFiring(path string) (map[string]map[string]alert.Event, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -151,7 +142,7 @@ func (mon *Monitor) applyAck(ctx context.Context, a Ack) bool {
 	if a.Note != "" {
 		summary += ": " + a.Note
 	}
-	if !mon.notify(context.WithoutCancel(ctx), []alert.Event{alert.Recovered(ev, now, summary)}) {
+	if !mon.notify(context.WithoutCancel(ctx), []alert.Event{acknowledged(ev, now, summary)}) {
 		return false
 	}
 	mon.mu.Lock()

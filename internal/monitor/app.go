@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,19 +22,20 @@ import (
 	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
-	"github.com/vigil-tlog/vigil/internal/rekor"
 	"github.com/vigil-tlog/vigil/internal/state"
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // App is a monitor process built from a configuration: its logs, state
-// store, metrics registry and monitor. Close releases the state directory.
+// store, metrics registry, alert outbox and monitor. Close releases the
+// state directory.
 type App struct {
-	Config   *config.Config
-	Monitor  *Monitor
-	Registry *prometheus.Registry
-	Store    *state.Store
-	Outbox   *alert.Outbox
-	Sinks    []alert.Sink
+	cfg      *config.Config
+	monitor  *Monitor
+	registry *prometheus.Registry
+	store    *state.Store
+	outbox   *alert.Outbox
+	sinks    []alert.Sink
 	logger   *slog.Logger
 }
 
@@ -90,32 +90,95 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	outbox, err := alert.Open(filepath.Join(cfg.StateDir, "outbox"), sinks, reg, logger, cfg.Alerts.Outbox)
+	outbox, err := alert.Open(state.OutboxDir(cfg.StateDir), sinks, reg, logger, cfg.Alerts.Outbox)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("opening alert outbox: %w", err)
 	}
 	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
-		FiringFile: FiringFile(cfg.StateDir), AckDir: AckDir(cfg.StateDir)})
+		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir)})
 	if err != nil {
 		outbox.Close()
 		store.Close()
 		return nil, err
 	}
-	return &App{Config: cfg, Monitor: mon, Registry: reg, Store: store, Outbox: outbox, Sinks: sinks, logger: logger}, nil
+	return &App{cfg: cfg, monitor: mon, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger}, nil
 }
 
 // Close closes the outbox and releases the state directory.
 func (a *App) Close() error {
-	return errors.Join(a.Outbox.Close(), a.Store.Close())
+	return errors.Join(a.outbox.Close(), a.store.Close())
+}
+
+// CheckOnce checks every log once and returns the outcomes in
+// configuration order; the alerts it queues are delivered by Run, or by a
+// later Check.
+func (a *App) CheckOnce(ctx context.Context) []Outcome { return a.monitor.CheckOnce(ctx) }
+
+// Deliver delivers queued alerts until ctx is done (what Run does beside
+// the checks).
+func (a *App) Deliver(ctx context.Context) error { return a.outbox.Run(ctx) }
+
+// Gatherer is the app's metrics registry.
+func (a *App) Gatherer() prometheus.Gatherer { return a.registry }
+
+// Queued is the number of alerts in the outbox not yet delivered to every
+// sink.
+func (a *App) Queued() int { return a.outbox.Stats().Queued }
+
+// Ready reports whether every log was verified within its staleness limit,
+// and names the ones that were not.
+func (a *App) Ready() (bool, []string) { return a.monitor.Ready() }
+
+// Firing returns the alert conditions that fired and are not resolved,
+// integrity violations first.
+func (a *App) Firing() []alert.Event { return a.monitor.Firing() }
+
+// SinkResult is the result of sending the test alert through one sink.
+type SinkResult struct {
+	Sink string
+	Err  error // nil: sent
+}
+
+// TestAlert sends the sample event through every sink and returns each
+// sink's result, in configuration order.
+func (a *App) TestAlert(ctx context.Context) []SinkResult {
+	err := alert.TestAlert(ctx, a.sinks)
+	var failed []*alert.SinkError
+	for _, e := range unwrapAll(err) {
+		var se *alert.SinkError
+		if errors.As(e, &se) {
+			failed = append(failed, se)
+		}
+	}
+	out := make([]SinkResult, len(a.sinks))
+	for i, s := range a.sinks {
+		out[i].Sink = s.Name()
+		for _, se := range failed {
+			if se.Sink == s.Name() {
+				out[i].Err = se.Err
+			}
+		}
+	}
+	return out
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // Check checks every log once, then gives the alert outbox up to flush to
 // deliver what the checks queued (what is left is delivered by the next run
 // or check).
 func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
-	outs := a.Monitor.CheckOnce(ctx)
-	if a.Outbox.Stats().Queued == 0 {
+	outs := a.monitor.CheckOnce(ctx)
+	if a.outbox.Stats().Queued == 0 {
 		return outs
 	}
 	fctx, cancel := context.WithTimeout(ctx, flush)
@@ -123,11 +186,11 @@ func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		a.Outbox.Run(fctx)
+		a.outbox.Run(fctx)
 	}()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for a.Outbox.Stats().Queued > 0 && fctx.Err() == nil {
+	for a.outbox.Stats().Queued > 0 && fctx.Err() == nil {
 		select {
 		case <-fctx.Done():
 		case <-t.C:
@@ -135,7 +198,7 @@ func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
 	}
 	cancel()
 	<-done
-	if n := a.Outbox.Stats().Queued; n > 0 {
+	if n := a.outbox.Stats().Queued; n > 0 {
 		a.logger.WarnContext(ctx, "alerts still queued after check; the next run delivers them", "queued", n)
 	}
 	return outs
@@ -145,30 +208,29 @@ func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
 // done; cancellation is a clean exit.
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return Serve(ctx, ln, a.Monitor.Handler(a.Registry)) })
-	g.Go(func() error { return a.Monitor.Run(ctx) })
-	g.Go(func() error { return a.Outbox.Run(ctx) })
-	a.logger.InfoContext(ctx, "monitor running", "listen", ln.Addr().String(), "logs", len(a.Config.Logs), "state_dir", a.Config.StateDir)
+	g.Go(func() error { return Serve(ctx, ln, a.monitor.Handler(a.registry)) })
+	g.Go(func() error { return a.monitor.Run(ctx) })
+	g.Go(func() error { return a.outbox.Run(ctx) })
+	a.logger.InfoContext(ctx, "monitor running", "listen", ln.Addr().String(), "logs", len(a.cfg.Logs), "state_dir", a.cfg.StateDir)
 	return g.Wait()
 }
 
 // newLog resolves one configured log. reload reads the trust material
 // again, for Log.Rekey.
 func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error), ua string, scan *ScanConfig) (*Log, error) {
-	keys, err := logKeys(lc, trust, time.Now())
-	if err != nil {
-		return nil, err
+	open, ok := kinds[lc.Kind]
+	if !ok {
+		return nil, fmt.Errorf("kind %q: no such log kind", lc.Kind)
 	}
-	hc, err := rekor.NewHTTPClient(rekor.ClientConfig{CAFile: lc.CAFile, Timeout: time.Duration(lc.Timeout), UserAgent: ua})
+	hc, err := tlog.NewHTTPClient(tlog.ClientConfig{CAFile: lc.CAFile, Timeout: time.Duration(lc.Timeout), UserAgent: ua})
 	if err != nil {
 		return nil, fmt.Errorf("ca_file: %w", err)
 	}
-	var src Source
-	if lc.Kind == config.KindRekorV1 {
-		src, err = rekor.NewV1(lc.URL, hc)
-	} else {
-		src, err = rekor.NewV2(lc.URL, hc)
+	src, err := open(tlog.Options{URL: lc.URL, Origin: lc.Origin, Client: hc})
+	if err != nil {
+		return nil, err
 	}
+	keys, err := logKeys(lc, src, trust, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -178,22 +240,19 @@ func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error)
 			return nil, fmt.Errorf("schedule: %w", err)
 		}
 	}
-	l := &Log{Name: lc.Name, Kind: lc.Kind, URL: lc.URL, Origin: lc.Origin, Keys: keys, Source: src, Client: hc,
-		Staleness: time.Duration(lc.Staleness), MaxUnchanged: time.Duration(lc.MaxUnchanged), Schedule: sched}
+	l := NewLog(lc.Name, lc.URL, src, keys)
+	l.Staleness, l.MaxUnchanged, l.Schedule = time.Duration(lc.Staleness), time.Duration(lc.MaxUnchanged), sched
 	l.Rekey = func(context.Context) (Keys, error) {
 		if lc.PublicKeyFile != "" {
-			return logKeys(lc, nil, time.Now())
+			return logKeys(lc, src, nil, time.Now())
 		}
 		t, err := reload()
 		if err != nil {
 			return Keys{}, err
 		}
-		return logKeys(lc, t, time.Now())
+		return logKeys(lc, src, t, time.Now())
 	}
 	if scan != nil {
-		if l.Entries, err = NewEntrySource(src); err != nil {
-			return nil, err
-		}
 		l.Scan, l.parser = scan, identity.NewParser(1024)
 	}
 	if lc.StartCheckpointFile != "" {
@@ -207,7 +266,7 @@ func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error)
 // logKeys resolves the keys of log lc: its public_key_file, else the keys of
 // the trust material valid at now (and those that ended, for the saved
 // checkpoint).
-func logKeys(lc config.Log, trust trustedLogs, now time.Time) (Keys, error) {
+func logKeys(lc config.Log, src tlog.Log, trust trustedLogs, now time.Time) (Keys, error) {
 	var (
 		keys, ended []crypto.PublicKey
 		err         error
@@ -227,11 +286,11 @@ func logKeys(lc config.Log, trust trustedLogs, now time.Time) (Keys, error) {
 	default:
 		return Keys{}, fmt.Errorf("no public key: set public_key_file or trust")
 	}
-	vs, ids, err := verifiers(lc, keys)
+	vs, ids, err := verifiers(lc.Name, src, keys)
 	if err != nil {
 		return Keys{}, err
 	}
-	all, _, err := verifiers(lc, append(slices.Clone(keys), ended...))
+	all, _, err := verifiers(lc.Name, src, append(slices.Clone(keys), ended...))
 	if err != nil {
 		return Keys{}, err
 	}
@@ -241,11 +300,7 @@ func logKeys(lc config.Log, trust trustedLogs, now time.Time) (Keys, error) {
 // verifiers builds a note verifier for each distinct key (a trust root may
 // list one key twice, for two validity periods) and returns them with their
 // key IDs.
-func verifiers(lc config.Log, keys []crypto.PublicKey) ([]note.Verifier, []string, error) {
-	newVerifier := checkpoint.NewVerifier
-	if lc.Kind == config.KindRekorV1 {
-		newVerifier = checkpoint.NewRekorV1Verifier
-	}
+func verifiers(name string, src tlog.Log, keys []crypto.PublicKey) ([]note.Verifier, []string, error) {
 	var (
 		vs  []note.Verifier
 		ids []string
@@ -258,14 +313,14 @@ func verifiers(lc config.Log, keys []crypto.PublicKey) ([]note.Verifier, []strin
 		if slices.Contains(ids, id) {
 			continue
 		}
-		v, err := newVerifier(lc.Origin, k)
+		v, err := src.Verifier(k)
 		if err != nil {
 			return nil, nil, fmt.Errorf("origin: %w", err)
 		}
 		for i, o := range vs {
 			if o.KeyHash() == v.KeyHash() {
 				// note.VerifierList cannot tell them apart.
-				return nil, nil, fmt.Errorf("keys %s and %s of log %s share the key hint %08x", ids[i], id, lc.Name, v.KeyHash())
+				return nil, nil, fmt.Errorf("keys %s and %s of log %s share the key hint %08x", ids[i], id, name, v.KeyHash())
 			}
 		}
 		vs, ids = append(vs, v), append(ids, id)

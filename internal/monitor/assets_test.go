@@ -53,7 +53,7 @@ func TestAssetsReferenceExportedMetrics(t *testing.T) {
 	add(t, l, mustSigner(t))
 	app.Check(t.Context(), 10*time.Second)
 
-	mfs, err := app.Registry.Gather()
+	mfs, err := app.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

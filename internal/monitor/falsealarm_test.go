@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 	"github.com/vigil-tlog/vigil/internal/monitor"
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
@@ -27,16 +29,16 @@ import (
 // at rekorURL.
 func v1Entries(t *testing.T, rekorURL string, n int) {
 	t.Helper()
-	signer, err := testenv.NewSigner()
+	signer, err := identitytest.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := testenv.PublicKeyPEM(signer.Public())
+	pub, err := identitytest.PublicKeyPEM(signer.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range n {
-		if _, err := testenv.AddV1HashedRekord(t.Context(), rekorURL, signer, pub, testenv.Artifact()); err != nil {
+		if _, err := stack.AddV1HashedRekord(t.Context(), rekorURL, signer, pub, identitytest.Artifact()); err != nil {
 			t.Fatalf("adding an entry to %s: %v", rekorURL, err)
 		}
 	}
@@ -71,7 +73,7 @@ func checkWith(t *testing.T, cfg *config.Config) (monitor.Outcome, float64) {
 	o := checkOne(t, app)
 	var failures float64
 	for _, r := range []string{"signature", "origin", "malformed", "rollback", "fork", "consistency", "inclusion"} {
-		v, _ := testenv.MetricValue(t, app.Registry, "vigil_log_integrity_failures_total", "log", o.Log, "reason", r)
+		v, _ := testenv.MetricValue(t, app.Gatherer(), "vigil_log_integrity_failures_total", "log", o.Log, "reason", r)
 		failures += v
 	}
 	return o, failures
@@ -195,7 +197,7 @@ func TestFirstContactMisconfigurations(t *testing.T) {
 	env := testenv.Stack(t)
 	logs := stackLogs(t)
 	v1, v2 := logs[0], logs[1]
-	if v1.Kind != config.KindRekorV1 || v2.Kind != config.KindRekorV2 {
+	if v1.Kind != string(config.KindRekorV1) || v2.Kind != string(config.KindRekorV2) {
 		t.Fatalf("stack logs %s, %s", v1.Kind, v2.Kind)
 	}
 	dir := t.TempDir()
@@ -237,8 +239,10 @@ func TestFirstContactMisconfigurations(t *testing.T) {
 			o := checkOne(t, app)
 			var ce *monitor.ConfigError
 			switch {
-			case o.Result() != "error":
+			case o.Result() != monitor.ResultError && o.Result() != monitor.ResultMisconfigured:
 				t.Errorf("outcome %s (%v), want no violation and no verdict", o.Result(), o.Err)
+			case (o.Result() == monitor.ResultMisconfigured) != tt.config:
+				t.Errorf("outcome %s (%v), want misconfigured = %v", o.Result(), o.Err, tt.config)
 			case !strings.Contains(o.Err.Error(), tt.want):
 				t.Errorf("error %q does not say %q", o.Err, tt.want)
 			case errors.As(o.Err, &ce) != tt.config:
@@ -247,7 +251,7 @@ func TestFirstContactMisconfigurations(t *testing.T) {
 			if strings.Contains(strings.ToLower(o.Err.Error()), "integrity violation") {
 				t.Errorf("error %q reads as an integrity violation", o.Err)
 			}
-			queued := app.Outbox.Stats().Queued
+			queued := app.Queued()
 			app.Close()
 			if queued != 0 {
 				t.Errorf("%d alert events queued for a misconfiguration, want none", queued)
@@ -266,7 +270,7 @@ func TestFirstContactMisconfigurations(t *testing.T) {
 			if o := checkOne(t, app); o.Err != nil {
 				t.Fatalf("corrected configuration: %v", o.Err)
 			}
-			if n := app.Outbox.Stats().Queued; n != 0 {
+			if n := app.Queued(); n != 0 {
 				t.Errorf("%d alert events queued by the corrected run (a recovery for an incident that never was?), want none", n)
 			}
 		})

@@ -32,7 +32,7 @@ func newForger(t *testing.T, l stackLog) *forger {
 
 // checkpointPath is the path of the log's checkpoint endpoint.
 func (f *forger) checkpointPath() string {
-	if f.l.Kind == config.KindRekorV1 {
+	if f.l.Kind == string(config.KindRekorV1) {
 		return "/api/v1/log"
 	}
 	return "/checkpoint"
@@ -43,7 +43,7 @@ func (f *forger) checkpointPath() string {
 // keepClaims, so the only thing wrong is what the test forged.
 func (f *forger) serveNote(note func(real []byte, origin string, size uint64, root []byte) []byte, keepClaims bool) faultproxy.Fault {
 	return faultproxy.OnPath(f.checkpointPath(), func(r *http.Request, real []byte) (int, []byte, bool) {
-		if f.l.Kind != config.KindRekorV1 {
+		if f.l.Kind != string(config.KindRekorV1) {
 			origin, size, root, err := faultproxy.ParseNote(real)
 			if err != nil {
 				return 0, nil, false
@@ -118,7 +118,7 @@ func faultCases() []faultCase {
 					return f.signer.Text(origin + "\nnot-a-number\nAAAA\n")
 				}, true))
 			}},
-		{name: "claims-disagree-with-note", kinds: config.KindRekorV1, reason: checkpoint.ReasonMalformed,
+		{name: "claims-disagree-with-note", kinds: string(config.KindRekorV1), reason: checkpoint.ReasonMalformed,
 			install: func(t *testing.T, p *faultproxy.Proxy, f *forger, _ *checkpoint.Checkpoint) {
 				p.Set(faultproxy.OnPath("/api/v1/log", func(_ *http.Request, real []byte) (int, []byte, bool) {
 					var info map[string]any
@@ -137,7 +137,7 @@ func faultCases() []faultCase {
 					return f.signer.Checkpoint(origin, size, faultproxy.RandomHash())
 				}, false))
 			}},
-		{name: "bad-proof-corrupted-hashes", kinds: config.KindRekorV1, reason: checkpoint.ReasonConsistency,
+		{name: "bad-proof-corrupted-hashes", kinds: string(config.KindRekorV1), reason: checkpoint.ReasonConsistency,
 			install: func(t *testing.T, p *faultproxy.Proxy, f *forger, _ *checkpoint.Checkpoint) {
 				addEntries(t, f.l, 2)
 				p.Set(faultproxy.OnPath("/api/v1/log/proof", func(_ *http.Request, real []byte) (int, []byte, bool) {
@@ -154,7 +154,7 @@ func faultCases() []faultCase {
 					return http.StatusOK, b, true
 				}))
 			}},
-		{name: "bad-proof-corrupted-tiles", kinds: config.KindRekorV2, reason: checkpoint.ReasonConsistency,
+		{name: "bad-proof-corrupted-tiles", kinds: string(config.KindRekorV2), reason: checkpoint.ReasonConsistency,
 			install: func(t *testing.T, p *faultproxy.Proxy, f *forger, _ *checkpoint.Checkpoint) {
 				addEntries(t, f.l, 2)
 				p.Set(func(r *http.Request, real []byte) (int, []byte, bool) {
@@ -213,8 +213,8 @@ func TestFaults(t *testing.T) {
 						t.Fatalf("check without fault: %v", good.Err)
 					}
 					before := stateBytes(t, dir, name)
-					fetchErrs, _ := metricValue(t, app.Registry, "vigil_log_fetch_errors_total", "log", name)
-					failures, _ := metricValue(t, app.Registry, "vigil_log_integrity_failures_total", "log", name, "reason", string(fc.reason))
+					fetchErrs, _ := metricValue(t, app.Gatherer(), "vigil_log_fetch_errors_total", "log", name)
+					failures, _ := metricValue(t, app.Gatherer(), "vigil_log_integrity_failures_total", "log", name, "reason", string(fc.reason))
 
 					fc.install(t, proxy, f, good.Checkpoint)
 					o := checkOne(t, app)
@@ -225,7 +225,7 @@ func TestFaults(t *testing.T) {
 						if o.Result() != "error" {
 							t.Fatalf("check = %s (%v), want no verdict", o.Result(), o.Err)
 						}
-						if got, _ := metricValue(t, app.Registry, "vigil_log_fetch_errors_total", "log", name); got != fetchErrs+1 {
+						if got, _ := metricValue(t, app.Gatherer(), "vigil_log_fetch_errors_total", "log", name); got != fetchErrs+1 {
 							t.Errorf("vigil_log_fetch_errors_total = %v, want %v", got, fetchErrs+1)
 						}
 					} else {
@@ -235,7 +235,7 @@ func TestFaults(t *testing.T) {
 						if len(ie.New) == 0 {
 							t.Errorf("violation carries no offending checkpoint as evidence")
 						}
-						if got := gauge(t, app.Registry, "vigil_log_integrity_failures_total", "log", name, "reason", string(fc.reason)); got != failures+1 {
+						if got := gauge(t, app.Gatherer(), "vigil_log_integrity_failures_total", "log", name, "reason", string(fc.reason)); got != failures+1 {
 							t.Errorf("vigil_log_integrity_failures_total{reason=%q} = %v, want %v", fc.reason, got, failures+1)
 						}
 					}

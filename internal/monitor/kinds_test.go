@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -53,7 +54,7 @@ type kindCase struct {
 func TestScanEveryV1Kind(t *testing.T) {
 	var l testenv.Log
 	for _, sl := range stackLogs(t) {
-		if sl.Kind == config.KindRekorV1 {
+		if sl.Kind == string(config.KindRekorV1) {
 			l = sl
 		}
 	}
@@ -70,7 +71,7 @@ func TestScanEveryV1Kind(t *testing.T) {
 	cert := func(name string) identitytest.Signer {
 		return ca.Issue(t, identitytest.CertOptions{Emails: []string{email(name)}, Extensions: map[string]string{identity.OIDIssuer: issuer}})
 	}
-	statement := func() []byte { return identitytest.InTotoStatement("app", testenv.Artifact()) }
+	statement := func() []byte { return identitytest.InTotoStatement("app", identitytest.Artifact()) }
 	// certCase watches a certificate by e-mail subject and issuer.
 	certCase := func(name, kind string, s identitytest.Signer, pe models.ProposedEntry) kindCase {
 		return kindCase{
@@ -97,23 +98,23 @@ func TestScanEveryV1Kind(t *testing.T) {
 	var cases []kindCase
 	{
 		s := cert("hashedrekord")
-		cases = append(cases, certCase("hashedrekord", "hashedrekord:0.0.1", s, identitytest.HashedRekord(t, s, testenv.Artifact())))
+		cases = append(cases, certCase("hashedrekord", "hashedrekord:0.0.1", s, identitytest.HashedRekord(t, s, identitytest.Artifact())))
 	}
 	{
 		s := cert("rekord-x509")
-		cases = append(cases, certCase("rekord-x509", "rekord:0.0.1", s, identitytest.RekordX509(t, s, testenv.Artifact())))
+		cases = append(cases, certCase("rekord-x509", "rekord:0.0.1", s, identitytest.RekordX509(t, s, identitytest.Artifact())))
 	}
 	{
 		k := identitytest.NewPGPKey(t, email("rekord-pgp"))
-		cases = append(cases, pgpCase("rekord-pgp", "rekord:0.0.1", k, identitytest.RekordPGP(t, k, testenv.Artifact())))
+		cases = append(cases, pgpCase("rekord-pgp", "rekord:0.0.1", k, identitytest.RekordPGP(t, k, identitytest.Artifact())))
 	}
 	{
 		// The OpenSSH "SHA256:..." form in the rule, hex in the evidence.
-		pe, hexFP, opensshFP := identitytest.RekordSSH(t, email("rekord-ssh"), testenv.Artifact())
+		pe, hexFP, opensshFP := identitytest.RekordSSH(t, email("rekord-ssh"), identitytest.Artifact())
 		cases = append(cases, keyCase("rekord-ssh", "rekord:0.0.1", opensshFP, hexFP, pe))
 	}
 	{
-		pe, fp := identitytest.RekordMinisign(t, testenv.Artifact())
+		pe, fp := identitytest.RekordMinisign(t, identitytest.Artifact())
 		cases = append(cases, keyCase("rekord-minisign", "rekord:0.0.1", "sha256:"+fp, fp, pe))
 	}
 	{
@@ -190,7 +191,7 @@ func TestScanEveryV1Kind(t *testing.T) {
 
 	index := make([]int64, len(cases))
 	for i, c := range cases {
-		idx, err := testenv.AddV1Entry(t.Context(), l.URL, c.entry)
+		idx, err := stack.AddV1Entry(t.Context(), l.URL, c.entry)
 		if err != nil {
 			t.Fatalf("%s: rekor-server rejected the %s entry: %v", c.rule.Name, c.kind, err)
 		}
@@ -219,7 +220,7 @@ func TestScanEveryV1Kind(t *testing.T) {
 			}
 		})
 	}
-	if got := gauge(t, app.Registry, "vigil_log_entries_scanned_total", "log", cfg.Logs[0].Name); got < float64(len(cases)) {
+	if got := gauge(t, app.Gatherer(), "vigil_log_entries_scanned_total", "log", cfg.Logs[0].Name); got < float64(len(cases)) {
 		t.Errorf("vigil_log_entries_scanned_total = %v, want >= %d", got, len(cases))
 	}
 }

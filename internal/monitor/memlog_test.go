@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -23,8 +24,8 @@ import (
 	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
-	"github.com/vigil-tlog/vigil/internal/rekor"
 	"github.com/vigil-tlog/vigil/internal/state"
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // memLog is an in-memory log: Merkle trees of leaves and checkpoints signed
@@ -88,19 +89,19 @@ func (m *memLog) note(t *memTree) ([]byte, error) {
 	return note.Sign(&note.Note{Text: text}, m.signer)
 }
 
-func (m *memLog) Head(context.Context) (*rekor.Head, error) {
+func (m *memLog) Head(context.Context) (*tlog.Head, error) {
 	t := m.active()
 	raw, err := m.note(t)
 	if err != nil || !m.v1 {
-		return &rekor.Head{Note: raw}, err
+		return &tlog.Head{Note: raw}, err
 	}
-	h := &rekor.Head{Note: raw, TreeID: t.id, Size: t.tree.Size(), Root: t.tree.Hash(), HasClaims: true}
+	h := &tlog.Head{Note: raw, TreeID: t.id, Size: t.tree.Size(), Root: t.tree.Hash(), HasClaims: true}
 	for _, old := range m.trees[:len(m.trees)-1] {
 		n, err := m.note(old)
 		if err != nil {
 			return nil, err
 		}
-		h.Inactive = append(h.Inactive, rekor.Shard{TreeID: old.id, Note: n, Size: old.tree.Size(), Root: old.tree.Hash()})
+		h.Inactive = append(h.Inactive, tlog.Shard{TreeID: old.id, Note: n, Size: old.tree.Size(), Root: old.tree.Hash()})
 	}
 	return h, nil
 }
@@ -118,23 +119,37 @@ func (m *memLog) ConsistencyProof(_ context.Context, treeID string, from, to uin
 	return m.byID(treeID).tree.ConsistencyProof(from, to)
 }
 
-func (m *memLog) Entries(_ context.Context, head *rekor.Head, _, from, to uint64, _ int, fn func(rekor.Entry) error) error {
-	t := m.byID(head.TreeID)
-	off := shardOffset(head)
+func (m *memLog) Entries(_ context.Context, tree tlog.Tree, from, to uint64, _ tlog.EntriesOptions, fn func(tlog.Entry) error) error {
+	t := m.byID(tree.ID)
 	for i := from; i < to; i++ {
-		if err := fn(rekor.Entry{Index: i, LogIndex: off + i, Data: t.leaves[i]}); err != nil {
+		if err := fn(tlog.Entry{Index: i, LogIndex: tree.Offset + i, Data: t.leaves[i]}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (m *memLog) RangeNodes(context.Context, *rekor.Head, uint64) ([][]byte, error) {
+func (m *memLog) RangeNodes(context.Context, tlog.Tree, uint64) ([][]byte, error) {
 	return nil, fmt.Errorf("not needed")
 }
 
-func (m *memLog) Parse(p *identity.Parser, data []byte) ([]identity.Identity, error) {
+func (m *memLog) Identities(p *identity.Parser, data []byte) ([]identity.Identity, error) {
 	return p.ParseV2(data)
+}
+
+// Verifier is not used: tests give the log's verifiers.
+func (m *memLog) Verifier(crypto.PublicKey) (note.Verifier, error) {
+	return nil, fmt.Errorf("not needed")
+}
+
+// Checkpoint verifies as the kind memLog plays does: Rekor v1 by key
+// whatever the hostname, with the tree ID in the origin; else with the
+// origin.
+func (m *memLog) Checkpoint(raw []byte, treeID string, vs []note.Verifier) (*checkpoint.Checkpoint, error) {
+	if m.v1 {
+		return checkpoint.ParseRekorV1(raw, treeID, vs...)
+	}
+	return checkpoint.Parse(raw, m.origin, vs...)
 }
 
 // recorder is a Notifier that keeps the events.
@@ -274,12 +289,8 @@ func (r *flakyRecorder) Enqueue(ctx context.Context, evs ...alert.Event) ([]aler
 
 func newMemMonitor(t *testing.T, ml *memLog, v note.Verifier, events Notifier, scan *ScanConfig, dir string) (*Monitor, *state.Store) {
 	t.Helper()
-	kind := "rekor-v2"
-	if ml.v1 {
-		kind = "rekor-v1"
-	}
-	l := &Log{Name: "mem", Kind: kind, Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour,
-		Schedule: everySecond{}, Scan: scan, Entries: ml, parser: identity.NewParser(16)}
+	l := &Log{Name: "mem", keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour,
+		Schedule: everySecond{}, Scan: scan, parser: identity.NewParser(16)}
 	return startMonitor(t, dir, l, Config{Events: events})
 }
 
@@ -316,7 +327,7 @@ func TestViolationRetriedUntilQueued(t *testing.T) {
 	ml.signer = other.signer
 	rec.fails = 1
 	for i := range 3 {
-		if o := mon.CheckOnce(t.Context())[0]; o.Result() != resultViolation {
+		if o := mon.CheckOnce(t.Context())[0]; o.Result() != ResultViolation {
 			t.Fatalf("check %d = %v, want a violation", i, o.Err)
 		}
 	}
@@ -345,7 +356,7 @@ func TestSavedCheckpointOfAnotherKey(t *testing.T) {
 	mon, _ = newMemMonitor(t, other, v2, nil, nil, dir)
 	o := mon.CheckOnce(t.Context())[0]
 	var ce *ConfigError
-	if o.Result() != resultError || !errors.As(o.Err, &ce) {
+	if o.Result() != ResultMisconfigured || !errors.As(o.Err, &ce) {
 		t.Errorf("check with a saved checkpoint of another key = %s (%v), want a ConfigError and no verdict", o.Result(), o.Err)
 	}
 }
@@ -387,7 +398,7 @@ func TestFiringSurvivesRestart(t *testing.T) {
 	firing := filepath.Join(t.TempDir(), "firing.json")
 	acks := filepath.Join(t.TempDir(), "acks")
 	start := func(rec Notifier) (*Monitor, *state.Store) {
-		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
+		l := &Log{Name: "mem", keys: Keys{Verifiers: []note.Verifier{v}}, Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
 		return startMonitor(t, dir, l, Config{Events: rec, FiringFile: firing, AckDir: acks})
 	}
 	rec := &recorder{}
@@ -398,7 +409,7 @@ func TestFiringSurvivesRestart(t *testing.T) {
 	good := ml.signer
 	other, _ := newMemLog(t)
 	ml.signer = other.signer
-	if o := mon.CheckOnce(t.Context())[0]; o.Result() != resultViolation {
+	if o := mon.CheckOnce(t.Context())[0]; o.Result() != ResultViolation {
 		t.Fatalf("check = %v, want a violation", o.Err)
 	}
 	if len(rec.events) != 1 || rec.events[0].Kind != alert.KindIntegrityViolation {
@@ -473,7 +484,7 @@ func TestKeyRotationSavedCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	check := func(verifiers, saved []note.Verifier) Outcome {
 		t.Helper()
-		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: verifiers, Saved: saved},
+		l := &Log{Name: "mem", keys: Keys{Verifiers: verifiers, Saved: saved},
 			Source: ml, Staleness: time.Hour, Schedule: everySecond{}}
 		mon, store := startMonitor(t, dir, l, Config{})
 		defer store.Close() // the next call opens dir again
@@ -528,7 +539,7 @@ func TestRekeyRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}, KeyID: "old"},
+	l := &Log{Name: "mem", keys: Keys{Verifiers: []note.Verifier{v}, KeyID: "old"},
 		Source: ml, Staleness: time.Hour, Schedule: everySecond{}, RekeyEvery: time.Hour,
 		Rekey: func(context.Context) (Keys, error) {
 			calls++
@@ -537,7 +548,7 @@ func TestRekeyRateLimited(t *testing.T) {
 	mon, _ := startMonitor(t, dir, l, Config{})
 	for i := range 3 {
 		o := mon.CheckOnce(t.Context())[0]
-		if ie := violation(o.Err); ie == nil || ie.Reason != checkpoint.ReasonSignature {
+		if !badSignature(o.Err) {
 			t.Fatalf("check %d = %v, want a signature violation", i, o.Err)
 		}
 	}
@@ -574,8 +585,8 @@ func TestScanChunkEndsAtMaxEvents(t *testing.T) {
 	}
 	src := &proofSizes{memLog: ml}
 	rec := &recorder{}
-	l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{v}}, Source: src,
-		Staleness: time.Hour, Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 100000}, Entries: src,
+	l := &Log{Name: "mem", keys: Keys{Verifiers: []note.Verifier{v}}, Source: src,
+		Staleness: time.Hour, Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 100000},
 		parser: identity.NewParser(16)}
 	mon, _ := startMonitor(t, t.TempDir(), l, Config{Events: rec})
 	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
@@ -618,7 +629,7 @@ func TestFirstContactWithStartCheckpoint(t *testing.T) {
 	stranger, vStranger := newMemLog(t)
 	check := func(key note.Verifier, startCP []byte) Outcome {
 		t.Helper()
-		l := &Log{Name: "mem", Kind: "rekor-v2", Origin: ml.origin, Keys: Keys{Verifiers: []note.Verifier{key}}, Source: ml,
+		l := &Log{Name: "mem", keys: Keys{Verifiers: []note.Verifier{key}}, Source: ml,
 			Staleness: time.Hour, Schedule: everySecond{}, Start: startCP}
 		mon, _ := startMonitor(t, t.TempDir(), l, Config{})
 		return mon.CheckOnce(t.Context())[0]
@@ -630,7 +641,7 @@ func TestFirstContactWithStartCheckpoint(t *testing.T) {
 		t.Fatalf("the right key with its starting checkpoint = %v", o.Err)
 	}
 	ml.signer = stranger.signer // the log now signs with a key nobody configured
-	if o := check(v, start); o.Result() != resultViolation {
+	if o := check(v, start); o.Result() != ResultViolation {
 		t.Errorf("a head the key does not sign, after a starting checkpoint it does = %s (%v), want a violation", o.Result(), o.Err)
 	}
 }

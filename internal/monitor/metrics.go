@@ -101,8 +101,8 @@ func (m *metrics) initLog(log string) {
 	for _, r := range checkpoint.Reasons {
 		m.integrityFailures.WithLabelValues(log, string(r))
 	}
-	for _, r := range []string{resultVerified, resultViolation, resultError} {
-		m.checks.WithLabelValues(log, r)
+	for _, r := range metricResults {
+		m.checks.WithLabelValues(log, r.metricLabel())
 	}
 	m.fetchErrors.WithLabelValues(log)
 	m.fetchDuration.WithLabelValues(log)
@@ -114,6 +114,28 @@ func (m *metrics) initLog(log string) {
 	m.up.WithLabelValues(log)
 	m.unacknowledged.WithLabelValues(log)
 	m.acknowledged.WithLabelValues(log)
+}
+
+// scanMetrics are the collectors a scan of one log updates.
+type scanMetrics struct {
+	fetchDuration   prometheus.Observer
+	entriesScanned  prometheus.Counter
+	scanLag         prometheus.Gauge
+	identityMatches *prometheus.CounterVec // by rule
+	unexpected      prometheus.Counter
+	malformed       prometheus.Counter
+}
+
+// forScan returns the collectors of log's scans.
+func (m *metrics) forScan(log string) scanMetrics {
+	return scanMetrics{
+		fetchDuration:   m.fetchDuration.WithLabelValues(log),
+		entriesScanned:  m.entriesScanned.WithLabelValues(log),
+		scanLag:         m.scanLag.WithLabelValues(log),
+		identityMatches: m.identityMatches.MustCurryWith(prometheus.Labels{"log": log}),
+		unexpected:      m.unexpected.WithLabelValues(log),
+		malformed:       m.malformedEntries.WithLabelValues(log),
+	}
 }
 
 // Version is the module version from the build info ("(devel)" for local

@@ -1,8 +1,8 @@
 // Package monitor runs the checks of every watched log on its schedule:
 //
-//	Source.Head -> checkpoint.Parse -> consistency proof -> Scanner.Scan -> state.Update
-//	                    |                     |                  |
-//	                    +------ IntegrityError / no verdict -----+--> events (outbox), metrics, log
+//	Log.Source.Head -> Source.Checkpoint -> consistency proof -> scanner.chunk... -> state.Update
+//	                          |                   |                  |
+//	                          +----- IntegrityError / ConfigError / no verdict --> verdict --> events (outbox), metrics, log
 //
 // One goroutine per log runs its checks one after another; a check that finds
 // a violation or reaches no verdict changes no saved state, records the
@@ -16,10 +16,8 @@ package monitor
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -32,7 +30,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-tlog/vigil/internal/alert"
-	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/state"
 )
 
@@ -123,7 +120,7 @@ func New(cfg Config) (*Monitor, error) {
 			return nil, err
 		}
 		if prev != nil {
-			if cp, err := l.parse(prev.Checkpoint, prev.TreeID, l.keys().Saved); err == nil {
+			if cp, err := l.Source.Checkpoint(prev.Checkpoint, prev.TreeID, l.Keys().Saved); err == nil {
 				st.size, st.advancedAt = cp.Size, prev.AdvancedAt
 				mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
 				mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(prev.VerifiedAt.Unix()))
@@ -202,7 +199,7 @@ func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 	mon.applyAcks(ctx)
 	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now}
 	out := c.check(ctx)
-	if ctx.Err() != nil && out.Err != nil && violation(out.Err) == nil {
+	if ctx.Err() != nil && out.Result() == ResultError {
 		return out // shutting down: not a log failure
 	}
 	mon.record(ctx, l, out)
@@ -216,15 +213,15 @@ func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 // again by the next check.
 func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 	now := mon.cfg.Now()
-	mon.m.checks.WithLabelValues(l.Name, out.Result()).Inc()
+	result, ie := verdict(out.Err)
+	mon.m.checks.WithLabelValues(l.Name, result.metricLabel()).Inc()
 	var events []alert.Event
-	ie := violation(out.Err)
 
 	mon.mu.Lock()
 	st := mon.status[l.Name]
 	st.lastErr = out.Err
-	switch {
-	case out.Err == nil:
+	switch result {
+	case ResultVerified:
 		cp := out.Checkpoint
 		mon.m.up.WithLabelValues(l.Name).Set(1)
 		mon.m.treeSize.WithLabelValues(l.Name).Set(float64(cp.Size))
@@ -237,10 +234,10 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 		}
 		st.size, st.lastVerified = cp.Size, now
 		// Integrity conditions stay firing: only monitor ack resolves them.
-	case ie != nil:
+	case ResultViolation:
 		mon.m.up.WithLabelValues(l.Name).Set(1)
 		mon.m.integrityFailures.WithLabelValues(l.Name, string(ie.Reason)).Inc()
-		if ev := integrityEvent(l, ie, now); st.firing[ev.DedupeKey].Kind == "" {
+		if ev := integrityEvent(l.Name, l.Keys().KeyID, ie, now); st.firing[ev.DedupeKey].Kind == "" {
 			events = append(events, ev)
 		}
 	default:
@@ -251,18 +248,18 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 	mon.mu.Unlock()
 
 	switch {
-	case out.Err == nil && out.TOFU:
+	case result == ResultVerified && out.TOFU:
 		mon.logger.WarnContext(ctx, "first contact with log: trusting its checkpoint on first use (give start_checkpoint_file to pin one)",
 			"log", l.Name, "origin", out.Checkpoint.Origin, "size", out.Checkpoint.Size, "root", hex.EncodeToString(out.Checkpoint.Hash))
-	case out.Err == nil:
+	case result == ResultVerified:
 		mon.logger.InfoContext(ctx, "checkpoint verified", "log", l.Name, "origin", out.Checkpoint.Origin,
 			"size", out.Checkpoint.Size, "root", hex.EncodeToString(out.Checkpoint.Hash))
-	case ie != nil:
+	case result == ResultViolation:
 		// A security event: logged with its evidence even though it is
 		// also returned, so the log alone is enough to act on.
 		mon.logger.ErrorContext(ctx, "LOG INTEGRITY VIOLATION", "log", l.Name, "reason", string(ie.Reason), "err", out.Err,
 			"old_checkpoint", string(ie.Old), "new_checkpoint", string(ie.New), "proof", strings.Join(ie.ProofHex(), ","))
-	case errors.As(out.Err, new(*ConfigError)):
+	case result == ResultMisconfigured:
 		mon.logger.ErrorContext(ctx, "configuration error: the log cannot be checked as configured", "log", l.Name, "err", out.Err)
 	default:
 		mon.logger.WarnContext(ctx, "check reached no verdict", "log", l.Name, "err", out.Err)
@@ -352,48 +349,14 @@ func (mon *Monitor) staleEvents(st *logStatus, now time.Time) []alert.Event {
 	} else {
 		mon.m.stale.WithLabelValues(l.Name).Set(0)
 	}
-	key := "stale_log/" + l.Name
-	firing, fired := st.firing[key]
+	firing, fired := st.firing[staleKey(l.Name)]
 	switch {
 	case !st.stale && fired:
-		return []alert.Event{alert.Recovered(firing, now, fmt.Sprintf("log %s is verified again", l.Name))}
+		return []alert.Event{verifiedAgain(firing, now)}
 	case st.stale && !fired:
-		detail := why
-		if st.lastErr != nil {
-			detail += "; last error: " + st.lastErr.Error()
-		}
-		return []alert.Event{{Kind: alert.KindStaleLog, Severity: alert.SeverityWarning, Log: l.Name, Time: now, DedupeKey: key,
-			Summary: fmt.Sprintf("log %s is stale: %s", l.Name, why), Evidence: alert.Evidence{KeyID: l.keys().KeyID, Detail: detail}}}
+		return []alert.Event{staleEvent(l.Name, l.Keys().KeyID, why, st.lastErr, now)}
 	}
 	return nil
-}
-
-// integrityEvent builds the event for an integrity violation. Its dedupe key
-// is the log, the reason and the signed text of the last trusted checkpoint
-// (not signatures: Rekor v1 signs afresh on every request; not the offending
-// note: a forked log that keeps growing would otherwise page at every
-// check). Saved state does not move during a violation, so one condition is
-// one alert, carrying the evidence first seen.
-func integrityEvent(l *Log, ie *checkpoint.IntegrityError, now time.Time) alert.Event {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%q\n", ie.Reason, noteText(ie.Old))
-	return alert.Event{
-		Kind: alert.KindIntegrityViolation, Severity: alert.SeverityCritical, Log: l.Name, Reason: string(ie.Reason), Time: now,
-		DedupeKey: fmt.Sprintf("integrity_violation/%s/%s/%s", l.Name, ie.Reason, hex.EncodeToString(h.Sum(nil)[:16])),
-		Summary:   fmt.Sprintf("log %s integrity violation (%s): %v", l.Name, ie.Reason, ie.Err),
-		Evidence: alert.Evidence{KeyID: l.keys().KeyID, OldCheckpoint: string(ie.Old), NewCheckpoint: string(ie.New),
-			Proof: ie.ProofHex(), Detail: ie.Err.Error()},
-	}
-}
-
-// noteText is the signed text of a note: everything before the blank line
-// that starts the signatures.
-func noteText(raw []byte) string {
-	s := string(raw)
-	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
-		return s[:i+1]
-	}
-	return s
 }
 
 // notify hands events to the notifier and reports whether they are queued.

@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/faultproxy"
 	"github.com/vigil-tlog/vigil/internal/monitor"
+	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -118,7 +119,7 @@ func TestRunSurvivesFork(t *testing.T) {
 
 	name := cfg.Logs[0].Name
 	metric := func(name string, labels ...string) float64 {
-		v, _ := metricValue(t, app.Registry, name, labels...)
+		v, _ := metricValue(t, app.Gatherer(), name, labels...)
 		return v
 	}
 	waitFor(t, 20*time.Second, "first verification", func() bool {
@@ -159,11 +160,11 @@ func TestRunSurvivesFork(t *testing.T) {
 	if v := metric("vigil_log_integrity_violations_unacknowledged", "log", name); v != 1 {
 		t.Errorf("vigil_log_integrity_violations_unacknowledged = %v while the fork is not acknowledged, want 1", v)
 	}
-	firing := app.Monitor.Firing()
+	firing := app.Firing()
 	if len(firing) != 1 {
 		t.Fatalf("firing conditions %v, want the fork", firing)
 	}
-	if _, err := monitor.RequestAck(monitor.AckDir(cfg.StateDir), monitor.Ack{DedupeKey: firing[0].DedupeKey, By: "test"}); err != nil {
+	if _, err := monitor.RequestAck(state.AckDir(cfg.StateDir), monitor.Ack{DedupeKey: firing[0].DedupeKey, By: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the recovered event after the acknowledgement", func() bool {

@@ -19,6 +19,8 @@ import (
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/faultproxy"
 	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -30,20 +32,20 @@ type signer struct {
 
 func newKeySigner(t *testing.T) signer {
 	t.Helper()
-	k, err := testenv.NewSigner()
+	k, err := identitytest.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := testenv.PublicKeyPEM(k.Public())
+	pub, err := identitytest.PublicKeyPEM(k.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return signer{k, pub}
 }
 
-func newCertSigner(t *testing.T, ca *testenv.TestCA, san, issuer string, ext testenv.Extensions) signer {
+func newCertSigner(t *testing.T, ca *identitytest.TestCA, san, issuer string, ext identitytest.Extensions) signer {
 	t.Helper()
-	k, err := testenv.NewSigner()
+	k, err := identitytest.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +74,10 @@ func add(t *testing.T, l testenv.Log, s signer) int64 {
 		idx int64
 		err error
 	)
-	if l.Kind == config.KindRekorV1 {
-		idx, err = testenv.AddV1HashedRekord(t.Context(), l.URL, s.key, s.material, testenv.Artifact())
+	if l.Kind == string(config.KindRekorV1) {
+		idx, err = stack.AddV1HashedRekord(t.Context(), l.URL, s.key, s.material, identitytest.Artifact())
 	} else {
-		idx, err = testenv.AddV2HashedRekord(t.Context(), env.Get(t, "REKOR_V2_WRITE_URL"), s.key, s.material, testenv.Artifact())
+		idx, err = stack.AddV2HashedRekord(t.Context(), env.Get(t, "REKOR_V2_WRITE_URL"), s.key, s.material, identitytest.Artifact())
 	}
 	if err != nil {
 		t.Fatalf("adding entry to %s: %v", l.Kind, err)
@@ -116,7 +118,7 @@ func scanConfig(t *testing.T, l testenv.Log, url string, rcv *receiver, ids iden
 // from a test CA shaped like Fulcio's, with its extensions) and checks the
 // monitor reports exactly the right ones, with the identity as evidence.
 func TestScanIdentities(t *testing.T) {
-	ca, err := testenv.NewTestCA()
+	ca, err := identitytest.NewTestCA()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +144,12 @@ func TestScanIdentities(t *testing.T) {
 				t.Fatalf("first check: %v", o.Err)
 			}
 
-			alice := newCertSigner(t, ca, "alice@example.com", issuer, testenv.Extensions{})
-			bob := newCertSigner(t, ca, "bob@example.com", issuer, testenv.Extensions{})
+			alice := newCertSigner(t, ca, "alice@example.com", issuer, identitytest.Extensions{})
+			bob := newCertSigner(t, ca, "bob@example.com", issuer, identitytest.Extensions{})
 			// Not anchored would match: the rule must not fire for malice.
-			malice := newCertSigner(t, ca, "malice@example.com.evil.test", issuer, testenv.Extensions{})
+			malice := newCertSigner(t, ca, "malice@example.com.evil.test", issuer, identitytest.Extensions{})
 			workflow := newCertSigner(t, ca, "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
-				testenv.GitHubActionsIssuer, testenv.GitHubActionsExtensions("acme/app", "refs/heads/main", ".github/workflows/release.yml", strings.Repeat("ab", 20)))
+				identitytest.GitHubActionsIssuer, identitytest.GitHubActionsExtensions("acme/app", "refs/heads/main", ".github/workflows/release.yml", strings.Repeat("ab", 20)))
 			stranger := newKeySigner(t)
 
 			want := map[int64][]string{
@@ -158,13 +160,13 @@ func TestScanIdentities(t *testing.T) {
 				add(t, l, workflow): {"identity_match:acme-release", "unexpected_identity:"},
 				add(t, l, stranger): {"unexpected_identity:"},
 			}
-			if l.Kind == config.KindRekorV1 {
-				idx, err := testenv.AddV1DSSE(t.Context(), l.URL, alice.key, alice.material, testenv.Artifact())
+			if l.Kind == string(config.KindRekorV1) {
+				idx, err := stack.AddV1DSSE(t.Context(), l.URL, alice.key, alice.material, identitytest.Artifact())
 				if err != nil {
 					t.Fatal(err)
 				}
 				want[idx] = []string{"identity_match:alice"}
-				idx, err = testenv.AddV1InToto(t.Context(), l.URL, alice.key, alice.material, testenv.Artifact())
+				idx, err = stack.AddV1InToto(t.Context(), l.URL, alice.key, alice.material, identitytest.Artifact())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -197,10 +199,10 @@ func TestScanIdentities(t *testing.T) {
 				}
 			}
 			rcv.mu.Unlock()
-			if got := gauge(t, app.Registry, "vigil_identity_matches_total", "log", cfg.Logs[0].Name, "rule", "alice"); got < 1 {
+			if got := gauge(t, app.Gatherer(), "vigil_identity_matches_total", "log", cfg.Logs[0].Name, "rule", "alice"); got < 1 {
 				t.Errorf("vigil_identity_matches_total{rule=alice} = %v, want >= 1", got)
 			}
-			if got := gauge(t, app.Registry, "vigil_log_entries_scanned_total", "log", cfg.Logs[0].Name); got < float64(len(want)) {
+			if got := gauge(t, app.Gatherer(), "vigil_log_entries_scanned_total", "log", cfg.Logs[0].Name); got < float64(len(want)) {
 				t.Errorf("vigil_log_entries_scanned_total = %v, want >= %d", got, len(want))
 			}
 		})
@@ -212,7 +214,7 @@ func TestScanIdentities(t *testing.T) {
 // is reported, and none of the first, committed chunk twice.
 func TestScanRestartMidScan(t *testing.T) {
 	ids := identity.Config{Watch: []identity.Rule{{Name: "everyone", Subject: `.*`}}}
-	ca, err := testenv.NewTestCA()
+	ca, err := identitytest.NewTestCA()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func TestScanRestartMidScan(t *testing.T) {
 			if o := checkOne(t, app); o.Err != nil {
 				t.Fatalf("first check: %v", o.Err)
 			}
-			s := newCertSigner(t, ca, "someone@example.com", "https://issuer.example.com", testenv.Extensions{})
+			s := newCertSigner(t, ca, "someone@example.com", "https://issuer.example.com", identitytest.Extensions{})
 			var added []int64
 			for range 10 {
 				added = append(added, add(t, l, s))
@@ -318,7 +320,7 @@ func TestScanSplitView(t *testing.T) {
 // body of the first: every entry is well-formed, but one is not the tree's.
 func swapEntry(kind string) faultproxy.Fault {
 	return func(r *http.Request, real []byte) (int, []byte, bool) {
-		if kind == config.KindRekorV1 {
+		if kind == string(config.KindRekorV1) {
 			if !strings.HasSuffix(r.URL.Path, "/entries/retrieve") {
 				return 0, nil, false
 			}

@@ -28,7 +28,7 @@ func logConfig(t *testing.T, l stackLog, url, stateDir string) *config.Config {
 		Listen:   "127.0.0.1:0",
 		Interval: config.Duration(time.Second),
 		Logs: []config.Log{{
-			Name: l.Name(), Kind: l.Kind, URL: url, PublicKeyFile: l.PubKey, Origin: l.Origin,
+			Name: l.Name(), Kind: config.Kind(l.Kind), URL: url, PublicKeyFile: l.PubKey, Origin: l.Origin,
 			Timeout: config.Duration(3 * time.Second),
 		}},
 		// Scanning is tested in scan_test.go; elsewhere, skip the backlog.
@@ -58,7 +58,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func checkOne(t *testing.T, app *monitor.App) monitor.Outcome {
 	t.Helper()
-	outs := app.Monitor.CheckOnce(t.Context())
+	outs := app.CheckOnce(t.Context())
 	if len(outs) != 1 {
 		t.Fatalf("CheckOnce returned %d outcomes, want 1", len(outs))
 	}
@@ -86,7 +86,7 @@ func TestFollowsRealLog(t *testing.T) {
 				if o.Checkpoint.Size < first.Checkpoint.Size+3*uint64(round+1) {
 					t.Fatalf("round %d: size %d, want >= %d", round, o.Checkpoint.Size, first.Checkpoint.Size+3*uint64(round+1))
 				}
-				if got := gauge(t, app.Registry, "vigil_log_tree_size", "log", cfg.Logs[0].Name); got != float64(o.Checkpoint.Size) {
+				if got := gauge(t, app.Gatherer(), "vigil_log_tree_size", "log", cfg.Logs[0].Name); got != float64(o.Checkpoint.Size) {
 					t.Errorf("vigil_log_tree_size = %v, want %d", got, o.Checkpoint.Size)
 				}
 			}

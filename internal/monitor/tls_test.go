@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-tlog/vigil/internal/monitor"
 )
 
 // testCA is a private certificate authority, as a private Sigstore
@@ -118,7 +120,7 @@ func TestTLSCustomCA(t *testing.T) {
 	cases := []struct {
 		name       string
 		caFile     string
-		wantResult string // "verified" or "error"
+		wantResult monitor.Result
 		newAppErr  string
 	}{
 		{name: "ca_file with the CA", caFile: caFile, wantResult: "verified"},
@@ -157,7 +159,7 @@ func TestTLSCustomCA(t *testing.T) {
 				if !errors.As(o.Err, &cve) || !errors.As(o.Err, &uae) {
 					t.Errorf("check error %v (%T), want a TLS certificate verification error (unknown authority)", o.Err, o.Err)
 				}
-				if v, ok := metricValue(t, app.Registry, "vigil_log_up", "log", l.Name()); !ok || v != 0 {
+				if v, ok := metricValue(t, app.Gatherer(), "vigil_log_up", "log", l.Name()); !ok || v != 0 {
 					t.Errorf("vigil_log_up = %v (present %v), want 0", v, ok)
 				}
 			})

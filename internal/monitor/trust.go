@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +16,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 
 	"github.com/vigil-tlog/vigil/internal/config"
-	"github.com/vigil-tlog/vigil/internal/rekor"
+	"github.com/vigil-tlog/vigil/internal/state"
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // trustedLogs are the transparency logs of a Sigstore trusted root.
@@ -41,7 +41,7 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 		if err != nil {
 			return nil, fmt.Errorf("trust.tuf.root_file: %w", err)
 		}
-		hc, err := rekor.NewHTTPClient(rekor.ClientConfig{CAFile: cfg.TUF.CAFile, UserAgent: userAgent})
+		hc, err := tlog.NewHTTPClient(tlog.ClientConfig{CAFile: cfg.TUF.CAFile, UserAgent: userAgent})
 		if err != nil {
 			return nil, fmt.Errorf("trust.tuf.ca_file: %w", err)
 		}
@@ -50,7 +50,7 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 		f.SetHTTPUserAgent(userAgent)
 		cache := cfg.TUF.CacheDir
 		if cache == "" {
-			cache = filepath.Join(stateDir, "tuf")
+			cache = state.TUFCacheDir(stateDir)
 		}
 		opts := tuf.DefaultOptions()
 		opts.Root = rootJSON

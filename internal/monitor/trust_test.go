@@ -127,7 +127,7 @@ func trustConfig(t *testing.T, logs []stackLog, trust config.Trust) *config.Conf
 		Scan:     config.Scan{StartAtEnd: true},
 	}
 	for _, l := range logs {
-		cfg.Logs = append(cfg.Logs, config.Log{Name: l.Name(), Kind: l.Kind, URL: l.URL, Origin: l.Origin, Timeout: config.Duration(5 * time.Second)})
+		cfg.Logs = append(cfg.Logs, config.Log{Name: l.Name(), Kind: config.Kind(l.Kind), URL: l.URL, Origin: l.Origin, Timeout: config.Duration(5 * time.Second)})
 	}
 	if err := cfg.Complete(); err != nil {
 		t.Fatal(err)
@@ -150,8 +150,8 @@ func tryApp(t *testing.T, cfg *config.Config) (*monitor.App, error) {
 func verdicts(t *testing.T, app *monitor.App) map[string]string {
 	t.Helper()
 	got := map[string]string{}
-	for _, o := range app.Monitor.CheckOnce(t.Context()) {
-		r := o.Result()
+	for _, o := range app.CheckOnce(t.Context()) {
+		r := string(o.Result())
 		var ie *checkpoint.IntegrityError
 		var ce *monitor.ConfigError
 		switch {
@@ -232,7 +232,7 @@ func TestTrustedRootFile(t *testing.T) {
 			// and its origin must win over that, every time.
 			name: "origin beats a tlog on the same host",
 			tlogs: func(t *testing.T, l stackLog, k crypto.PublicKey) []tlogSpec {
-				if l.Kind == config.KindRekorV1 {
+				if l.Kind == string(config.KindRekorV1) {
 					return []tlogSpec{{baseURL: l.URL, key: k, start: past}}
 				}
 				return []tlogSpec{{baseURL: "https://" + l.Origin, key: k, start: past}}
@@ -405,7 +405,7 @@ func TestRekeyAfterRotation(t *testing.T) {
 			if err := os.WriteFile(path, pem, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg.Logs = append(cfg.Logs, config.Log{Name: l.Name(), Kind: l.Kind, URL: l.URL, Origin: l.Origin,
+			cfg.Logs = append(cfg.Logs, config.Log{Name: l.Name(), Kind: config.Kind(l.Kind), URL: l.URL, Origin: l.Origin,
 				PublicKeyFile: path, Timeout: config.Duration(5 * time.Second)})
 		}
 		if err := cfg.Complete(); err != nil {
@@ -768,7 +768,7 @@ func TestFollowShardsApp(t *testing.T) {
 	logs := stackLogs(t)
 	var v1 stackLog
 	for _, l := range logs {
-		if l.Kind == config.KindRekorV1 {
+		if l.Kind == string(config.KindRekorV1) {
 			v1 = l
 		}
 	}
@@ -786,7 +786,7 @@ func TestFollowShardsApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, notReady := app.Monitor.Ready()
+	_, notReady := app.Ready()
 	got := strings.Join(notReady, "; ")
 	for _, want := range []string{v1.Name() + ": not verified yet", "rekor-v2-log2026-1-rekor-example-test: not verified yet"} {
 		if !strings.Contains(got, want) {

@@ -1,4 +1,4 @@
-package monitor
+package rekorv1
 
 import (
 	"bytes"

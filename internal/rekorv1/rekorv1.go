@@ -1,4 +1,14 @@
-package rekor
+// Package rekorv1 reads a Rekor v1 log (rekor-server on Trillian) through
+// its REST API, as the tlog.Log that the monitor checks: the signed tree
+// head with the API's claims and inactive shards, consistency proofs,
+// entries (retrieved ten at a time) and, for a scan that starts mid-tree,
+// the compact range taken from an entry's inclusion proof.
+//
+// Rekor v1 signs its checkpoints as its hostname (--rekor_server.hostname,
+// by default the machine's, so a pod's name in Kubernetes): a signature
+// counts by key hint and key whatever name it carries, and the tree ID in
+// the origin must match (see checkpoint.ParseRekorV1).
+package rekorv1
 
 import (
 	"context"
@@ -12,37 +22,62 @@ import (
 	"strings"
 
 	"github.com/sigstore/rekor/pkg/generated/models"
+
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // maxJSON bounds the Rekor v1 log-info and proof responses.
 const maxJSON = 1 << 20
 
-// V1 reads a Rekor v1 log through its REST API:
+// maxV1Entry is the largest answer for one Rekor v1 entry: a leaf under
+// Trillian's default 4 MiB gRPC message limit, base64-encoded (4/3), an
+// attestation of up to rekor-server's default max_attestation_size (100
+// KiB, base64) and the verification (inclusion proof, signed entry
+// timestamp), rounded up. A per-response limit never goes below it.
+const maxV1Entry = 6 << 20
+
+// Log reads a Rekor v1 log through its REST API:
 //
 //	GET /api/v1/log                                         -> models.LogInfo
 //	GET /api/v1/log/proof?firstSize=F&lastSize=L&treeID=T   -> models.ConsistencyProof
 //	POST /api/v1/log/entries/retrieve {"logIndexes":[...]}  -> []models.LogEntry
 //
-// A V1 is safe for concurrent use.
-type V1 struct {
-	base string // without trailing slash
-	c    *http.Client
+// A Log is safe for concurrent use.
+type Log struct {
+	base   string // without trailing slash
+	c      *http.Client
+	origin string // configured hostname, for verifiers
 }
 
-// NewV1 returns a reader for the Rekor v1 log at baseURL (e.g.
+var (
+	_ tlog.Log       = (*Log)(nil)
+	_ tlog.Explainer = (*Log)(nil)
+	_ tlog.Renamer   = (*Log)(nil)
+)
+
+// New returns a reader for the Rekor v1 log at o.URL (e.g.
 // https://rekor.example.com).
-func NewV1(baseURL string, c *http.Client) (*V1, error) {
-	u, err := url.Parse(baseURL)
+func New(o tlog.Options) (*Log, error) {
+	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("rekor v1 URL %q: want http(s)://host[:port][/path]", baseURL)
+		return nil, fmt.Errorf("rekor v1 URL %q: want http(s)://host[:port][/path]", o.URL)
 	}
-	return &V1{base: strings.TrimSuffix(baseURL, "/"), c: c}, nil
+	return &Log{base: strings.TrimSuffix(o.URL, "/"), c: o.Client, origin: o.Origin}, nil
+}
+
+// Open is New as a tlog.Open, for the monitor's table of kinds.
+func Open(o tlog.Options) (tlog.Log, error) {
+	l, err := New(o)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Head fetches GET /api/v1/log.
-func (l *V1) Head(ctx context.Context) (*Head, error) {
+func (l *Log) Head(ctx context.Context) (*tlog.Head, error) {
 	u := l.base + "/api/v1/log"
-	body, err := get(ctx, l.c, u, maxJSON)
+	body, err := tlog.Get(ctx, l.c, u, maxJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +89,7 @@ func (l *V1) Head(ctx context.Context) (*Head, error) {
 }
 
 // parseLogInfo decodes a GET /api/v1/log answer (models.LogInfo).
-func parseLogInfo(body []byte) (*Head, error) {
+func parseLogInfo(body []byte) (*tlog.Head, error) {
 	var info models.LogInfo
 	if err := json.Unmarshal(body, &info); err != nil {
 		return nil, err
@@ -63,7 +98,7 @@ func parseLogInfo(body []byte) (*Head, error) {
 	if err != nil {
 		return nil, err
 	}
-	head := &Head{Note: h.Note, TreeID: h.TreeID, Size: h.Size, Root: h.Root, HasClaims: true}
+	head := &tlog.Head{Note: h.Note, TreeID: h.TreeID, Size: h.Size, Root: h.Root, HasClaims: true}
 	for i, s := range info.InactiveShards {
 		if s == nil {
 			return nil, fmt.Errorf("inactiveShards[%d] is null", i)
@@ -77,7 +112,7 @@ func parseLogInfo(body []byte) (*Head, error) {
 	return head, nil
 }
 
-func decodeV1Tree(treeID, sth *string, size *int64, root *string) (*Shard, error) {
+func decodeV1Tree(treeID, sth *string, size *int64, root *string) (*tlog.Shard, error) {
 	switch {
 	case treeID == nil || *treeID == "":
 		return nil, errors.New("missing treeID")
@@ -95,13 +130,13 @@ func decodeV1Tree(treeID, sth *string, size *int64, root *string) (*Shard, error
 	if err != nil {
 		return nil, fmt.Errorf("rootHash is not hex: %w", err)
 	}
-	return &Shard{TreeID: *treeID, Note: []byte(*sth), Size: uint64(*size), Root: r}, nil
+	return &tlog.Shard{TreeID: *treeID, Note: []byte(*sth), Size: uint64(*size), Root: r}, nil
 }
 
 // ConsistencyProof fetches the proof that tree treeID at size from is a
 // prefix of the same tree at size to. It returns an empty proof when from is 0
 // or equals to, without asking the log (Rekor rejects firstSize=0).
-func (l *V1) ConsistencyProof(ctx context.Context, treeID string, from, to uint64) ([][]byte, error) {
+func (l *Log) ConsistencyProof(ctx context.Context, treeID string, from, to uint64) ([][]byte, error) {
 	if from == 0 || from == to {
 		return nil, nil
 	}
@@ -112,7 +147,7 @@ func (l *V1) ConsistencyProof(ctx context.Context, treeID string, from, to uint6
 		q.Set("treeID", treeID)
 	}
 	u := l.base + "/api/v1/log/proof?" + q.Encode()
-	body, err := get(ctx, l.c, u, maxJSON)
+	body, err := tlog.Get(ctx, l.c, u, maxJSON)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,8 @@
-package rekor
+// Package rekorv2 reads a Rekor v2 log (rekor-tiles, a C2SP tlog-tiles log
+// read from static files) as the tlog.Log that the monitor checks: the
+// checkpoint, consistency proofs and compact ranges built from Merkle tiles
+// by tessera's client, and entries from entry bundles.
+package rekorv2
 
 import (
 	"context"
@@ -11,12 +15,23 @@ import (
 
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
+
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // maxCheckpoint bounds a Rekor v2 checkpoint response.
 const maxCheckpoint = 64 << 10
 
-// V2 reads a Rekor v2 log (C2SP tlog-tiles) from its read URL:
+// Largest legitimate answers, which a per-request limit never goes below.
+const (
+	// maxBundle is the largest entry bundle: 256 entries of at most 65535
+	// bytes, each after its 2-byte length (C2SP tlog-tiles).
+	maxBundle = layout.EntryBundleWidth * (2 + 0xffff)
+	// maxTile is the largest Merkle tile: 256 hashes.
+	maxTile = layout.TileWidth * 32
+)
+
+// Log reads a Rekor v2 log (C2SP tlog-tiles) from its read URL:
 //
 //	GET <base>/checkpoint                 signed note
 //	GET <base>/tile/<L>/<N>[.p/<W>]       Merkle tiles, level L
@@ -24,38 +39,53 @@ const maxCheckpoint = 64 << 10
 //
 // Consistency proofs and compact ranges are built from tiles by tessera's
 // client. Every read is bounded by the largest answer the format allows
-// (256 hashes for a tile, 256 entries of up to 64 KiB for a bundle). A V2 is
-// safe for concurrent use.
-type V2 struct {
-	base string // with trailing slash
-	c    *http.Client
+// (256 hashes for a tile, 256 entries of up to 64 KiB for a bundle). A Log
+// is safe for concurrent use.
+type Log struct {
+	base   string // with trailing slash
+	c      *http.Client
+	origin string // the checkpoint origin, which signatures are made under
 }
 
-// NewV2 returns a reader for the tiles served under baseURL.
-func NewV2(baseURL string, c *http.Client) (*V2, error) {
-	u, err := url.Parse(baseURL)
+var (
+	_ tlog.Log       = (*Log)(nil)
+	_ tlog.Explainer = (*Log)(nil)
+)
+
+// New returns a reader for the tiles served under o.URL.
+func New(o tlog.Options) (*Log, error) {
+	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("rekor v2 URL %q: want http(s)://host[:port][/path]", baseURL)
+		return nil, fmt.Errorf("rekor v2 URL %q: want http(s)://host[:port][/path]", o.URL)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	return &V2{base: u.String(), c: c}, nil
+	return &Log{base: u.String(), c: o.Client, origin: o.Origin}, nil
 }
 
-// Head fetches GET <base>/checkpoint.
-func (l *V2) Head(ctx context.Context) (*Head, error) {
-	note, err := get(ctx, l.c, l.base+"checkpoint", maxCheckpoint)
+// Open is New as a tlog.Open, for the monitor's table of kinds.
+func Open(o tlog.Options) (tlog.Log, error) {
+	l, err := New(o)
 	if err != nil {
 		return nil, err
 	}
-	return &Head{Note: note}, nil
+	return l, nil
+}
+
+// Head fetches GET <base>/checkpoint.
+func (l *Log) Head(ctx context.Context) (*tlog.Head, error) {
+	note, err := tlog.Get(ctx, l.c, l.base+"checkpoint", maxCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &tlog.Head{Note: note}, nil
 }
 
 // ConsistencyProof computes the proof that the tree at size from is a prefix
 // of the tree at size to, from the log's tiles (partial tiles for a tree
 // whose size is not a multiple of 256). treeID is ignored.
-func (l *V2) ConsistencyProof(ctx context.Context, _ string, from, to uint64) ([][]byte, error) {
+func (l *Log) ConsistencyProof(ctx context.Context, _ string, from, to uint64) ([][]byte, error) {
 	if from == 0 || from == to {
 		return nil, nil
 	}
@@ -73,28 +103,28 @@ func (l *V2) ConsistencyProof(ctx context.Context, _ string, from, to uint64) ([
 // ReadTile fetches a Merkle tile (p is the partial width, 0 for a full tile;
 // a partial tile that is gone is read in full). A tile that does not exist
 // yet is reported as os.ErrNotExist.
-func (l *V2) ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+func (l *Log) ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
 	return partialOrFull(p, func(p uint8) ([]byte, error) {
-		return get(ctx, l.c, l.base+layout.TilePath(level, index, p), maxTile)
+		return tlog.Get(ctx, l.c, l.base+layout.TilePath(level, index, p), maxTile)
 	})
 }
 
 // ReadEntryBundle fetches an entry bundle (p is the partial width).
-func (l *V2) ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error) {
+func (l *Log) ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error) {
 	return partialOrFull(p, func(p uint8) ([]byte, error) {
-		return get(ctx, l.c, l.base+layout.EntriesPath(index, p), maxBundle)
+		return tlog.Get(ctx, l.c, l.base+layout.EntriesPath(index, p), maxBundle)
 	})
 }
 
 // readBundle is ReadEntryBundle for a scan: each answer's bytes are taken
 // from the budget through s.
-func (l *V2) readBundle(ctx context.Context, s *slot, index uint64, p uint8, limit int64, setting string) ([]byte, error) {
+func (l *Log) readBundle(ctx context.Context, s *tlog.Slot, index uint64, p uint8, limit int64, setting string) ([]byte, error) {
 	raw, err := partialOrFull(p, func(p uint8) ([]byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.base+layout.EntriesPath(index, p), nil)
 		if err != nil {
 			return nil, err
 		}
-		return fetchShared(ctx, l.c, req, s, limit, setting)
+		return tlog.FetchShared(ctx, l.c, req, s, limit, setting)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fetching entry bundle %d: %w", index, err)

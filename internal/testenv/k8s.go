@@ -52,6 +52,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 // ControlPlaneBinaries are the tool-cache binaries a [ControlPlane] runs, all
@@ -105,7 +107,7 @@ type ControlPlaneOptions struct {
 // test fails.
 func Cluster(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(CacheDir(), "bin")
+	bin := filepath.Join(stack.CacheDir(), "bin")
 	for _, b := range ControlPlaneBinaries {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			Unavailable(t, "the Kubernetes test control plane ("+b+")", "run scripts/k8s/build.sh")
@@ -136,7 +138,7 @@ func StartControlPlane(ctx context.Context, opts ControlPlaneOptions) (_ *Contro
 		logf = func(string, ...any) {}
 	}
 	if opts.BinDir == "" {
-		opts.BinDir = filepath.Join(CacheDir(), "bin")
+		opts.BinDir = filepath.Join(stack.CacheDir(), "bin")
 	}
 	for _, b := range ControlPlaneBinaries {
 		if _, err := os.Stat(filepath.Join(opts.BinDir, b)); err != nil {

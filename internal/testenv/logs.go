@@ -2,10 +2,10 @@ package testenv
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 // Log is one log of the local Rekor stack, as a monitor under test sees it.
@@ -38,23 +38,16 @@ func (l Log) AddN(t testing.TB, n int) {
 	}
 }
 
-var artifactSeq atomic.Int64
-
-// Artifact returns bytes no other call returns, to sign as a fresh artifact.
-func Artifact() []byte {
-	return fmt.Appendf(nil, "vigil test artifact %d/%d", time.Now().UnixNano(), artifactSeq.Add(1))
-}
-
 // Logs returns the real Rekor v1 and v2 logs of the running local stack,
 // stopping the test through [Unavailable] when it is not up.
 func Logs(t testing.TB) []Log {
 	t.Helper()
 	env := Stack(t)
-	signer, err := NewSigner()
+	signer, err := identitytest.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubPEM, err := PublicKeyPEM(signer.Public())
+	pubPEM, err := identitytest.PublicKeyPEM(signer.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +57,7 @@ func Logs(t testing.TB) []Log {
 			Kind: "rekor-v1", URL: v1URL, PubKey: env.Get(t, "REKOR_PUBKEY"), PrivKey: env.Get(t, "REKOR_PRIVKEY"),
 			Origin: env.Get(t, "REKOR_HOSTNAME"),
 			Add: func(ctx context.Context) error {
-				_, err := AddV1HashedRekord(ctx, v1URL, signer, pubPEM, Artifact())
+				_, err := stack.AddV1HashedRekord(ctx, v1URL, signer, pubPEM, identitytest.Artifact())
 				return err
 			},
 		},
@@ -72,7 +65,7 @@ func Logs(t testing.TB) []Log {
 			Kind: "rekor-v2", URL: env.Get(t, "REKOR_V2_READ_URL"), PubKey: env.Get(t, "REKOR_V2_PUBKEY"),
 			PrivKey: env.Get(t, "REKOR_V2_PRIVKEY"), Origin: env.Get(t, "REKOR_V2_ORIGIN"),
 			Add: func(ctx context.Context) error {
-				_, err := AddV2HashedRekord(ctx, v2Write, signer, pubPEM, Artifact())
+				_, err := stack.AddV2HashedRekord(ctx, v2Write, signer, pubPEM, identitytest.Artifact())
 				return err
 			},
 		},

@@ -2,11 +2,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 )
 
 // RekorV1 is a rekor-server started for one test on the local stack's
@@ -166,23 +163,23 @@ func CreateTree(t testing.TB) string {
 // returns both paths.
 func NewSignerKeyFile(t testing.TB, dir, name string) (priv, pub string) {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := identitytest.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	privPEM, err := identitytest.PrivateKeyPEM(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pubPEM, err := identitytest.PublicKeyPEM(k.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	priv, pub = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".pub")
-	if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(priv, privPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return priv, pub

@@ -6,29 +6,21 @@
 // skipped on a developer's machine with a hint ("run make stack-up"), and FAILS
 // when the environment variable CI is "true": a CI run that silently skipped its
 // integration tests would have tested nothing.
+//
+// testenv holds what needs a testing.TB. Reading the stack env and seeding
+// its logs is package internal/stack, keys, certificates and entries are
+// package internal/identity/identitytest: neither imports testing, so
+// programs (tools/loadgen, tools/alertlatency) use them too.
 package testenv
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// CacheDir is where scripts/tools/*.sh cache built binaries and where
-// scripts/stack/up.sh keeps its data: $VIGIL_CACHE, else ~/.cache/vigil.
-func CacheDir() string {
-	if d := os.Getenv("VIGIL_CACHE"); d != "" {
-		return d
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".cache", "vigil")
-	}
-	return filepath.Join(os.TempDir(), "vigil-cache")
-}
+	"github.com/vigil-tlog/vigil/internal/stack"
+)
 
 // InCI reports whether the tests run under CI (CI=true), where a missing real
 // server is a failure, not a skip.
@@ -48,23 +40,14 @@ func Unavailable(t testing.TB, what, hint string) {
 // stopping the test through [Unavailable] when it has not been built.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join(CacheDir(), "bin", name)
+	p := filepath.Join(stack.CacheDir(), "bin", name)
 	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
 		Unavailable(t, "tool "+name, "run make tools")
 	}
 	return p
 }
 
-// StackEnvFile is the env file written by scripts/stack/up.sh:
-// $VIGIL_STACK_ENV, else $VIGIL_CACHE/stack/env.
-func StackEnvFile() string {
-	if f := os.Getenv("VIGIL_STACK_ENV"); f != "" {
-		return f
-	}
-	return filepath.Join(CacheDir(), "stack", "env")
-}
-
-// Env is the parsed stack env file: KEY=VALUE lines.
+// Env is the stack env file (see [stack.Env]) of a test.
 type Env map[string]string
 
 // Get returns the value of key, failing the test when the stack did not
@@ -73,47 +56,18 @@ func (e Env) Get(t testing.TB, key string) string {
 	t.Helper()
 	v, ok := e[key]
 	if !ok || v == "" {
-		t.Fatalf("stack env file %s has no %s; re-run make stack-up", StackEnvFile(), key)
+		t.Fatalf("stack env file %s has no %s; re-run make stack-up", stack.EnvFile(), key)
 	}
 	return v
 }
 
 // Stack returns the environment of the running local Rekor stack, stopping the
-// test through [Unavailable] when the stack is not up.
+// test through [Unavailable] when the stack is not up. Package stack seeds it.
 func Stack(t testing.TB) Env {
 	t.Helper()
-	env, err := ReadEnv(StackEnvFile())
+	env, err := stack.ReadEnv(stack.EnvFile())
 	if err != nil {
 		Unavailable(t, "the local Rekor stack", fmt.Sprintf("run make stack-up (%v)", err))
 	}
-	return env
-}
-
-// ReadEnv parses a KEY=VALUE file; blank lines and # comments are ignored.
-func ReadEnv(path string) (Env, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	env := Env{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("parsing %s: line %q has no '='", path, line)
-		}
-		env[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(env) == 0 {
-		return nil, errors.New("empty env file " + path)
-	}
-	return env, nil
+	return Env(env)
 }

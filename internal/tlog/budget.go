@@ -1,11 +1,12 @@
-package rekor
+package tlog
 
 import (
 	"context"
 	"fmt"
 	"sync/atomic"
 
-	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/vigil-tlog/vigil/internal/config"
+
 	"golang.org/x/sync/semaphore"
 )
 
@@ -29,27 +30,9 @@ import (
 // until it is alone). Requests still overlap while the server works on them:
 // nothing is taken before the response headers arrive.
 
-// DefaultMemoryBudget is the budget of a scan that is given none.
-const DefaultMemoryBudget = 64 << 20
-
 // MemoryBudgetSetting names the configuration setting behind a Budget, for
 // error messages.
 const MemoryBudgetSetting = "scan.memory_budget"
-
-// Largest legitimate answers, which a per-request limit never goes below.
-const (
-	// maxV1Entry is the largest answer for one Rekor v1 entry: a leaf
-	// under Trillian's default 4 MiB gRPC message limit, base64-encoded
-	// (4/3), an attestation of up to rekor-server's default
-	// max_attestation_size (100 KiB, base64) and the verification
-	// (inclusion proof, signed entry timestamp), rounded up.
-	maxV1Entry = 6 << 20
-	// maxBundle is the largest entry bundle: 256 entries of at most 65535
-	// bytes, each after its 2-byte length (C2SP tlog-tiles).
-	maxBundle = layout.EntryBundleWidth * (2 + 0xffff)
-	// maxTile is the largest Merkle tile: 256 hashes.
-	maxTile = layout.TileWidth * 32
-)
 
 // Budget bounds the bytes of log responses held in memory at once by the
 // entry scans that share it (every log of a monitor process shares one). A
@@ -60,11 +43,11 @@ type Budget struct {
 	inUse atomic.Int64
 }
 
-// NewBudget returns a budget of size bytes (DefaultMemoryBudget if size <=
-// 0).
+// NewBudget returns a budget of size bytes (config.DefaultMemoryBudget if
+// size <= 0).
 func NewBudget(size int64) *Budget {
 	if size <= 0 {
-		size = DefaultMemoryBudget
+		size = config.DefaultMemoryBudget.Int64()
 	}
 	return &Budget{size: size, sem: semaphore.NewWeighted(size)}
 }
@@ -111,9 +94,9 @@ func (b *Budget) release(n int64) {
 	b.sem.Release(n)
 }
 
-// slot is one job's place in line for the budget. Its methods are called
+// Slot is one job's place in line for the budget. Its methods are called
 // from the job's goroutine.
-type slot struct {
+type Slot struct {
 	b      *Budget
 	turn   <-chan struct{} // closed when every earlier job has passed
 	next   chan struct{}   // closed by pass, once turn is closed
@@ -123,7 +106,7 @@ type slot struct {
 
 // take waits for the slot's turn, then for n bytes of the budget, and
 // returns how many it took. A job may take several times before it passes.
-func (s *slot) take(ctx context.Context, n int64) (int64, error) {
+func (s *Slot) take(ctx context.Context, n int64) (int64, error) {
 	select {
 	case <-s.turn:
 	case <-ctx.Done():
@@ -138,7 +121,7 @@ func (s *slot) take(ctx context.Context, n int64) (int64, error) {
 }
 
 // giveBack returns n of the bytes the slot holds.
-func (s *slot) giveBack(n int64) {
+func (s *Slot) giveBack(n int64) {
 	n = min(n, s.held)
 	if n <= 0 {
 		return
@@ -147,10 +130,10 @@ func (s *slot) giveBack(n int64) {
 	s.b.release(n)
 }
 
-// pass lets the next job take its share once every earlier job has: a job
+// Pass lets the next job take its share once every earlier job has: a job
 // that failed before its turn must not let later ones overtake the jobs
 // before it. It is idempotent.
-func (s *slot) pass() {
+func (s *Slot) Pass() {
 	if s.passed {
 		return
 	}

@@ -1,4 +1,7 @@
-package rekor
+package tlog_test
+
+// The tests of the shared fetching machinery run it through the two Rekor
+// kinds, against test servers that give the largest answers each may.
 
 import (
 	"bufio"
@@ -10,20 +13,31 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/vigil-tlog/vigil/internal/rekorv1"
+	"github.com/vigil-tlog/vigil/internal/rekorv2"
+	"github.com/vigil-tlog/vigil/internal/tlog"
+)
+
+// Largest legitimate answers of the kinds (rekorv1's maxV1Entry, rekorv2's
+// maxBundle), below which no per-response limit goes.
+const (
+	maxV1Entry = 6 << 20
+	maxBundle  = 256 * (2 + 0xffff)
 )
 
 // patientClient is a client for answers of many megabytes, on a machine
 // that may be busy (and under the race detector).
 func patientClient(t *testing.T) *http.Client {
 	t.Helper()
-	c, err := NewHTTPClient(ClientConfig{Timeout: 2 * time.Minute})
+	c, err := tlog.NewHTTPClient(tlog.ClientConfig{Timeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +106,8 @@ func v2Server(t *testing.T, n uint64, size, huge int) string {
 // consume returns an fn for Entries that checks each entry's data, keeps it
 // (Retain) and releases it later from another goroutine, slowly, while
 // checking that the budget is never overdrawn.
-func consume(t *testing.T, b *Budget, size int, got *atomic.Uint64) (fn func(Entry) error, wait func()) {
-	ch := make(chan Entry, 1000)
+func consume(t *testing.T, b *tlog.Budget, size int, got *atomic.Uint64) (fn func(tlog.Entry) error, wait func()) {
+	ch := make(chan tlog.Entry, 1000)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -106,7 +120,7 @@ func consume(t *testing.T, b *Budget, size int, got *atomic.Uint64) (fn func(Ent
 			e.Release()
 		}
 	}()
-	fn = func(e Entry) error {
+	fn = func(e tlog.Entry) error {
 		if u := b.InUse(); u > b.Size() {
 			t.Errorf("budget in use %d, over its size %d", u, b.Size())
 		}
@@ -135,7 +149,7 @@ func TestEntriesBudget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
-			b := NewBudget(tc.budget)
+			b := tlog.NewBudget(tc.budget)
 			var got atomic.Uint64
 			var err error
 			var want uint64
@@ -144,18 +158,18 @@ func TestEntriesBudget(t *testing.T) {
 				// 3 MiB entries: a retrieve of 10 is 40 MB and must
 				// be split down to single entries.
 				const size = 3 << 20
-				l, _ := NewV1(v1Server(t, size, 0), patientClient(t))
+				l, _ := rekorv1.New(tlog.Options{URL: v1Server(t, size, 0), Client: patientClient(t)})
 				want = 14
 				fn, wait := consume(t, b, size, &got)
-				err = l.Entries(ctx, 0, 0, want, EntriesOptions{Workers: tc.workers, Budget: b, Retain: true}, fn)
+				err = l.Entries(ctx, tlog.Tree{}, 0, want, tlog.EntriesOptions{Workers: tc.workers, Budget: b, Retain: true}, fn)
 				wait()
 			case "v2":
 				// Bundles of 256 maximal entries: 16 MiB each.
 				const size = 0xffff
 				want = 4*256 + 17
-				l, _ := NewV2(v2Server(t, want, size, 0), patientClient(t))
+				l, _ := rekorv2.New(tlog.Options{URL: v2Server(t, want, size, 0), Client: patientClient(t)})
 				fn, wait := consume(t, b, size, &got)
-				err = l.Entries(ctx, want, 0, want, EntriesOptions{Workers: tc.workers, Budget: b, Retain: true}, fn)
+				err = l.Entries(ctx, tlog.Tree{Size: want}, 0, want, tlog.EntriesOptions{Workers: tc.workers, Budget: b, Retain: true}, fn)
 				wait()
 			}
 			if err != nil {
@@ -178,23 +192,23 @@ func TestEntriesTooLarge(t *testing.T) {
 	const huge = 30_000_000
 	for _, kind := range []string{"v1", "v2"} {
 		t.Run(kind, func(t *testing.T) {
-			b := NewBudget(0)
+			b := tlog.NewBudget(0)
 			var err error
 			var path string
-			limit := b.limit(16, maxV1Entry)
+			limit, _ := tlog.EntriesOptions{Budget: b}.Limit(maxV1Entry)
 			if kind == "v1" {
-				l, _ := NewV1(v1Server(t, 10, huge), patientClient(t))
-				err = l.Entries(t.Context(), 0, 0, 100, EntriesOptions{Budget: b}, func(Entry) error { return nil })
-				path = retrievePath
+				l, _ := rekorv1.New(tlog.Options{URL: v1Server(t, 10, huge), Client: patientClient(t)})
+				err = l.Entries(t.Context(), tlog.Tree{}, 0, 100, tlog.EntriesOptions{Budget: b}, func(tlog.Entry) error { return nil })
+				path = "/api/v1/log/entries/retrieve"
 			} else {
-				limit = b.limit(16, maxBundle)
-				l, _ := NewV2(v2Server(t, 1000, 10, huge), patientClient(t))
-				err = l.Entries(t.Context(), 1000, 0, 1000, EntriesOptions{Budget: b}, func(Entry) error { return nil })
+				limit, _ = tlog.EntriesOptions{Budget: b}.Limit(maxBundle)
+				l, _ := rekorv2.New(tlog.Options{URL: v2Server(t, 1000, 10, huge), Client: patientClient(t)})
+				err = l.Entries(t.Context(), tlog.Tree{Size: 1000}, 0, 1000, tlog.EntriesOptions{Budget: b}, func(tlog.Entry) error { return nil })
 				path = "/tile/entries/000"
 			}
-			var be *BodyTooLargeError
-			if !errors.As(err, &be) || !errors.Is(err, ErrBodyTooLarge) {
-				t.Fatalf("Entries = %v, want a *BodyTooLargeError", err)
+			var be *tlog.BodyTooLargeError
+			if !errors.As(err, &be) || !errors.Is(err, tlog.ErrBodyTooLarge) {
+				t.Fatalf("Entries = %v, want a *tlog.BodyTooLargeError", err)
 			}
 			msg := err.Error()
 			for _, want := range []string{path, fmt.Sprint(limit), "raise scan.memory_budget"} {
@@ -212,11 +226,11 @@ func TestEntriesTooLarge(t *testing.T) {
 // TestEntriesStopEarly: a consumer that stops part way gets its error back
 // and the budget is free when Entries returns.
 func TestEntriesStopEarly(t *testing.T) {
-	b := NewBudget(8 << 20)
-	l, _ := NewV2(v2Server(t, 4096, 1000, 0), patientClient(t))
+	b := tlog.NewBudget(8 << 20)
+	l, _ := rekorv2.New(tlog.Options{URL: v2Server(t, 4096, 1000, 0), Client: patientClient(t)})
 	stop := errors.New("stop")
 	n := 0
-	err := l.Entries(t.Context(), 4096, 0, 4096, EntriesOptions{Workers: 8, Budget: b}, func(e Entry) error {
+	err := l.Entries(t.Context(), tlog.Tree{Size: 4096}, 0, 4096, tlog.EntriesOptions{Workers: 8, Budget: b}, func(e tlog.Entry) error {
 		if n++; n == 700 {
 			return stop
 		}
@@ -230,87 +244,62 @@ func TestEntriesStopEarly(t *testing.T) {
 	}
 }
 
-func TestParseRetrieve(t *testing.T) {
-	body := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	for _, tc := range []struct {
-		name, in string
-		want     []string // bodies, or nil for an error
-		err      string
-	}{
-		{"two", `[{"u1":{"logIndex":5,"body":"` + body("five") + `"}},{"u2":{"body":"` + body("six") + `","logIndex":6,"x":[1,{"y":null}]}}]`, []string{"five", "six"}, ""},
-		{"one object, two entries", `[{"u2":{"logIndex":6,"body":"` + body("six") + `"},"u1":{"logIndex":5,"body":"` + body("five") + `"}}]`, []string{"five", "six"}, ""},
-		{"escaped base64", `[{"u1":{"logIndex":5,"body":"` + strings.ReplaceAll(body("five?>"), "/", `\/`) + `"}},{"u2":{"logIndex":6,"body":"\u0041\u0041\u003d\u003d"}}]`, []string{"five?>", "\x00"}, ""},
-		{"missing entry", `[{"u1":{"logIndex":5,"body":""}}]`, nil, "did not return entry 6"},
-		{"twice", `[{"u1":{"logIndex":5,"body":""}},{"u1":{"logIndex":5,"body":""}}]`, nil, "twice"},
-		{"out of range", `[{"u1":{"logIndex":7,"body":""}}]`, nil, "log index 7, want 5 to 6"},
-		{"negative", `[{"u1":{"logIndex":-1,"body":""}}]`, nil, "not an index"},
-		{"float index", `[{"u1":{"logIndex":5.0,"body":""}}]`, nil, "not an index"},
-		{"body not a string", `[{"u1":{"logIndex":5,"body":{}}}]`, nil, "want a base64 string"},
-		{"no body", `[{"u1":{"logIndex":5}}]`, nil, "no body"},
-		{"padding inside", `[{"u1":{"logIndex":5,"body":"AA==AAAA"}}]`, nil, "not standard base64"},
-		{"duplicate key", `[{"u1":{"logIndex":5,"logIndex":6,"body":""}}]`, nil, "duplicate"},
-		{"trailing", `[] []`, nil, "after the JSON array"},
-		{"not an array", `{}`, nil, "where [ was due"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseRetrieve([]byte(tc.in), 1, 4, 2)
-			if tc.want == nil {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("parseRetrieve = %v, want an error with %q", err, tc.err)
-				}
-				return
+func newClient(t *testing.T, maxBody int64) *http.Client {
+	t.Helper()
+	c, err := tlog.NewHTTPClient(tlog.ClientConfig{Timeout: 2 * time.Second, MaxBody: maxBody, UserAgent: "vigil-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestLimitsAndStatus(t *testing.T) {
+	u := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/checkpoint":
+			// No Content-Length: the limit must hold while streaming.
+			w.(http.Flusher).Flush()
+			for range 100 {
+				w.Write([]byte(strings.Repeat("x", 1024)))
 			}
-			if err != nil {
-				t.Fatalf("parseRetrieve: %v", err)
-			}
-			for i, e := range got {
-				if string(e.Data) != tc.want[i] || e.Index != 4+uint64(i) || e.LogIndex != 5+uint64(i) {
-					t.Errorf("entry %d = {%d %d %q}, want {%d %d %q}", i, e.Index, e.LogIndex, e.Data, 4+i, 5+i, tc.want[i])
-				}
-			}
-		})
+		case "/tile/0/000":
+			http.NotFound(w, r)
+		default:
+			http.Error(w, "boom", http.StatusInternalServerError)
+		}
+	})
+	l, err := rekorv2.New(tlog.Options{URL: u, Client: newClient(t, 16<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Head(t.Context()); !errors.Is(err, tlog.ErrBodyTooLarge) {
+		t.Errorf("Head of a 100 KiB checkpoint = %v, want tlog.ErrBodyTooLarge", err)
+	}
+	if _, err := l.ReadTile(t.Context(), 0, 0, 0); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadTile of a missing tile = %v, want os.ErrNotExist", err)
+	}
+	v1, _ := rekorv1.New(tlog.Options{URL: u, Client: newClient(t, 0)})
+	_, err = v1.Head(t.Context())
+	var se *tlog.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Body, "boom") {
+		t.Errorf("Head of a failing server = %v, want a StatusError 500 with the body", err)
 	}
 }
 
-func TestParseBundle(t *testing.T) {
-	bundle := func(n int) []byte {
-		var b []byte
-		for i := range n {
-			b = binary.BigEndian.AppendUint16(b, 1)
-			b = append(b, byte(i))
+func TestNewURLValidation(t *testing.T) {
+	for _, u := range []string{"", "ftp://x", "http://", "not a url"} {
+		if _, err := rekorv1.New(tlog.Options{URL: u, Client: http.DefaultClient}); err == nil {
+			t.Errorf("rekorv1.New(%q) succeeded", u)
 		}
-		return b
-	}
-	for _, tc := range []struct {
-		name string
-		raw  []byte
-		ri   layout.RangeInfo
-		err  string
-	}{
-		{"full", bundle(256), layout.RangeInfo{Index: 1, First: 10, N: 5}, ""},
-		{"partial", bundle(20), layout.RangeInfo{Index: 1, First: 10, N: 10, Partial: 20}, ""},
-		{"too short", bundle(19), layout.RangeInfo{Index: 1, First: 10, N: 10, Partial: 20}, "has 19 entries"},
-		{"too many", bundle(257), layout.RangeInfo{Index: 1, First: 10, N: 5}, "more than 256"},
-		{"dangling", append(bundle(20), 0), layout.RangeInfo{Index: 1, First: 0, N: 5}, "dangling"},
-		{"cut", append(bundle(20), 0, 9), layout.RangeInfo{Index: 1, First: 0, N: 5}, "needs 9 bytes"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			es, err := parseBundle(tc.raw, tc.ri)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("parseBundle = %v, want an error with %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, e := range es {
-				want := uint64(256 + tc.ri.First + uint(i))
-				if e.Index != want || len(e.Data) != 1 || e.Data[0] != byte(want-256) || cap(e.Data) != 1 {
-					t.Errorf("entry %d = {%d %x cap %d}, want {%d %x cap 1}", i, e.Index, e.Data, cap(e.Data), want, byte(want-256))
-				}
-			}
-		})
+		if _, err := rekorv2.New(tlog.Options{URL: u, Client: http.DefaultClient}); err == nil {
+			t.Errorf("rekorv2.New(%q) succeeded", u)
+		}
 	}
 }

@@ -1,13 +1,4 @@
-// Package rekor reads what a monitor needs from a Rekor log: the signed
-// checkpoint, consistency proofs and entries, for both Rekor v1 (the REST API
-// of rekor-server backed by Trillian) and Rekor v2 (rekor-tiles, a C2SP
-// tlog-tiles log read from static files).
-//
-// Nothing here verifies anything: the package fetches bytes and decodes the
-// API's JSON, and package checkpoint judges them. Errors from this package
-// mean "no verdict" (the log was unreachable, slow, or answered something that
-// is not a well-formed API response); they never mean the log misbehaved.
-package rekor
+package tlog
 
 import (
 	"context"
@@ -20,31 +11,9 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/vigil-tlog/vigil/internal/config"
 )
-
-// Head is what a log says about its current state.
-type Head struct {
-	// Note is the signed checkpoint exactly as served.
-	Note []byte
-	// TreeID is the Rekor v1 Trillian tree that Note describes; "" for v2.
-	TreeID string
-	// Size and Root are the unsigned claims of the Rekor v1 API response
-	// (treeSize, rootHash), which must agree with Note. HasClaims is false
-	// for Rekor v2, whose only answer is the note.
-	Size      uint64
-	Root      []byte
-	HasClaims bool
-	// Inactive lists the frozen shards of a Rekor v1 log, oldest first.
-	Inactive []Shard
-}
-
-// Shard is a frozen Rekor v1 tree listed under inactiveShards.
-type Shard struct {
-	TreeID string
-	Note   []byte
-	Size   uint64
-	Root   []byte
-}
 
 // ClientConfig configures HTTP access to a log.
 type ClientConfig struct {
@@ -52,7 +21,7 @@ type ClientConfig struct {
 	// in addition to nothing else: private deployments use their own CA.
 	// Empty means the system roots.
 	CAFile string
-	// Timeout bounds each request (default 30s).
+	// Timeout bounds each request (default config.DefaultTimeout).
 	Timeout time.Duration
 	// MaxBody bounds each response body (default 32 MiB).
 	MaxBody int64
@@ -109,7 +78,7 @@ func withBodyLimit(ctx context.Context, n int64, setting string) context.Context
 // User-Agent header.
 func NewHTTPClient(cfg ClientConfig) (*http.Client, error) {
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = config.DefaultTimeout
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 32 << 20
@@ -217,8 +186,8 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d", e.URL, e.Code)
 }
 
-// get fetches url and returns its body, bounded by max bytes.
-func get(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
+// Get fetches url and returns its body, bounded by max bytes.
+func Get(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(withBodyLimit(ctx, max, ""), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building request for %s: %w", url, err)
@@ -321,11 +290,11 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 	return out, nil
 }
 
-// fetchShared does req and reads its body of at most limit bytes, after
+// FetchShared does req and reads its body of at most limit bytes, after
 // taking the body's size (its Content-Length, else limit) from the budget
 // through s. The share stays with s, shrunk to the body's length; it is
 // given back on error. setting names what raises limit, for the error.
-func fetchShared(ctx context.Context, c *http.Client, req *http.Request, s *slot, limit int64, setting string) ([]byte, error) {
+func FetchShared(ctx context.Context, c *http.Client, req *http.Request, s *Slot, limit int64, setting string) ([]byte, error) {
 	u := req.URL.Redacted()
 	// The client's timeout would count the wait for the budget: time the
 	// request up to its headers, then the body, each with the timeout.
@@ -381,4 +350,26 @@ func fetchShared(ctx context.Context, c *http.Client, req *http.Request, s *slot
 	}
 	s.giveBack(got - int64(cap(body)))
 	return body, nil
+}
+
+// Probe reports whether url answers a GET with 200 OK within 5 seconds: a
+// kind uses it to say what a URL serves instead of what it expected. It
+// reads at most 64 KiB of the answer.
+func Probe(ctx context.Context, c *http.Client, url string) bool {
+	if c == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode == http.StatusOK
 }

@@ -24,15 +24,16 @@ import (
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 	"github.com/vigil-tlog/vigil/internal/monitor"
-	"github.com/vigil-tlog/vigil/internal/testenv"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
 	var (
-		envFile  = flag.String("env", testenv.StackEnvFile(), "stack env file written by scripts/stack/up.sh")
+		envFile  = flag.String("env", stack.EnvFile(), "stack env file written by scripts/stack/up.sh")
 		interval = flag.Duration("interval", 2*time.Second, "poll interval of the monitor")
 		samples  = flag.Int("n", 5, "entries to sign per log")
 	)
@@ -82,20 +83,20 @@ func (r *receipt) at(k string) (time.Time, bool) {
 }
 
 func measure(envFile string, interval time.Duration, n int) error {
-	env, err := testenv.ReadEnv(envFile)
+	env, err := stack.ReadEnv(envFile)
 	if err != nil {
 		return fmt.Errorf("reading the stack env (make stack-up): %w", err)
 	}
-	ca, err := testenv.NewTestCA()
+	ca, err := identitytest.NewTestCA()
 	if err != nil {
 		return err
 	}
-	key, err := testenv.NewSigner()
+	key, err := identitytest.NewSigner()
 	if err != nil {
 		return err
 	}
 	email := fmt.Sprintf("latency-%d@example.com", time.Now().UnixNano())
-	cert, err := ca.Issue(key.Public(), email, "https://issuer.example.com", testenv.Extensions{})
+	cert, err := ca.Issue(key.Public(), email, "https://issuer.example.com", identitytest.Extensions{})
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func measure(envFile string, interval time.Duration, n int) error {
 	go func() { done <- app.Run(runCtx, ln) }()
 	defer func() { stop(); <-done }()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if ok, _ := app.Monitor.Ready(); ok {
+		if ok, _ := app.Ready(); ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -146,10 +147,10 @@ func measure(envFile string, interval time.Duration, n int) error {
 
 	add := map[string]func() (int64, error){
 		"v1": func() (int64, error) {
-			return testenv.AddV1HashedRekord(ctx, env["REKOR_URL"], key, cert, testenv.Artifact())
+			return stack.AddV1HashedRekord(ctx, env["REKOR_URL"], key, cert, identitytest.Artifact())
 		},
 		"v2": func() (int64, error) {
-			return testenv.AddV2HashedRekord(ctx, env["REKOR_V2_WRITE_URL"], key, cert, testenv.Artifact())
+			return stack.AddV2HashedRekord(ctx, env["REKOR_V2_WRITE_URL"], key, cert, identitytest.Artifact())
 		},
 	}
 	target := interval + time.Second

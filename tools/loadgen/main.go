@@ -41,13 +41,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vigil-tlog/vigil/internal/testenv"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 func main() { os.Exit(run()) }
 
 type config struct {
-	env              testenv.Env
+	env              stack.Env
 	v1, v2           int
 	v1Workers        int
 	v2Workers        int
@@ -62,7 +63,7 @@ var kinds = map[string]bool{"key": true, "cert": true, "dsse": true, "intoto": t
 
 func run() int {
 	var (
-		envFile   = flag.String("env", testenv.StackEnvFile(), "stack env file written by scripts/stack/up.sh")
+		envFile   = flag.String("env", stack.EnvFile(), "stack env file written by scripts/stack/up.sh")
 		v1        = flag.Int("v1", 0, "entries to add to Rekor v1")
 		v2        = flag.Int("v2", 0, "entries to add to Rekor v2")
 		workers   = flag.Int("workers", 0, "parallel writers per log (0: 64 for v1, 256 for v2)")
@@ -80,7 +81,7 @@ func run() int {
 		flag.Usage()
 		return 2
 	}
-	env, err := testenv.ReadEnv(*envFile)
+	env, err := stack.ReadEnv(*envFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: reading stack env: %v (run scripts/stack/up.sh)\n", err)
 		return 2
@@ -123,7 +124,7 @@ func run() int {
 // identity is who a certificate says signed.
 type identity struct {
 	san, issuer string
-	ext         testenv.Extensions
+	ext         identitytest.Extensions
 }
 
 // identities is the rotation for cert entries: people through the stack's OIDC
@@ -133,12 +134,12 @@ func identities(oidcIssuer string) []identity {
 		{san: "alice@example.com", issuer: oidcIssuer},
 		{san: "bob@example.org", issuer: oidcIssuer},
 		{san: "https://github.com/vigil-tlog/vigil/.github/workflows/release.yml@refs/tags/v1.2.3",
-			issuer: testenv.GitHubActionsIssuer,
-			ext:    testenv.GitHubActionsExtensions("vigil-tlog/vigil", "refs/tags/v1.2.3", ".github/workflows/release.yml", "4f1c0b6f0a7f2d6c3e9b8a1d2c3e4f5a6b7c8d9e")},
+			issuer: identitytest.GitHubActionsIssuer,
+			ext:    identitytest.GitHubActionsExtensions("vigil-tlog/vigil", "refs/tags/v1.2.3", ".github/workflows/release.yml", "4f1c0b6f0a7f2d6c3e9b8a1d2c3e4f5a6b7c8d9e")},
 		{san: "release-bot@example.com", issuer: oidcIssuer},
 		{san: "https://github.com/example/app/.github/workflows/build.yml@refs/heads/main",
-			issuer: testenv.GitHubActionsIssuer,
-			ext:    testenv.GitHubActionsExtensions("example/app", "refs/heads/main", ".github/workflows/build.yml", "0123456789abcdef0123456789abcdef01234567")},
+			issuer: identitytest.GitHubActionsIssuer,
+			ext:    identitytest.GitHubActionsExtensions("example/app", "refs/heads/main", ".github/workflows/build.yml", "0123456789abcdef0123456789abcdef01234567")},
 	}
 }
 
@@ -147,20 +148,20 @@ type gen struct {
 	cfg       config
 	clientKey crypto.Signer
 	clientPub []byte
-	ca        *testenv.TestCA
+	ca        *identitytest.TestCA
 	ids       []identity
 }
 
 func generate(ctx context.Context, cfg config) error {
 	g := &gen{cfg: cfg}
 	var err error
-	if g.clientKey, err = testenv.LoadSigner(cfg.env["CLIENT_KEY"]); err != nil {
+	if g.clientKey, err = identitytest.LoadSigner(cfg.env["CLIENT_KEY"]); err != nil {
 		return fmt.Errorf("loading client key: %w", err)
 	}
-	if g.clientPub, err = testenv.PublicKeyPEM(g.clientKey.Public()); err != nil {
+	if g.clientPub, err = identitytest.PublicKeyPEM(g.clientKey.Public()); err != nil {
 		return err
 	}
-	if g.ca, err = testenv.LoadOrCreateTestCA(cfg.caDir); err != nil {
+	if g.ca, err = identitytest.LoadOrCreateTestCA(cfg.caDir); err != nil {
 		return fmt.Errorf("loading test CA: %w", err)
 	}
 	g.ids = identities(cfg.env["OIDC_ISSUER"])
@@ -233,7 +234,7 @@ func (g *gen) load(ctx context.Context, name string, n, workers int, add func(ct
 			}
 		}()
 	}
-	r.done, r.err = testenv.Parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+	r.done, r.err = stack.Parallel(ctx, n, workers, func(ctx context.Context, i int) error {
 		idx, err := add(ctx, i)
 		if err != nil {
 			return err
@@ -265,7 +266,7 @@ func (g *gen) material(ctx context.Context, kind string, i int) (crypto.Signer, 
 	if kind == "key" {
 		return g.clientKey, g.clientPub, nil
 	}
-	key, err := testenv.NewSigner()
+	key, err := identitytest.NewSigner()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -275,7 +276,7 @@ func (g *gen) material(ctx context.Context, kind string, i int) (crypto.Signer, 
 		if strings.Contains(email, "://") {
 			email = "ci@example.com"
 		}
-		chain, err := testenv.FulcioCert(ctx, g.cfg.env["FULCIO_URL"], g.cfg.env["OIDC_ISSUER"], email, key)
+		chain, err := stack.FulcioCert(ctx, g.cfg.env["FULCIO_URL"], g.cfg.env["OIDC_ISSUER"], email, key)
 		return key, chain, err
 	}
 	cert, err := g.ca.Issue(key.Public(), id.san, id.issuer, id.ext)
@@ -293,11 +294,11 @@ func (g *gen) addV1(ctx context.Context, i int) (int64, error) {
 	url, art := g.cfg.env["REKOR_URL"], artifact("v1", i)
 	switch kind {
 	case "dsse":
-		return testenv.AddV1DSSE(ctx, url, signer, mat, art)
+		return stack.AddV1DSSE(ctx, url, signer, mat, art)
 	case "intoto":
-		return testenv.AddV1InToto(ctx, url, signer, mat, art)
+		return stack.AddV1InToto(ctx, url, signer, mat, art)
 	default:
-		return testenv.AddV1HashedRekord(ctx, url, signer, mat, art)
+		return stack.AddV1HashedRekord(ctx, url, signer, mat, art)
 	}
 }
 
@@ -310,9 +311,9 @@ func (g *gen) addV2(ctx context.Context, i int) (int64, error) {
 	url, art := g.cfg.env["REKOR_V2_WRITE_URL"], artifact("v2", i)
 	switch kind {
 	case "dsse", "intoto":
-		idx, _, err := testenv.AddV2DSSE(ctx, url, signer, mat, art)
+		idx, _, err := stack.AddV2DSSE(ctx, url, signer, mat, art)
 		return idx, err
 	default:
-		return testenv.AddV2HashedRekord(ctx, url, signer, mat, art)
+		return stack.AddV2HashedRekord(ctx, url, signer, mat, art)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -19,15 +20,15 @@ func TestGenerate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
-			cfg.env, cfg.caDir, cfg.quiet, cfg.progressInterval = env, t.TempDir(), true, time.Second
-			before, err := testenv.FetchV1TreeSize(t.Context(), env.Get(t, "REKOR_URL"))
+			cfg.env, cfg.caDir, cfg.quiet, cfg.progressInterval = stack.Env(env), t.TempDir(), true, time.Second
+			before, err := stack.FetchV1TreeSize(t.Context(), env.Get(t, "REKOR_URL"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := generate(t.Context(), cfg); err != nil {
 				t.Fatal(err)
 			}
-			after, err := testenv.FetchV1TreeSize(t.Context(), env.Get(t, "REKOR_URL"))
+			after, err := stack.FetchV1TreeSize(t.Context(), env.Get(t, "REKOR_URL"))
 			if err != nil {
 				t.Fatal(err)
 			}

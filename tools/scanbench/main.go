@@ -436,11 +436,11 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		var rctx context.Context
 		rctx, stopRun = context.WithCancel(ctx)
 		delivered = make(chan struct{})
-		go func() { app.Outbox.Run(rctx); close(delivered) }()
+		go func() { _ = app.Deliver(rctx); close(delivered) }()
 	}
-	outs := app.Monitor.CheckOnce(ctx)
+	outs := app.CheckOnce(ctx)
 	if opts.alerts > 0 {
-		for app.Outbox.Stats().Queued > 0 && ctx.Err() == nil {
+		for app.Queued() > 0 && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -465,7 +465,7 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		return fmt.Errorf("check: %w", err)
 	}
 	res := childResult{TreeSize: outs[0].Checkpoint.Size, Seconds: elapsed.Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), BaseRSSKiB: baseRSS}
-	scanned, err := sum(app.Registry, "vigil_log_entries_scanned_total")
+	scanned, err := sum(app.Gatherer(), "vigil_log_entries_scanned_total")
 	if err != nil {
 		return err
 	}
@@ -473,16 +473,16 @@ func runChild(ctx context.Context, opts options, kind string) error {
 	if res.Scanned != res.TreeSize-opts.start {
 		return fmt.Errorf("scanned %d entries of a tree of %d from %d", res.Scanned, res.TreeSize, opts.start)
 	}
-	if res.Delivered, err = sum(app.Registry, "vigil_alerts_sent_total"); err != nil {
+	if res.Delivered, err = sum(app.Gatherer(), "vigil_alerts_sent_total"); err != nil {
 		return err
 	}
-	if res.Matches, err = sum(app.Registry, "vigil_identity_matches_total"); err != nil {
+	if res.Matches, err = sum(app.Gatherer(), "vigil_identity_matches_total"); err != nil {
 		return err
 	}
-	if res.Unexpected, err = sum(app.Registry, "vigil_unexpected_identities_total"); err != nil {
+	if res.Unexpected, err = sum(app.Gatherer(), "vigil_unexpected_identities_total"); err != nil {
 		return err
 	}
-	if res.Malformed, err = sum(app.Registry, "vigil_log_malformed_entries_total"); err != nil {
+	if res.Malformed, err = sum(app.Gatherer(), "vigil_log_malformed_entries_total"); err != nil {
 		return err
 	}
 	if res.PeakRSSKiB, err = procStatus("VmHWM"); err != nil {

@@ -29,7 +29,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -67,50 +66,67 @@ import (
 // Canonical runs a proposed entry through rekor's insertion path
 // (types.CreateVersionedEntry, which verifies the signature, then
 // types.CanonicalizeEntry) and returns the body rekor-server would store.
-func Canonical(tb testing.TB, pe models.ProposedEntry) []byte {
+func Canonical(tb TB, pe models.ProposedEntry) []byte {
 	tb.Helper()
 	return canonicalize(tb, pe)
 }
 
-// HashedRekord returns a hashedrekord v0.0.1 proposed entry for artifact
-// signed by s.
-func HashedRekord(tb testing.TB, s Signer, artifact []byte) models.ProposedEntry {
-	tb.Helper()
-	digest := sha256.Sum256(artifact)
+// HashedRekordEntry returns a hashedrekord v0.0.1 proposed entry for a
+// SHA-256 digest, its signature and the verification material (PEM public
+// key, or certificate and chain).
+func HashedRekordEntry(digest, sig, material []byte) models.ProposedEntry {
 	return &models.Hashedrekord{
 		APIVersion: conv.Pointer("0.0.1"),
 		Spec: models.HashedrekordV001Schema{
 			Data: &models.HashedrekordV001SchemaData{Hash: &models.HashedrekordV001SchemaDataHash{
 				Algorithm: conv.Pointer(models.HashedrekordV001SchemaDataHashAlgorithmSha256),
-				Value:     conv.Pointer(hex.EncodeToString(digest[:])),
+				Value:     conv.Pointer(hex.EncodeToString(digest)),
 			}},
 			Signature: &models.HashedrekordV001SchemaSignature{
-				Content:   s.sign(tb, digest[:]),
-				PublicKey: &models.HashedrekordV001SchemaSignaturePublicKey{Content: s.VerifierPEM(tb)},
+				Content:   sig,
+				PublicKey: &models.HashedrekordV001SchemaSignaturePublicKey{Content: material},
 			},
 		},
 	}
 }
 
-// DSSE returns a dsse v0.0.1 proposed entry for an in-toto payload signed
-// by every signer.
-func DSSE(tb testing.TB, payload []byte, signers ...Signer) models.ProposedEntry {
+// HashedRekord returns a hashedrekord v0.0.1 proposed entry for artifact
+// signed by s.
+func HashedRekord(tb TB, s Signer, artifact []byte) models.ProposedEntry {
 	tb.Helper()
-	env := DSSEEnvelope(tb, "application/vnd.in-toto+json", payload, signers...)
-	var verifiers []strfmt.Base64
-	for _, s := range signers {
-		verifiers = append(verifiers, s.VerifierPEM(tb))
+	digest := sha256.Sum256(artifact)
+	return HashedRekordEntry(digest[:], s.sign(tb, digest[:]), s.VerifierPEM(tb))
+}
+
+// DSSEEntry returns a dsse v0.0.1 proposed entry for a signed DSSE envelope
+// (JSON, see [SignDSSE]) and the verification material of its signers.
+func DSSEEntry(envelope []byte, materials ...[]byte) models.ProposedEntry {
+	verifiers := make([]strfmt.Base64, len(materials))
+	for i, m := range materials {
+		verifiers[i] = m
 	}
 	return &models.DSSE{
 		APIVersion: conv.Pointer("0.0.1"),
 		Spec: models.DSSEV001Schema{ProposedContent: &models.DSSEV001SchemaProposedContent{
-			Envelope:  conv.Pointer(string(env)),
+			Envelope:  conv.Pointer(string(envelope)),
 			Verifiers: verifiers,
 		}},
 	}
 }
 
-func signECDSA(tb testing.TB, s Signer, msg []byte) []byte {
+// DSSE returns a dsse v0.0.1 proposed entry for an in-toto payload signed
+// by every signer.
+func DSSE(tb TB, payload []byte, signers ...Signer) models.ProposedEntry {
+	tb.Helper()
+	env := DSSEEnvelope(tb, InTotoPayloadType, payload, signers...)
+	var materials [][]byte
+	for _, s := range signers {
+		materials = append(materials, s.VerifierPEM(tb))
+	}
+	return DSSEEntry(env, materials...)
+}
+
+func signECDSA(tb TB, s Signer, msg []byte) []byte {
 	tb.Helper()
 	d := sha256.Sum256(msg)
 	return s.sign(tb, d[:])
@@ -130,7 +146,7 @@ func rekord(format string, sig, pub, artifact []byte) models.ProposedEntry {
 
 // RekordX509 returns a rekord v0.0.1 entry (x509 format) for artifact
 // signed by s, with the artifact inline.
-func RekordX509(tb testing.TB, s Signer, artifact []byte) models.ProposedEntry {
+func RekordX509(tb TB, s Signer, artifact []byte) models.ProposedEntry {
 	tb.Helper()
 	return rekord(models.RekordV001SchemaSignatureFormatX509, signECDSA(tb, s, artifact), s.VerifierPEM(tb), artifact)
 }
@@ -143,7 +159,7 @@ type PGPKey struct {
 }
 
 // NewPGPKey returns a fresh key whose user ID is "Test Signer <email>".
-func NewPGPKey(tb testing.TB, email string) PGPKey {
+func NewPGPKey(tb TB, email string) PGPKey {
 	tb.Helper()
 	e, err := openpgp.NewEntity("Test Signer", "", email, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
 	if err != nil {
@@ -184,7 +200,7 @@ func (k PGPKey) detachSign(msg []byte) ([]byte, error) {
 
 // RekordPGP returns a rekord v0.0.1 entry (pgp format) for artifact with
 // an armored detached signature by k.
-func RekordPGP(tb testing.TB, k PGPKey, artifact []byte) models.ProposedEntry {
+func RekordPGP(tb TB, k PGPKey, artifact []byte) models.ProposedEntry {
 	tb.Helper()
 	var sig bytes.Buffer
 	if err := openpgp.ArmoredDetachSign(&sig, k.Entity, bytes.NewReader(artifact), nil); err != nil {
@@ -197,7 +213,7 @@ func RekordPGP(tb testing.TB, k PGPKey, artifact []byte) models.ProposedEntry {
 // by a fresh Ed25519 SSH key whose authorized_keys line carries comment,
 // and the key's fingerprint: hex SHA-256 of the wire-format key, and the
 // OpenSSH "SHA256:..." form.
-func RekordSSH(tb testing.TB, comment string, artifact []byte) (pe models.ProposedEntry, hexFP, opensshFP string) {
+func RekordSSH(tb TB, comment string, artifact []byte) (pe models.ProposedEntry, hexFP, opensshFP string) {
 	tb.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -225,7 +241,7 @@ func RekordSSH(tb testing.TB, comment string, artifact []byte) (pe models.Propos
 // RekordMinisign returns a rekord v0.0.1 entry (minisign format) for
 // artifact signed by a fresh key in minisign's legacy "Ed" format, and
 // the key's fingerprint (hex SHA-256 of its PKIX DER).
-func RekordMinisign(tb testing.TB, artifact []byte) (models.ProposedEntry, string) {
+func RekordMinisign(tb TB, artifact []byte) (models.ProposedEntry, string) {
 	tb.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -251,9 +267,9 @@ func concat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // IntotoV001 returns an intoto v0.0.1 entry: a DSSE envelope over payload
 // signed by s.
-func IntotoV001(tb testing.TB, s Signer, payload []byte) models.ProposedEntry {
+func IntotoV001(tb TB, s Signer, payload []byte) models.ProposedEntry {
 	tb.Helper()
-	env := DSSEEnvelope(tb, "application/vnd.in-toto+json", payload, s)
+	env := DSSEEnvelope(tb, InTotoPayloadType, payload, s)
 	pub := strfmt.Base64(s.VerifierPEM(tb))
 	return &models.Intoto{APIVersion: conv.Pointer("0.0.1"), Spec: models.IntotoV001Schema{
 		Content:   &models.IntotoV001SchemaContent{Envelope: string(env)},
@@ -261,46 +277,57 @@ func IntotoV001(tb testing.TB, s Signer, payload []byte) models.ProposedEntry {
 	}}
 }
 
-// IntotoV002 returns an intoto v0.0.2 entry: a DSSE envelope over payload
-// signed by every signer, as rekor-cli uploads it (payload and signatures
-// base64-encoded once more on the wire, the hash over the envelope JSON).
-func IntotoV002(tb testing.TB, payload []byte, signers ...Signer) models.ProposedEntry {
-	tb.Helper()
-	const payloadType = "application/vnd.in-toto+json"
-	envJSON := DSSEEnvelope(tb, payloadType, payload, signers...)
-	var env struct {
-		Payload    string `json:"payload"`
-		Signatures []struct {
-			Sig string `json:"sig"`
-		} `json:"signatures"`
+// IntotoV002Entry returns an intoto v0.0.2 proposed entry for a signed
+// DSSE envelope (JSON, see [SignDSSE]) and the verification material of
+// each signature, as rekor-cli uploads it: payload and signatures
+// base64-encoded once more on the wire, the hash over the envelope JSON.
+func IntotoV002Entry(envelope []byte, materials ...[]byte) (models.ProposedEntry, error) {
+	var env dsseEnvelope
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		return nil, fmt.Errorf("decoding DSSE envelope: %w", err)
 	}
-	if err := json.Unmarshal(envJSON, &env); err != nil {
-		tb.Fatal(err)
+	if len(env.Signatures) != len(materials) {
+		return nil, fmt.Errorf("DSSE envelope has %d signatures for %d verifiers", len(env.Signatures), len(materials))
 	}
-	envelope := &models.IntotoV002SchemaContentEnvelope{
-		PayloadType: conv.Pointer(payloadType),
+	e := &models.IntotoV002SchemaContentEnvelope{
+		PayloadType: conv.Pointer(env.PayloadType),
 		Payload:     strfmt.Base64(env.Payload),
 	}
-	for i, s := range signers {
-		sig := strfmt.Base64(env.Signatures[i].Sig)
-		pub := strfmt.Base64(s.VerifierPEM(tb))
-		envelope.Signatures = append(envelope.Signatures, &models.IntotoV002SchemaContentEnvelopeSignaturesItems0{Sig: &sig, PublicKey: &pub})
+	for i, m := range materials {
+		sig, pub := strfmt.Base64(env.Signatures[i].Sig), strfmt.Base64(m)
+		e.Signatures = append(e.Signatures, &models.IntotoV002SchemaContentEnvelopeSignaturesItems0{Sig: &sig, PublicKey: &pub})
 	}
-	h := sha256.Sum256(envJSON)
+	h := sha256.Sum256(envelope)
 	return &models.Intoto{APIVersion: conv.Pointer("0.0.2"), Spec: models.IntotoV002Schema{
 		Content: &models.IntotoV002SchemaContent{
-			Envelope: envelope,
+			Envelope: e,
 			Hash: &models.IntotoV002SchemaContentHash{
 				Algorithm: conv.Pointer(models.IntotoV002SchemaContentHashAlgorithmSha256),
 				Value:     conv.Pointer(hex.EncodeToString(h[:])),
 			},
 		},
-	}}
+	}}, nil
+}
+
+// IntotoV002 returns an intoto v0.0.2 entry: a DSSE envelope over payload
+// signed by every signer (see [IntotoV002Entry]).
+func IntotoV002(tb TB, payload []byte, signers ...Signer) models.ProposedEntry {
+	tb.Helper()
+	env := DSSEEnvelope(tb, InTotoPayloadType, payload, signers...)
+	var materials [][]byte
+	for _, s := range signers {
+		materials = append(materials, s.VerifierPEM(tb))
+	}
+	pe, err := IntotoV002Entry(env, materials...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pe
 }
 
 // Cose returns a cose v0.0.1 entry: a COSE_Sign1 message over payload
 // signed by s (ES256).
-func Cose(tb testing.TB, s Signer, payload []byte) models.ProposedEntry {
+func Cose(tb TB, s Signer, payload []byte) models.ProposedEntry {
 	tb.Helper()
 	signer, err := cose.NewSigner(cose.AlgorithmES256, s.Key)
 	if err != nil {
@@ -327,7 +354,7 @@ func Cose(tb testing.TB, s Signer, payload []byte) models.ProposedEntry {
 
 // Helm returns a helm v0.0.1 entry: a chart provenance file clear-signed
 // by k.
-func Helm(tb testing.TB, k PGPKey) models.ProposedEntry {
+func Helm(tb TB, k PGPKey) models.ProposedEntry {
 	tb.Helper()
 	chart := []byte("not really a chart archive")
 	sum := sha256.Sum256(chart)
@@ -355,7 +382,7 @@ func Helm(tb testing.TB, k PGPKey) models.ProposedEntry {
 // TUF returns a tuf v0.0.1 entry whose metadata is a root signed by its
 // fresh Ed25519 key, and that key's fingerprint (hex SHA-256 of its PKIX
 // DER).
-func TUF(tb testing.TB) (models.ProposedEntry, string) {
+func TUF(tb TB) (models.ProposedEntry, string) {
 	tb.Helper()
 	signer, err := keys.GenerateEd25519Key()
 	if err != nil {
@@ -403,7 +430,7 @@ func TUF(tb testing.TB) (models.ProposedEntry, string) {
 
 // TimestampResponse returns a DER RFC 3161 timestamp response signed by
 // tsa, with the TSA's certificate and chain embedded when withCerts.
-func TimestampResponse(tb testing.TB, tsa Signer, withCerts bool) []byte {
+func TimestampResponse(tb TB, tsa Signer, withCerts bool) []byte {
 	tb.Helper()
 	digest := sha256.Sum256([]byte("timestamped"))
 	genTime, err := asn1.Marshal(time.Now().UTC().Truncate(time.Second))
@@ -458,7 +485,7 @@ func RFC3161(tsr []byte) models.ProposedEntry {
 // Jar returns a jar v0.0.1 entry: a one-class JAR signed by s with
 // relic's signjar (as rekor's jar e2e test does). s must have a
 // certificate.
-func Jar(tb testing.TB, s Signer) models.ProposedEntry {
+func Jar(tb TB, s Signer) models.ProposedEntry {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "app.jar")
 	f, err := os.Create(path)
@@ -509,7 +536,7 @@ func Jar(tb testing.TB, s Signer) models.ProposedEntry {
 // Alpine returns an alpine v0.0.1 entry: an APK (signature, control and
 // data gzip streams, as rekor's alpine e2e test builds it) signed by a
 // fresh RSA key, and the key's fingerprint (hex SHA-256 of its PKIX DER).
-func Alpine(tb testing.TB) (models.ProposedEntry, string) {
+func Alpine(tb TB) (models.ProposedEntry, string) {
 	tb.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -566,7 +593,7 @@ func Alpine(tb testing.TB) (models.ProposedEntry, string) {
 
 // RPM returns an rpm v0.0.1 entry: a one-file package built with rpmpack
 // (as rekor's rpm e2e test builds it) and signed by k.
-func RPM(tb testing.TB, k PGPKey) models.ProposedEntry {
+func RPM(tb TB, k PGPKey) models.ProposedEntry {
 	tb.Helper()
 	suffix := make([]byte, 8)
 	if _, err := rand.Read(suffix); err != nil {

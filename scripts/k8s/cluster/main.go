@@ -19,13 +19,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
-	dir := flag.String("dir", filepath.Join(testenv.CacheDir(), "k8s", "run"), "working directory (PKI, data, logs, kubeconfig)")
+	dir := flag.String("dir", filepath.Join(stack.CacheDir(), "k8s", "run"), "working directory (PKI, data, logs, kubeconfig)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

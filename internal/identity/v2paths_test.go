@@ -1,14 +1,15 @@
-package identity
+package identity_test
 
 import (
 	"fmt"
 	"testing"
 
+	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 )
 
 // v2Summary is what the two Rekor v2 decoders must agree on.
-func v2Summary(ids []Identity) string {
+func v2Summary(ids []identity.Identity) string {
 	var s string
 	for _, id := range ids {
 		s += fmt.Sprintf("%s|%s|%v|%v|%s|%s|%s;", id.EntryKind, id.KeyType, id.Emails, id.URIs, id.Issuer, id.CertFingerprint, id.KeyFingerprint)
@@ -31,10 +32,10 @@ func v2Fixtures(tb testing.TB) map[string][]byte {
 // TestParseV2FastMatchesProtojson: the JSON fast path takes every
 // well-formed leaf and finds what the protojson path finds.
 func TestParseV2FastMatchesProtojson(t *testing.T) {
-	p := NewParser(16)
+	p := identity.NewParser(16)
 	for name, leaf := range v2Fixtures(t) {
-		fast, ok := p.parseV2Fast(leaf)
-		slow, err := p.parseV2Proto(leaf)
+		fast, ok := p.ParseV2Fast(leaf)
+		slow, err := p.ParseV2Proto(leaf)
 		if !ok || err != nil {
 			t.Fatalf("%s: fast path ok=%v, protojson err=%v; want both to parse", name, ok, err)
 		}
@@ -48,7 +49,7 @@ func TestParseV2FastMatchesProtojson(t *testing.T) {
 		`{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"signature":{"verifier":{"publicKey":{"rawBytes":"AAAA"}}}}}}`,
 		`not json`,
 	} {
-		if _, ok := p.parseV2Fast([]byte(bad)); ok {
+		if _, ok := p.ParseV2Fast([]byte(bad)); ok {
 			t.Errorf("fast path accepted %s; it must leave it to protojson", bad)
 		}
 	}
@@ -59,13 +60,13 @@ func FuzzParseV2Paths(f *testing.F) {
 	for _, leaf := range v2Fixtures(f) {
 		f.Add(leaf)
 	}
-	p := NewParser(64)
+	p := identity.NewParser(64)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, ok := p.parseV2Fast(data)
+		fast, ok := p.ParseV2Fast(data)
 		if !ok {
 			return
 		}
-		slow, err := p.parseV2Proto(data)
+		slow, err := p.ParseV2Proto(data)
 		if err == nil && v2Summary(fast) != v2Summary(slow) {
 			t.Errorf("fast path %s, protojson %s", v2Summary(fast), v2Summary(slow))
 		}

@@ -1,4 +1,4 @@
-package rekor
+package rekorv1
 
 import (
 	"context"
@@ -10,15 +10,16 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 func newClient(t *testing.T, maxBody int64) *http.Client {
 	t.Helper()
-	c, err := NewHTTPClient(ClientConfig{Timeout: 2 * time.Second, MaxBody: maxBody, UserAgent: "vigil-test"})
+	c, err := tlog.NewHTTPClient(tlog.ClientConfig{Timeout: 2 * time.Second, MaxBody: maxBody, UserAgent: "vigil-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestV1HeadDecoding(t *testing.T) {
 				}
 				json.NewEncoder(w).Encode(tc.body)
 			})
-			l, err := NewV1(u, newClient(t, 0))
+			l, err := New(tlog.Options{URL: u, Client: newClient(t, 0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,50 +90,6 @@ func TestV1HeadDecoding(t *testing.T) {
 				t.Fatalf("Head error = %v, want it to contain %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestLimitsAndStatus(t *testing.T) {
-	u := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/checkpoint":
-			// No Content-Length: the limit must hold while streaming.
-			w.(http.Flusher).Flush()
-			for range 100 {
-				w.Write([]byte(strings.Repeat("x", 1024)))
-			}
-		case "/tile/0/000":
-			http.NotFound(w, r)
-		default:
-			http.Error(w, "boom", http.StatusInternalServerError)
-		}
-	})
-	l, err := NewV2(u, newClient(t, 16<<10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Head(t.Context()); !errors.Is(err, ErrBodyTooLarge) {
-		t.Errorf("Head of a 100 KiB checkpoint = %v, want ErrBodyTooLarge", err)
-	}
-	if _, err := l.ReadTile(t.Context(), 0, 0, 0); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ReadTile of a missing tile = %v, want os.ErrNotExist", err)
-	}
-	v1, _ := NewV1(u, newClient(t, 0))
-	_, err = v1.Head(t.Context())
-	var se *StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusInternalServerError || !strings.Contains(se.Body, "boom") {
-		t.Errorf("Head of a failing server = %v, want a StatusError 500 with the body", err)
-	}
-}
-
-func TestNewURLValidation(t *testing.T) {
-	for _, u := range []string{"", "ftp://x", "http://", "not a url"} {
-		if _, err := NewV1(u, http.DefaultClient); err == nil {
-			t.Errorf("NewV1(%q) succeeded", u)
-		}
-		if _, err := NewV2(u, http.DefaultClient); err == nil {
-			t.Errorf("NewV2(%q) succeeded", u)
-		}
 	}
 }
 
@@ -162,12 +119,12 @@ func TestV1EntriesOrdered(t *testing.T) {
 		rand.Shuffle(len(out), func(a, b int) { out[a], out[b] = out[b], out[a] })
 		json.NewEncoder(w).Encode(out)
 	})
-	l, err := NewV1(u, newClient(t, 0))
+	l, err := New(tlog.Options{URL: u, Client: newClient(t, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []uint64
-	err = l.Entries(t.Context(), offset, 3, 97, EntriesOptions{Workers: 8}, func(e Entry) error {
+	err = l.Entries(t.Context(), tlog.Tree{Offset: offset}, 3, 97, tlog.EntriesOptions{Workers: 8}, func(e tlog.Entry) error {
 		if string(e.Data) != fmt.Sprint(e.LogIndex) || e.LogIndex != e.Index+offset {
 			return fmt.Errorf("entry %d carries %q (log index %d)", e.Index, e.Data, e.LogIndex)
 		}
@@ -188,12 +145,53 @@ func TestV1EntriesOrdered(t *testing.T) {
 
 	fail = offset + 50
 	n := 0
-	err = l.Entries(t.Context(), offset, 0, 100, EntriesOptions{Workers: 4}, func(Entry) error { n++; return nil })
+	err = l.Entries(t.Context(), tlog.Tree{Offset: offset}, 0, 100, tlog.EntriesOptions{Workers: 4}, func(tlog.Entry) error { n++; return nil })
 	if err == nil || n > 50 {
 		t.Errorf("Entries with a failing batch = %v after %d entries, want an error before entry 50", err, n)
 	}
 	stop := errors.New("stop")
-	if err := l.Entries(context.Background(), offset, 0, 20, EntriesOptions{}, func(Entry) error { return stop }); !errors.Is(err, stop) {
+	if err := l.Entries(context.Background(), tlog.Tree{Offset: offset}, 0, 20, tlog.EntriesOptions{}, func(tlog.Entry) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("Entries did not return fn's error: %v", err)
+	}
+}
+func TestParseRetrieve(t *testing.T) {
+	body := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct {
+		name, in string
+		want     []string // bodies, or nil for an error
+		err      string
+	}{
+		{"two", `[{"u1":{"logIndex":5,"body":"` + body("five") + `"}},{"u2":{"body":"` + body("six") + `","logIndex":6,"x":[1,{"y":null}]}}]`, []string{"five", "six"}, ""},
+		{"one object, two entries", `[{"u2":{"logIndex":6,"body":"` + body("six") + `"},"u1":{"logIndex":5,"body":"` + body("five") + `"}}]`, []string{"five", "six"}, ""},
+		{"escaped base64", `[{"u1":{"logIndex":5,"body":"` + strings.ReplaceAll(body("five?>"), "/", `\/`) + `"}},{"u2":{"logIndex":6,"body":"\u0041\u0041\u003d\u003d"}}]`, []string{"five?>", "\x00"}, ""},
+		{"missing entry", `[{"u1":{"logIndex":5,"body":""}}]`, nil, "did not return entry 6"},
+		{"twice", `[{"u1":{"logIndex":5,"body":""}},{"u1":{"logIndex":5,"body":""}}]`, nil, "twice"},
+		{"out of range", `[{"u1":{"logIndex":7,"body":""}}]`, nil, "log index 7, want 5 to 6"},
+		{"negative", `[{"u1":{"logIndex":-1,"body":""}}]`, nil, "not an index"},
+		{"float index", `[{"u1":{"logIndex":5.0,"body":""}}]`, nil, "not an index"},
+		{"body not a string", `[{"u1":{"logIndex":5,"body":{}}}]`, nil, "want a base64 string"},
+		{"no body", `[{"u1":{"logIndex":5}}]`, nil, "no body"},
+		{"padding inside", `[{"u1":{"logIndex":5,"body":"AA==AAAA"}}]`, nil, "not standard base64"},
+		{"duplicate key", `[{"u1":{"logIndex":5,"logIndex":6,"body":""}}]`, nil, "duplicate"},
+		{"trailing", `[] []`, nil, "after the JSON array"},
+		{"not an array", `{}`, nil, "where [ was due"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseRetrieve([]byte(tc.in), 1, 4, 2)
+			if tc.want == nil {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("parseRetrieve = %v, want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseRetrieve: %v", err)
+			}
+			for i, e := range got {
+				if string(e.Data) != tc.want[i] || e.Index != 4+uint64(i) || e.LogIndex != 5+uint64(i) {
+					t.Errorf("entry %d = {%d %d %q}, want {%d %d %q}", i, e.Index, e.LogIndex, e.Data, 4+i, 5+i, tc.want[i])
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,169 @@
+package monitor
+
+import (
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/tlog"
+)
+
+// matchBatch is the number of consecutive entries one match worker takes.
+const matchBatch = 64
+
+// maxChunkEvents ends a chunk early once its entries have raised this many
+// events: they are held in memory until the chunk is proven to be in the
+// tree (no alert for an entry the log did not commit to), and an event
+// carries its entry, some kilobytes. The count lags the fetch by the
+// batches in flight, a few hundred entries at most.
+const maxChunkEvents = 2000
+
+// maxChunkEventBytes ends a chunk early once its events carry this many
+// bytes of entry bodies as evidence: a log of large entries that all raise
+// events would otherwise hold maxChunkEvents of them. The count lags like
+// the number of events, by entries that the memory budget bounds.
+const maxChunkEventBytes = 8 << 20
+
+// errChunkFull stops a chunk's fetch at maxChunkEvents or
+// maxChunkEventBytes.
+var errChunkFull = errors.New("chunk raised its maximum of events")
+
+// matchPipeline parses and matches a chunk's entries on GOMAXPROCS
+// goroutines, while the scanner's goroutine keeps hashing them into the
+// compact range in order. Entries go in batches of consecutive entries; the
+// batches' events are collected in entry order, so the chunk's events come
+// out in the same order as a serial scan's. At most 2*GOMAXPROCS batches are
+// in flight: add blocks beyond that, which bounds memory whatever the chunk
+// size.
+//
+//	add --batch--> jobs --> worker (parse+match) --+
+//	  \                                            | done
+//	   +--batch--> order ----> collector <----------+--> events, in order
+type matchPipeline struct {
+	s         *scanner
+	cur       *matchJob
+	jobs      chan *matchJob
+	order     chan *matchJob
+	events    []alert.Event
+	nevents   atomic.Int64 // len(events), for the fetching goroutine
+	nbytes    atomic.Int64 // bytes of entry bodies in events, likewise
+	collected chan struct{}
+}
+
+// full reports whether the chunk's events reached their bounds.
+func (mp *matchPipeline) full() bool {
+	return mp.nevents.Load() >= maxChunkEvents || mp.nbytes.Load() >= maxChunkEventBytes
+}
+
+type matchJob struct {
+	now     time.Time
+	entries []tlog.Entry
+	leaves  [][]byte
+	events  []alert.Event
+	done    chan struct{}
+}
+
+func (s *scanner) newMatchPipeline() *matchPipeline {
+	n := runtime.GOMAXPROCS(0)
+	mp := &matchPipeline{s: s, jobs: make(chan *matchJob, 2*n), order: make(chan *matchJob, 2*n), collected: make(chan struct{})}
+	for range n {
+		go func() {
+			for j := range mp.jobs {
+				for i, e := range j.entries {
+					j.events = append(j.events, s.match(e, j.leaves[i], j.now)...)
+					// Done with the entry: its bytes no longer count
+					// against the budget, so drop the reference too.
+					e.Release()
+					j.entries[i] = tlog.Entry{}
+				}
+				close(j.done)
+			}
+		}()
+	}
+	go func() {
+		defer close(mp.collected)
+		for j := range mp.order {
+			<-j.done
+			mp.events = append(mp.events, j.events...)
+			mp.nevents.Store(int64(len(mp.events)))
+			for _, ev := range j.events {
+				if ev.Evidence.Entry != nil {
+					mp.nbytes.Add(int64(len(ev.Evidence.Entry.Body)))
+				}
+			}
+		}
+	}()
+	return mp
+}
+
+// add queues an entry; it is called from one goroutine, in entry order.
+func (mp *matchPipeline) add(e tlog.Entry, leaf []byte) {
+	if mp.cur == nil {
+		// The clock is read here, on the scanner's goroutine, not by the
+		// workers: Config.Now need not be safe for concurrent use.
+		mp.cur = &matchJob{now: mp.s.now(), entries: make([]tlog.Entry, 0, matchBatch),
+			leaves: make([][]byte, 0, matchBatch), done: make(chan struct{})}
+	}
+	mp.cur.entries = append(mp.cur.entries, e)
+	mp.cur.leaves = append(mp.cur.leaves, leaf)
+	if len(mp.cur.entries) == matchBatch {
+		mp.flush()
+	}
+}
+
+func (mp *matchPipeline) flush() {
+	if mp.cur == nil {
+		return
+	}
+	// order first: the collector waits for batches in this order, and the
+	// workers drain jobs (as large as order) whatever the collector does.
+	mp.order <- mp.cur
+	mp.jobs <- mp.cur
+	mp.cur = nil
+}
+
+// wait matches what is still queued, stops the goroutines and returns the
+// events of every added entry, in entry order.
+func (mp *matchPipeline) wait() []alert.Event {
+	mp.flush()
+	close(mp.order)
+	close(mp.jobs)
+	<-mp.collected
+	return mp.events
+}
+
+// match parses and matches one entry and returns the events it causes. It
+// is called concurrently by the match workers.
+func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) []alert.Event {
+	ids, err := s.src.Identities(s.parser, e.Data)
+	ev := entryEvents{log: s.log, keyID: s.keyID, from: s.from, now: now, entry: e, leaf: leaf}
+	if err != nil {
+		s.m.malformed.Inc()
+		s.logger.Warn("malformed entry", "log", s.log, "index", e.LogIndex, "err", err)
+		return []alert.Event{ev.malformed(err)}
+	}
+	res := s.cfg.Matcher.Match(ids)
+	var events []alert.Event
+	sev := s.cfg.WatchSeverity
+	if sev == "" {
+		sev = config.DefaultWatchSeverity
+	}
+	for _, h := range res.Watched {
+		s.m.identityMatches.WithLabelValues(h.Rule).Inc()
+		e := ev.watched(h, sev)
+		s.logger.Info("watched identity signed", "log", s.log, "index", ev.entry.LogIndex, "rule", h.Rule,
+			"subject", e.Evidence.Identity["subject"], "issuer", e.Evidence.Identity["issuer"])
+		events = append(events, e)
+	}
+	if !res.Expected {
+		s.m.unexpected.Inc()
+		e := ev.unexpected(ids)
+		s.logger.Warn("unexpected identity signed", "log", s.log, "index", ev.entry.LogIndex,
+			"subject", e.Evidence.Identity["subject"], "issuer", e.Evidence.Identity["issuer"])
+		events = append(events, e)
+	}
+	return events
+}
