@@ -57,7 +57,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"runtime/pprof"
 	"strconv"
@@ -74,12 +73,13 @@ import (
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/monitor"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 func main() { os.Exit(run()) }
 
 type options struct {
-	env            stackEnv
+	env            stack.Env
 	envFile        string
 	workers        int
 	ceilingWorkers int
@@ -98,7 +98,7 @@ type options struct {
 
 func run() int {
 	var (
-		envFile        = flag.String("env", defaultEnvFile(), "stack env file written by scripts/stack/up.sh")
+		envFile        = flag.String("env", stack.EnvFile(), "stack env file written by scripts/stack/up.sh")
 		logs           = flag.String("log", "both", "logs to measure: v1, v2 or both")
 		workers        = flag.Int("workers", 16, "scan.workers of the monitor (parallel entry requests)")
 		ceilingWorkers = flag.Int("ceiling-workers", 16, "parallel requests of the plain ceiling client")
@@ -128,7 +128,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "scanbench: -log-level: %v\n", err)
 		return 2
 	}
-	env, err := readEnv(*envFile)
+	env, err := stack.ReadEnv(*envFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "scanbench: reading stack env: %v (run scripts/stack/up.sh)\n", err)
 		return 2
@@ -512,47 +512,6 @@ func writeHeapProfile(path string) error {
 	return f.Close()
 }
 
-// stackEnv is the stack env file: KEY=VALUE lines. (Package testenv reads
-// it too, but importing it would link client-go into the child whose memory
-// is measured.)
-type stackEnv map[string]string
-
-// defaultEnvFile is $VIGIL_STACK_ENV, else $VIGIL_CACHE/stack/env, else
-// ~/.cache/vigil/stack/env, as in package testenv.
-func defaultEnvFile() string {
-	if f := os.Getenv("VIGIL_STACK_ENV"); f != "" {
-		return f
-	}
-	if d := os.Getenv("VIGIL_CACHE"); d != "" {
-		return filepath.Join(d, "stack", "env")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "vigil-cache", "stack", "env")
-	}
-	return filepath.Join(home, ".cache", "vigil", "stack", "env")
-}
-
-func readEnv(path string) (stackEnv, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	env := stackEnv{}
-	for line := range strings.Lines(string(raw)) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("parsing %s: line %q has no '='", path, line)
-		}
-		env[k] = v
-	}
-	return env, nil
-}
-
 // sum adds up every series of the counter name (0 when there is none).
 func sum(g prometheus.Gatherer, name string) (float64, error) {
 	mfs, err := g.Gather()
@@ -571,7 +530,7 @@ func sum(g prometheus.Gatherer, name string) (float64, error) {
 	return v, nil
 }
 
-func logConfig(env stackEnv, kind string) (config.Log, error) {
+func logConfig(env stack.Env, kind string) (config.Log, error) {
 	need := func(keys ...string) error {
 		for _, k := range keys {
 			if env[k] == "" {
@@ -608,7 +567,7 @@ func logConfig(env stackEnv, kind string) (config.Log, error) {
 // becomes an alert. Entries the test suites sign with throwaway keys are
 // unexpected whatever the rules. Beyond the 20 shapes, rules repeat with a
 // numbered name.
-func benchRules(env stackEnv, n int, hits bool) (identity.Config, error) {
+func benchRules(env stack.Env, n int, hits bool) (identity.Config, error) {
 	fp, err := keyFingerprint(env["CLIENT_PUBKEY"])
 	if err != nil {
 		return identity.Config{}, err
@@ -762,7 +721,7 @@ func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Durat
 }
 
 // printSizes prints the tree sizes of both logs, for scripts/bench.sh.
-func printSizes(ctx context.Context, env stackEnv) error {
+func printSizes(ctx context.Context, env stack.Env) error {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	n1, err := v1Size(ctx, hc, strings.TrimSuffix(env["REKOR_URL"], "/"))
 	if err != nil {
@@ -904,7 +863,7 @@ const alertSubject = "ci-build@example.com"
 
 // benchRulesWatch returns n watch rules that match none of the -alerts
 // entries, so both runs evaluate the same number of rules.
-func benchRulesWatch(env stackEnv, n int) []identity.Rule {
+func benchRulesWatch(env stack.Env, n int) []identity.Rule {
 	cfg, err := benchRules(env, 2*max(n, 0)+2, false)
 	if err != nil {
 		return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 
 	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 func writePublicKey(t *testing.T) (path, fingerprint string) {
@@ -44,7 +45,7 @@ func writePublicKey(t *testing.T) (path, fingerprint string) {
 
 func TestBenchRules(t *testing.T) {
 	pub, fp := writePublicKey(t)
-	env := stackEnv{"CLIENT_PUBKEY": pub, "OIDC_ISSUER": "http://127.0.0.1:31556"}
+	env := stack.Env{"CLIENT_PUBKEY": pub, "OIDC_ISSUER": "http://127.0.0.1:31556"}
 	tests := []struct {
 		n, watch, expect int
 		hits             bool
@@ -99,7 +100,7 @@ func TestBenchRulesBadKey(t *testing.T) {
 	if err := os.WriteFile(path, []byte("not pem"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := benchRules(stackEnv{"CLIENT_PUBKEY": path}, 20, false); err == nil {
+	if _, err := benchRules(stack.Env{"CLIENT_PUBKEY": path}, 20, false); err == nil {
 		t.Error("benchRules with a garbage client key succeeded")
 	}
 }
@@ -195,27 +196,6 @@ func TestV1Retrieve(t *testing.T) {
 	}
 	if _, err := v1Retrieve(t.Context(), srv.Client(), srv.URL, 10, 15); err == nil || !strings.Contains(err.Error(), "got 4") {
 		t.Errorf("v1Retrieve over a hole: err = %v, want one saying it got 4", err)
-	}
-}
-
-func TestReadEnv(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "env")
-	if err := os.WriteFile(path, []byte("# comment\n\nREKOR_URL=http://127.0.0.1:31300\nPG_URI=postgresql://u@h/db?x=y\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readEnv(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := stackEnv{"REKOR_URL": "http://127.0.0.1:31300", "PG_URI": "postgresql://u@h/db?x=y"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("readEnv (-want +got):\n%s", diff)
-	}
-	if err := os.WriteFile(path, []byte("no equals sign\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readEnv(path); err == nil {
-		t.Error("readEnv accepted a line without '='")
 	}
 }
 
