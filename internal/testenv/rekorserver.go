@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 // RekorV1 is a rekor-server started for one test on the local stack's
@@ -62,7 +63,7 @@ func StartRekorV1(t testing.TB, opts RekorV1Options) *RekorV1 {
 		opts.SignerKey = env.Get(t, "REKOR_PRIVKEY")
 	}
 	if opts.Port == 0 {
-		ports, err := freePorts(1)
+		ports, err := stack.FreePorts(1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/vigil-tlog/vigil/internal/stack"
-	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
 func main() { os.Exit(run()) }
@@ -39,7 +38,7 @@ func run() int {
 		return 1
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	cp, err := testenv.StartControlPlane(startCtx, testenv.ControlPlaneOptions{
+	cp, err := stack.StartControlPlane(startCtx, stack.ControlPlaneOptions{
 		Dir:  *dir,
 		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) },
 	})
