@@ -33,6 +33,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-tlog/vigil/internal/deploy"
+	"github.com/vigil-tlog/vigil/internal/identity"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -201,8 +202,7 @@ func cmdUp(ctx context.Context, args []string) error {
 		}
 	}
 	cfg.Out, cfg.TTY = os.Stdout, isTerminal(os.Stdout)
-	_, err = deploy.Up(ctx, cfg)
-	return err
+	return deploy.Up(ctx, cfg)
 }
 
 // watchKeys are the keys a --watch value may set.
@@ -221,30 +221,35 @@ func watchExample(s string) string {
 
 // parseWatch parses "subject=...,issuer=...[,name=...]" into an identity rule
 // of the monitor's config. Its errors quote s and show the expected form.
-func parseWatch(s string) (map[string]any, error) {
-	rule := map[string]any{}
+func parseWatch(s string) (identity.Rule, error) {
+	var rule identity.Rule
 	for _, p := range strings.Split(s, ",") {
 		p = strings.TrimSpace(p)
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" || v == "" {
-			return nil, fmt.Errorf("%q: want key=value pairs separated by commas, e.g. %s; %s", s, watchExample(s), watchKeys)
+			return identity.Rule{}, fmt.Errorf("%q: want key=value pairs separated by commas, e.g. %s; %s", s, watchExample(s), watchKeys)
 		}
 		switch k {
-		case "subject", "issuer", "name", "fingerprint":
-			rule[k] = v
+		case "subject":
+			rule.Subject = v
+		case "issuer":
+			rule.Issuer = v
+		case "name":
+			rule.Name = v
+		case "fingerprint":
+			rule.Fingerprint = v
 		default:
-			return nil, fmt.Errorf("%q: unknown key %q; %s", s, k, watchKeys)
+			return identity.Rule{}, fmt.Errorf("%q: unknown key %q; %s", s, k, watchKeys)
 		}
 	}
-	if rule["subject"] == nil && rule["fingerprint"] == nil {
-		return nil, fmt.Errorf("%q: needs subject= or fingerprint=, e.g. %s; %s", s, watchExample(""), watchKeys)
+	if rule.Subject == "" && rule.Fingerprint == "" {
+		return identity.Rule{}, fmt.Errorf("%q: needs subject= or fingerprint=, e.g. %s; %s", s, watchExample(""), watchKeys)
 	}
-	if rule["name"] == nil {
-		if sub, ok := rule["subject"].(string); ok {
-			rule["name"] = "watch-" + sub
+	if rule.Name == "" {
+		if rule.Subject != "" {
+			rule.Name = "watch-" + rule.Subject
 		} else {
-			fp := rule["fingerprint"].(string)
-			rule["name"] = "watch-fingerprint-" + fp[:min(len(fp), 16)]
+			rule.Name = "watch-fingerprint-" + rule.Fingerprint[:min(len(rule.Fingerprint), 16)]
 		}
 	}
 	return rule, nil
@@ -262,8 +267,8 @@ func hasKey(s, key string) bool {
 
 // parseWatches parses every --watch, giving rules without name= names that
 // are unique among them (a "-2", "-3", ... suffix on repeats).
-func parseWatches(watch []string) ([]map[string]any, error) {
-	rules := make([]map[string]any, len(watch))
+func parseWatches(watch []string) ([]identity.Rule, error) {
+	rules := make([]identity.Rule, len(watch))
 	used := map[string]bool{}
 	for i, s := range watch {
 		rule, err := parseWatch(s)
@@ -272,24 +277,23 @@ func parseWatches(watch []string) ([]map[string]any, error) {
 		}
 		rules[i] = rule
 		if hasKey(s, "name") {
-			n := rule["name"].(string)
-			if used[n] {
-				return nil, usagef("--watch: name %q given twice", n)
+			if used[rule.Name] {
+				return nil, usagef("--watch: name %q given twice", rule.Name)
 			}
-			used[n] = true
+			used[rule.Name] = true
 		}
 	}
 	for i, s := range watch {
 		if hasKey(s, "name") {
 			continue
 		}
-		base := rules[i]["name"].(string)
+		base := rules[i].Name
 		n := base
 		for k := 2; used[n]; k++ {
 			n = fmt.Sprintf("%s-%d", base, k)
 		}
 		used[n] = true
-		rules[i]["name"] = n
+		rules[i].Name = n
 	}
 	return rules, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -149,16 +150,16 @@ func TestParseWatchErrors(t *testing.T) {
 func TestParseWatch(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    map[string]any
+		want    identity.Rule
 		wantErr bool
 	}{
-		{"subject=ci@example.com,issuer=https://issuer.example", map[string]any{"name": "watch-ci@example.com", "subject": "ci@example.com", "issuer": "https://issuer.example"}, false},
-		{"name=release,subject=^rel.*$", map[string]any{"name": "release", "subject": "^rel.*$"}, false},
-		{"fingerprint=ab12,name=key", map[string]any{"name": "key", "fingerprint": "ab12"}, false},
-		{"fingerprint=0123456789abcdef0123", map[string]any{"name": "watch-fingerprint-0123456789abcdef", "fingerprint": "0123456789abcdef0123"}, false},
-		{"issuer=https://issuer.example", nil, true},
-		{"subject", nil, true},
-		{"subject=a,colour=b", nil, true},
+		{"subject=ci@example.com,issuer=https://issuer.example", identity.Rule{Name: "watch-ci@example.com", Subject: "ci@example.com", Issuer: "https://issuer.example"}, false},
+		{"name=release,subject=^rel.*$", identity.Rule{Name: "release", Subject: "^rel.*$"}, false},
+		{"fingerprint=ab12,name=key", identity.Rule{Name: "key", Fingerprint: "ab12"}, false},
+		{"fingerprint=0123456789abcdef0123", identity.Rule{Name: "watch-fingerprint-0123456789abcdef", Fingerprint: "0123456789abcdef0123"}, false},
+		{"issuer=https://issuer.example", identity.Rule{}, true},
+		{"subject", identity.Rule{}, true},
+		{"subject=a,colour=b", identity.Rule{}, true},
 	}
 	for _, tt := range tests {
 		got, err := parseWatch(tt.in)
@@ -193,7 +194,7 @@ func TestParseWatches(t *testing.T) {
 		}
 		var got []string
 		for _, r := range rules {
-			got = append(got, r["name"].(string))
+			got = append(got, r.Name)
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("parseWatches(%q) names mismatch (-want +got):\n%s", tt.in, diff)

@@ -9,15 +9,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/identity"
 	monitorchart "github.com/vigil-tlog/vigil/manifests/chart"
 )
 
@@ -49,7 +53,7 @@ type Config struct {
 	DryRun     bool
 	Purge      bool // down: also delete namespaces, TLS Secrets, state
 	// RotateCA lets up re-issue TLS Secrets another CA issued from the
-	// local CA; without it up refuses ([ErrForeignCA]).
+	// local CA; without it up refuses ([errForeignCA]).
 	RotateCA bool
 
 	Out io.Writer // progress; default os.Stdout
@@ -61,19 +65,20 @@ type MonitorConfig struct {
 	Disabled bool
 	// Image is repository[:tag] or repository@digest of the monitor image.
 	Image string // default vigil-monitor:<chart appVersion>
-	// Watch are identity rules in the monitor's config shape
-	// ({name, subject, issuer, ...}).
-	Watch []map[string]any
-	// Values are extra chart values merged over the generated ones.
+	// Watch are the identity rules the monitor watches the log for
+	// (identities.watch of its configuration).
+	Watch []identity.Rule
+	// Values are extra chart values merged over the generated ones
+	// (config: merges into the monitor's configuration).
 	Values map[string]any
 }
 
 func (c *Config) defaults() {
 	if c.Domain == "" {
-		c.Domain = "sigstore.local"
+		c.Domain = defaultDomain
 	}
 	if c.Dir == "" {
-		c.Dir = DefaultDir(c.Domain)
+		c.Dir = defaultDir(c.Domain)
 	}
 	if c.Chart == (ChartSource{}) {
 		c.Chart = ChartSource{RepoURL: ScaffoldRepoURL, Name: ScaffoldChart, Version: ScaffoldVersion}
@@ -95,9 +100,12 @@ func (c *Config) defaults() {
 	}
 }
 
-// DefaultDir is where the bootstrap keeps the CA and trust material for
+// defaultDomain is the DNS suffix of the ingress hosts when none is given.
+const defaultDomain = "sigstore.local"
+
+// defaultDir is where the bootstrap keeps the CA and trust material for
 // domain: $XDG_CONFIG_HOME/vigil/bootstrap/<domain> (~/.config/...).
-func DefaultDir(domain string) string {
+func defaultDir(domain string) string {
 	base, err := os.UserConfigDir()
 	if err != nil {
 		base = "."
@@ -105,29 +113,29 @@ func DefaultDir(domain string) string {
 	return filepath.Join(base, "vigil", "bootstrap", domain)
 }
 
-// TrustDir is the directory of the client trust material inside dir.
-func TrustDir(dir string) string { return filepath.Join(dir, "trust") }
+// trustDir is the directory of the client trust material inside dir.
+func trustDir(dir string) string { return filepath.Join(dir, "trust") }
 
 // allNamespaces are the namespaces the scaffold's workloads run in.
 func (c *Config) sigstoreNamespaces() []string {
-	ns := []string{ScaffoldNamespace}
-	for _, comp := range Components(c.ExposeCTLog) {
+	ns := []string{scaffoldNamespace}
+	for _, comp := range components(c.ExposeCTLog) {
 		ns = append(ns, comp.Namespace)
 	}
 	return ns
 }
 
-// UpResult is what `bootstrap up` produced, for tests and callers.
-type UpResult struct {
-	Changes map[string]Change // "secret fulcio-system/fulcio-tls", "release sigstore/scaffold", ...
-	Trust   Trust
+// upResult is what [up] produced, for tests.
+type upResult struct {
+	Changes map[string]outcome // "secret fulcio-system/fulcio-tls", "release sigstore/scaffold", ...
+	Trust   trustMaterial
 	Hosts   []string
 }
 
 // Changed reports whether anything was created or updated.
-func (r *UpResult) Changed() bool {
+func (r *upResult) Changed() bool {
 	for _, c := range r.Changes {
-		if c != Unchanged {
+		if c != unchanged {
 			return true
 		}
 	}
@@ -136,18 +144,24 @@ func (r *UpResult) Changed() bool {
 
 // Up installs or upgrades private Sigstore and the monitor; see the package
 // documentation for the steps. Every step is idempotent: on a second run with
-// the same Config every change is [Unchanged].
-func Up(ctx context.Context, cfg Config) (*UpResult, error) {
+// the same Config every change is [unchanged].
+func Up(ctx context.Context, cfg Config) error {
+	_, err := up(ctx, cfg)
+	return err
+}
+
+// up is [Up], returning what it changed.
+func up(ctx context.Context, cfg Config) (*upResult, error) {
 	cfg.defaults()
 	total := 7
 	if cfg.Monitor.Disabled {
 		total = 6
 	}
-	p := NewProgress(cfg.Out, cfg.TTY, total)
+	p := newProgress(cfg.Out, cfg.TTY, total)
 	if cfg.DryRun {
 		p.Println("dry run: nothing is changed")
 	}
-	res := &UpResult{Changes: map[string]Change{}}
+	res := &upResult{Changes: map[string]outcome{}}
 
 	// 1. The cluster.
 	cl, err := connectStep(ctx, p, cfg.Kubeconfig, cfg.Context, true)
@@ -177,28 +191,28 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	// 3. The scaffold chart.
 	s = p.Start("sigstore chart")
 	s.Update("loading %s", cfg.Chart)
-	ch, err := LoadChart(cfg.Chart)
+	ch, err := loadChart(cfg.Chart)
 	if err != nil {
 		return nil, s.Fail(err)
 	}
 	s.Update("applying %s %s", ch.Metadata.Name, ch.Metadata.Version)
-	change, err := cl.ApplyRelease(ctx, Release{
-		Name: ScaffoldRelease, Namespace: ScaffoldNamespace, Chart: ch,
-		Values:   mergeValues(ScaffoldValues(cfg.Domain, cfg.IngressClass, cfg.ExposeCTLog, cfg.OIDCIssuers), scaffoldSecretValues(ss)),
+	change, err := cl.ApplyRelease(ctx, helmRelease{
+		Name: scaffoldRelease, Namespace: scaffoldNamespace, Chart: ch,
+		Values:   mergeValues(scaffoldValues(cfg.Domain, cfg.IngressClass, cfg.ExposeCTLog, cfg.OIDCIssuers), scaffoldSecretValues(ss)),
 		Progress: p.Println,
 	}, cfg.DryRun)
 	if err != nil {
 		return nil, s.Fail(err)
 	}
-	res.Changes["release "+ScaffoldNamespace+"/"+ScaffoldRelease] = change
-	s.Done("%s/%s (%s %s): %s", ScaffoldNamespace, ScaffoldRelease, ch.Metadata.Name, ch.Metadata.Version, change)
+	res.Changes["release "+scaffoldNamespace+"/"+scaffoldRelease] = change
+	s.Done("%s/%s (%s %s): %s", scaffoldNamespace, scaffoldRelease, ch.Metadata.Name, ch.Metadata.Version, change)
 
 	// 4. Rollouts and Jobs.
 	s = p.Start("rollouts")
 	if cfg.DryRun {
 		s.Skip("dry run")
 	} else {
-		err := cl.WaitReady(ctx, cfg.sigstoreNamespaces(), cfg.Timeout, func(nr []Workload) {
+		err := cl.WaitReady(ctx, cfg.sigstoreNamespaces(), cfg.Timeout, func(nr []workload) {
 			if len(nr) > 0 {
 				s.Update("%d not ready; %s", len(nr), nr[0])
 			}
@@ -221,17 +235,17 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 	}
 	res.Trust = *trust
 	if cfg.DryRun {
-		s.Done("%s; would write to %s", msg, TrustDir(cfg.Dir))
+		s.Done("%s; would write to %s", msg, trustDir(cfg.Dir))
 	} else {
-		written, err := trust.Write(TrustDir(cfg.Dir))
+		written, err := trust.Write(trustDir(cfg.Dir))
 		if err != nil {
 			return nil, s.Fail(err)
 		}
-		ch := Unchanged
+		ch := unchanged
 		if len(written) > 0 {
-			ch = Updated
+			ch = updated
 		}
-		res.Changes["trust "+TrustDir(cfg.Dir)] = ch
+		res.Changes["trust "+trustDir(cfg.Dir)] = ch
 		s.Done("%s; %s", msg, describeWritten(written))
 	}
 
@@ -261,26 +275,26 @@ func Up(ctx context.Context, cfg Config) (*UpResult, error) {
 		if err != nil {
 			return nil, s.Fail(err)
 		}
-		res.Changes["release "+MonitorNamespace+"/"+MonitorRelease] = change
-		s.Done("%s/%s: %s", MonitorNamespace, MonitorRelease, change)
+		res.Changes["release "+monitorNamespace+"/"+monitorRelease] = change
+		s.Done("%s/%s: %s", monitorNamespace, monitorRelease, change)
 	}
 
 	p.Println("")
 	p.Println("CA certificate (add it to your trust store): %s", filepath.Join(cfg.Dir, "ca.crt"))
-	td := TrustDir(cfg.Dir)
-	p.Println("cosign initialize --mirror %s --root %s", trust.MirrorURL, filepath.Join(td, FileTUFRoot))
-	p.Println("cosign verify --trusted-root %s ...   (sigstore-go: the same file)", filepath.Join(td, FileTrustedRoot))
+	td := trustDir(cfg.Dir)
+	p.Println("cosign initialize --mirror %s --root %s", trust.MirrorURL, filepath.Join(td, fileTUFRoot))
+	p.Println("cosign verify --trusted-root %s ...   (sigstore-go: the same file)", filepath.Join(td, fileTrustedRoot))
 	return res, nil
 }
 
 // ensurePKI loads or creates the CA and makes each exposed component's TLS
 // Secret hold a valid serving certificate from it.
-func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (string, error) {
+func ensurePKI(ctx context.Context, cl *cluster, cfg *Config, res *upResult) (string, error) {
 	now := time.Now()
 	if err := checkCAFiles(cfg.Dir); err != nil {
 		return "", err
 	}
-	ca, err := LoadCA(cfg.Dir)
+	ca, err := loadCA(cfg.Dir)
 	caState := "reused"
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -288,7 +302,7 @@ func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (st
 		if cfg.DryRun {
 			caState = "would create"
 		}
-		ca, err = NewCA("Vigil bootstrap CA for "+cfg.Domain, now)
+		ca, err = newCA("Vigil bootstrap CA for "+cfg.Domain, now)
 		if err != nil {
 			return "", err
 		}
@@ -306,7 +320,7 @@ func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (st
 		}
 	}
 	var parts []string
-	for _, comp := range Components(cfg.ExposeCTLog) {
+	for _, comp := range components(cfg.ExposeCTLog) {
 		ns := comp.Namespace
 		change, err := cl.EnsureNamespace(ctx, ns, cfg.DryRun)
 		if err != nil {
@@ -339,7 +353,7 @@ func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (st
 		res.Changes["secret "+ns+"/"+name] = change
 		parts = append(parts, name+" "+string(change))
 	}
-	for _, ns := range []string{ScaffoldNamespace} {
+	for _, ns := range []string{scaffoldNamespace} {
 		change, err := cl.EnsureNamespace(ctx, ns, cfg.DryRun)
 		if err != nil {
 			return "", err
@@ -349,12 +363,12 @@ func ensurePKI(ctx context.Context, cl *Cluster, cfg *Config, res *UpResult) (st
 	return fmt.Sprintf("CA %s (%s); %s", filepath.Join(cfg.Dir, "ca.crt"), caState, strings.Join(parts, ", ")), nil
 }
 
-// ErrPartialCA reports a CA directory with only one of ca.crt and ca.key.
-var ErrPartialCA = errors.New("incomplete CA")
+// errPartialCA reports a CA directory with only one of ca.crt and ca.key.
+var errPartialCA = errors.New("incomplete CA")
 
-// ErrForeignCA reports TLS Secrets in the cluster issued by another CA
+// errForeignCA reports TLS Secrets in the cluster issued by another CA
 // than the local one.
-var ErrForeignCA = errors.New("TLS secrets issued by a different CA")
+var errForeignCA = errors.New("TLS secrets issued by a different CA")
 
 // checkCAFiles fails when exactly one of ca.crt and ca.key exists in dir:
 // generating a new CA then would orphan the half that is left.
@@ -372,7 +386,7 @@ func checkCAFiles(dir string) error {
 		}
 	}
 	if len(have) == 1 {
-		return fmt.Errorf("%w: %s has %s but not %s: restore %s, or remove %s to create a new CA", ErrPartialCA, dir, have[0], missing[0], missing[0], have[0])
+		return fmt.Errorf("%w: %s has %s but not %s: restore %s, or remove %s to create a new CA", errPartialCA, dir, have[0], missing[0], missing[0], have[0])
 	}
 	return nil
 }
@@ -381,10 +395,10 @@ func checkCAFiles(dir string) error {
 // holds a certificate that ca did not sign: the cluster was set up with
 // another CA (another --dir, or a lost one), and re-issuing would break
 // clients that trust it. Unparseable certificates are left to re-issuing.
-func checkIssuer(ctx context.Context, cl *Cluster, cfg *Config, ca *CA) error {
+func checkIssuer(ctx context.Context, cl *cluster, cfg *Config, ca *certAuthority) error {
 	var foreign []string
 	var issuer string
-	for _, comp := range Components(cfg.ExposeCTLog) {
+	for _, comp := range components(cfg.ExposeCTLog) {
 		if !comp.Exposed {
 			continue
 		}
@@ -408,17 +422,17 @@ func checkIssuer(ctx context.Context, cl *Cluster, cfg *Config, ca *CA) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s issued by %q, not by the CA in %s (%q): use the --dir holding the CA this cluster was set up with, or re-run with --rotate-ca to re-issue them from this CA (clients must then trust its ca.crt)",
-		ErrForeignCA, strings.Join(foreign, ", "), issuer, cfg.Dir, ca.Cert.Subject.String())
+		errForeignCA, strings.Join(foreign, ", "), issuer, cfg.Dir, ca.Cert.Subject.String())
 }
 
 // collectTrust reads the TUF root and the public keys the scaffold's copy job
 // gathers into tuf-system.
 //
 // Rekor's public key is the one of the bootstrap-owned signing key (see
-// [RekorSignerSecret]), not the copy in tuf-system: that copy is what the
+// [rekorSignerSecret]), not the copy in tuf-system: that copy is what the
 // TUF repository publishes, and a differing one is reported.
-func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, ss *ServiceSecrets, s *Step) (*Trust, string, error) {
-	t := &Trust{
+func collectTrust(ctx context.Context, cl *cluster, cfg *Config, ss *serviceSecrets, s *step) (*trustMaterial, string, error) {
+	t := &trustMaterial{
 		MirrorURL: "https://tuf." + cfg.Domain,
 		RekorURL:  "https://rekor." + cfg.Domain,
 		FulcioURL: "https://fulcio." + cfg.Domain,
@@ -430,13 +444,13 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, ss *ServiceSecr
 	if cfg.DryRun {
 		wait = time.Second
 	}
-	s.Update("waiting for secret %s/%s (written by the TUF server once it runs)", TUFNamespace, TUFRootSecret)
-	root, err := cl.WaitSecret(ctx, TUFNamespace, TUFRootSecret, TUFRootKey, wait)
+	s.Update("waiting for secret %s/%s (written by the TUF server once it runs)", tufNamespace, tufRootSecret)
+	root, err := cl.WaitSecret(ctx, tufNamespace, tufRootSecret, tufRootKey, wait)
 	if err != nil {
 		return nil, "", err
 	}
 	if root == nil && !cfg.DryRun {
-		return nil, "", fmt.Errorf("secret %s/%s did not appear within %v: is the TUF server (deployment tuf in %s) running?", TUFNamespace, TUFRootSecret, wait, TUFNamespace)
+		return nil, "", fmt.Errorf("secret %s/%s did not appear within %v: is the TUF server (deployment tuf in %s) running?", tufNamespace, tufRootSecret, wait, tufNamespace)
 	}
 	t.TUFRoot = root
 	// The scaffold's copy job puts each public key into tuf-system; read the
@@ -447,9 +461,9 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, ss *ServiceSecr
 		altNS, altName string
 	}
 	for _, k := range []src{
-		{&t.FulcioPEM, TUFNamespace, "fulcio-server-secret", "cert", "fulcio-system", "fulcio-server-secret"},
-		{&t.CTLogKeyPEM, TUFNamespace, "ctlog-public-key", "public", "ctlog-system", "ctlog-public-key"},
-		{&t.TSAChainPEM, TUFNamespace, "tsa-cert-chain", "cert-chain", "", ""},
+		{&t.FulcioPEM, tufNamespace, "fulcio-server-secret", "cert", "fulcio-system", "fulcio-server-secret"},
+		{&t.CTLogKeyPEM, tufNamespace, "ctlog-public-key", "public", "ctlog-system", "ctlog-public-key"},
+		{&t.TSAChainPEM, tufNamespace, "tsa-cert-chain", "cert-chain", "", ""},
 	} {
 		b, err := cl.SecretData(ctx, k.ns, k.name, k.key)
 		if err != nil {
@@ -463,13 +477,13 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, ss *ServiceSecr
 		*k.dst = b
 	}
 	t.RekorKeyPEM = ss.RekorPublicKeyPEM
-	published, err := cl.SecretData(ctx, TUFNamespace, "rekor-public-key", "key")
+	published, err := cl.SecretData(ctx, tufNamespace, "rekor-public-key", "key")
 	if err != nil {
 		return nil, "", err
 	}
 	var warn string
 	if published != nil && !samePublicKeyPEM(published, t.RekorKeyPEM) {
-		warn = fmt.Sprintf("; WARNING: %s/rekor-public-key (published by the TUF server) is not the key of %s/%s: delete it and re-run the scaffold's copy job (bootstrap down, then up)", TUFNamespace, RekorSignerNamespace, RekorSignerSecret)
+		warn = fmt.Sprintf("; WARNING: %s/rekor-public-key (published by the TUF server) is not the key of %s/%s: delete it and re-run the scaffold's copy job (bootstrap down, then up)", tufNamespace, rekorSignerNamespace, rekorSignerSecret)
 	}
 	var have, missing []string
 	for _, f := range []struct {
@@ -492,9 +506,9 @@ func collectTrust(ctx context.Context, cl *Cluster, cfg *Config, ss *ServiceSecr
 	return t, msg + warn, nil
 }
 
-func describeServiceSecrets(res *UpResult) string {
+func describeServiceSecrets(res *upResult) string {
 	var parts []string
-	for _, k := range []string{RekorSignerNamespace + "/" + RekorSignerSecret, TrillianNamespace + "/" + TrillianMySQLSecret} {
+	for _, k := range []string{rekorSignerNamespace + "/" + rekorSignerSecret, trillianNamespace + "/" + trillianMySQLSecret} {
 		parts = append(parts, k[strings.Index(k, "/")+1:]+" "+string(res.Changes["secret "+k]))
 	}
 	return strings.Join(parts, ", ")
@@ -517,7 +531,7 @@ func describeWritten(written []string) string {
 	return "wrote " + strings.Join(written, ", ")
 }
 
-func countKinds(ws []Workload) string {
+func countKinds(ws []workload) string {
 	counts := map[string]int{}
 	var kinds []string
 	for _, w := range ws {
@@ -543,7 +557,7 @@ func countKinds(ws []Workload) string {
 
 // ServiceAccountIssuer returns the cluster's service-account token issuer
 // from its OIDC discovery document.
-func (c *Cluster) ServiceAccountIssuer(ctx context.Context) (string, error) {
+func (c *cluster) ServiceAccountIssuer(ctx context.Context) (string, error) {
 	b, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
 	if err != nil {
 		return "", fmt.Errorf("reading the cluster's OIDC discovery document: %w", err)
@@ -566,28 +580,31 @@ func truncate(s string, n int) string {
 
 // applyMonitor installs the monitor chart (embedded in the binary) watching
 // the in-cluster Rekor with the key read from the cluster.
-func applyMonitor(ctx context.Context, cl *Cluster, cfg *Config, trust *Trust, res *UpResult, s *Step) (Change, error) {
+func applyMonitor(ctx context.Context, cl *cluster, cfg *Config, trust *trustMaterial, res *upResult, s *step) (outcome, error) {
 	if len(trust.RekorKeyPEM) == 0 {
-		return "", fmt.Errorf("rekor's public key is missing (secret %s/%s)", RekorSignerNamespace, RekorSignerSecret)
+		return "", fmt.Errorf("rekor's public key is missing (secret %s/%s)", rekorSignerNamespace, rekorSignerSecret)
 	}
-	ch, err := LoadChartFS(monitorchart.Files)
+	ch, err := loadChartFS(monitorchart.Files)
 	if err != nil {
 		return "", err
 	}
-	vals := MonitorValues(cfg.Monitor, ch.Metadata.AppVersion, trust.RekorKeyPEM)
-	change, err := cl.EnsureNamespace(ctx, MonitorNamespace, cfg.DryRun)
+	vals, err := monitorValues(cfg.Monitor, ch.Metadata.AppVersion, trust.RekorKeyPEM)
 	if err != nil {
 		return "", err
 	}
-	res.Changes["namespace "+MonitorNamespace] = change
-	change, err = cl.ApplyRelease(ctx, Release{Name: MonitorRelease, Namespace: MonitorNamespace, Chart: ch, Values: vals, Progress: s.p.Println}, cfg.DryRun)
+	change, err := cl.EnsureNamespace(ctx, monitorNamespace, cfg.DryRun)
+	if err != nil {
+		return "", err
+	}
+	res.Changes["namespace "+monitorNamespace] = change
+	change, err = cl.ApplyRelease(ctx, helmRelease{Name: monitorRelease, Namespace: monitorNamespace, Chart: ch, Values: vals, Progress: s.p.Println}, cfg.DryRun)
 	if err != nil {
 		return "", err
 	}
 	if cfg.DryRun {
 		return change, nil
 	}
-	err = cl.WaitReady(ctx, []string{MonitorNamespace}, cfg.Timeout, func(nr []Workload) {
+	err = cl.WaitReady(ctx, []string{monitorNamespace}, cfg.Timeout, func(nr []workload) {
 		if len(nr) > 0 {
 			s.Update("%s: %s", change, nr[0])
 		}
@@ -595,29 +612,66 @@ func applyMonitor(ctx context.Context, cl *Cluster, cfg *Config, trust *Trust, r
 	return change, err
 }
 
-// MonitorValues are the monitor chart's values for watching the in-cluster
-// Rekor v1 (service rekor-server in rekor-system) with its public key, plus
-// the identity rules, with extra values merged over them.
-func MonitorValues(m MonitorConfig, appVersion string, rekorKeyPEM []byte) map[string]any {
+// The monitor's view of the in-cluster Rekor: the chart mounts its
+// publicKeys value at monitorKeyDir.
+const (
+	monitorRekorURL = "http://rekor-server.rekor-system.svc"
+	monitorKeyDir   = "/etc/vigil/keys"
+	monitorRekorKey = "rekor.pub"
+)
+
+// monitorConfig is the configuration of the monitor the bootstrap installs:
+// the in-cluster Rekor v1 (service rekor-server in rekor-system) with the
+// public key the chart mounts, and the identity rules to watch. state_dir
+// and listen are the chart's to set; everything else left zero gets the
+// chart's values, then the monitor's defaults.
+func monitorConfig(m MonitorConfig) *config.Config {
+	return &config.Config{
+		Logs: []config.Log{{
+			Name:          "rekor",
+			Kind:          config.KindRekorV1,
+			URL:           monitorRekorURL,
+			PublicKeyFile: path.Join(monitorKeyDir, monitorRekorKey),
+		}},
+		Identities: identity.Config{Watch: m.Watch},
+	}
+}
+
+// chartConfig is c as the monitor chart's config value: the YAML
+// configuration file as [config.Config.Encode] writes it, as a map.
+func chartConfig(c *config.Config) (map[string]any, error) {
+	if c.StateDir != "" || c.Listen != "" {
+		return nil, errors.New("monitor config: state_dir and listen are set by the chart")
+	}
+	if err := c.Identities.Validate(); err != nil {
+		return nil, fmt.Errorf("monitor config: %w", err)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("monitor config: %w", err)
+	}
+	var v map[string]any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("monitor config: %w", err)
+	}
+	return v, nil
+}
+
+// monitorValues are the monitor chart's values: the image, the monitor's
+// configuration ([monitorConfig]) and Rekor's public key, with extra values
+// merged over them.
+func monitorValues(m MonitorConfig, appVersion string, rekorKeyPEM []byte) (map[string]any, error) {
+	cfg, err := chartConfig(monitorConfig(m))
+	if err != nil {
+		return nil, err
+	}
 	repo, tag, digest := splitImage(m.Image, appVersion)
-	watch := []any{}
-	for _, w := range m.Watch {
-		watch = append(watch, w)
-	}
 	v := map[string]any{
-		"image": map[string]any{"repository": repo, "tag": tag, "digest": digest},
-		"config": map[string]any{
-			"logs": []any{map[string]any{
-				"name":            "rekor",
-				"kind":            "rekor-v1",
-				"url":             "http://rekor-server.rekor-system.svc",
-				"public_key_file": "/etc/vigil/keys/rekor.pub",
-			}},
-			"identities": map[string]any{"watch": watch},
-		},
-		"publicKeys": map[string]any{"rekor.pub": string(rekorKeyPEM)},
+		"image":      map[string]any{"repository": repo, "tag": tag, "digest": digest},
+		"config":     cfg,
+		"publicKeys": map[string]any{monitorRekorKey: string(rekorKeyPEM)},
 	}
-	return mergeValues(v, m.Values)
+	return mergeValues(v, m.Values), nil
 }
 
 func splitImage(image, appVersion string) (repo, tag, digest string) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -18,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 	monitorchart "github.com/vigil-tlog/vigil/manifests/chart"
 )
@@ -290,7 +294,7 @@ func TestMonitorChartAlertingFiles(t *testing.T) {
 
 // The chart embedded in the bootstrap binary is the chart in the tree.
 func TestEmbeddedChartMatchesTree(t *testing.T) {
-	embedded, err := LoadChartFS(monitorchart.Files)
+	embedded, err := loadChartFS(monitorchart.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +302,7 @@ func TestEmbeddedChartMatchesTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := ChartDigest(embedded), ChartDigest(tree); a != b {
+	if a, b := chartDigest(embedded), chartDigest(tree); a != b {
 		t.Errorf("embedded chart digest %s != tree chart digest %s", a, b)
 	}
 	if !bytes.Equal(embedded.Schema, tree.Schema) || len(embedded.Schema) == 0 {
@@ -308,14 +312,17 @@ func TestEmbeddedChartMatchesTree(t *testing.T) {
 
 func TestMonitorValues(t *testing.T) {
 	key := "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
-	vals := MonitorValues(MonitorConfig{
+	vals, err := monitorValues(MonitorConfig{
 		Image: "mirror:5000/vigil/monitor:1.2.3",
-		Watch: []map[string]any{{"name": "ci", "subject": "ci@example.com", "issuer": "https://issuer.example"}},
+		Watch: []identity.Rule{{Name: "ci", Subject: "ci@example.com", Issuer: "https://issuer.example"}},
 		Values: map[string]any{
 			"serviceMonitor": map[string]any{"enabled": true},
 			"image":          map[string]any{"pullPolicy": "Always"},
 		},
 	}, "0.1.0", []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := object(vals)
 	if v.get("image", "repository") != "mirror:5000/vigil/monitor" || v.get("image", "tag") != "1.2.3" || v.get("image", "pullPolicy") != "Always" {
 		t.Errorf("image = %v", v.get("image"))
@@ -332,6 +339,70 @@ func TestMonitorValues(t *testing.T) {
 	}
 	if _, ok := objs["ConfigMap/vigil-vigil-monitor-keys"]; !ok {
 		t.Errorf("no keys ConfigMap among %v", keys(objs))
+	}
+}
+
+// The monitor configuration the bootstrap generates, as the chart renders
+// it into config.yaml, decodes with the monitor's own strict decoder and
+// validates, and holds the log and the identity rules it was built from.
+func TestMonitorConfigDecodes(t *testing.T) {
+	key := "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+	watch := []identity.Rule{
+		{Name: "ci", Subject: "ci@example.com", Issuer: "https://issuer.example"},
+		{Name: "release", Subject: `.*@example\.com`},
+		{Name: "key", Fingerprint: strings.Repeat("ab", 32)},
+	}
+	for _, tt := range []struct {
+		name  string
+		watch []identity.Rule
+	}{{"no rules", nil}, {"rules", watch}} {
+		t.Run(tt.name, func(t *testing.T) {
+			vals, err := monitorValues(MonitorConfig{Watch: tt.watch}, "0.1.0", []byte(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := render(t, vals)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			keysCM, ok := objs["ConfigMap/vigil-vigil-monitor-keys"]
+			if !ok {
+				t.Fatalf("no keys ConfigMap among %v", keys(objs))
+			}
+			rendered, _ := objs["ConfigMap/vigil-vigil-monitor"].get("data", "config.yaml").(string)
+			t.Logf("config.yaml:\n%s", rendered)
+			// The pod sees the keys at monitorKeyDir; here, a directory
+			// with the keys ConfigMap's files.
+			dir := t.TempDir()
+			for name, pem := range keysCM.get("data").(map[string]any) {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(pem.(string)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := config.Parse(strings.NewReader(strings.ReplaceAll(rendered, monitorKeyDir, dir)))
+			if err != nil {
+				t.Fatalf("the monitor rejects the generated config: %v", err)
+			}
+			want := monitorConfig(MonitorConfig{Watch: tt.watch})
+			if len(got.Logs) != 1 {
+				t.Fatalf("logs = %+v, want %+v", got.Logs, want.Logs)
+			}
+			l, w := got.Logs[0], want.Logs[0]
+			if l.Name != w.Name || l.Kind != w.Kind || l.URL != w.URL || l.PublicKeyFile != filepath.Join(dir, monitorRekorKey) {
+				t.Errorf("logs[0] = %+v, want %+v with the key in %s", l, w, dir)
+			}
+			if diff := cmp.Diff(want.Identities, got.Identities, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("identities (-want +got):\n%s", diff)
+			}
+			if got.StateDir != "/var/lib/vigil" {
+				t.Errorf("state_dir = %q, want the chart's /var/lib/vigil", got.StateDir)
+			}
+		})
+	}
+	// Rules the monitor would refuse at start-up fail the bootstrap instead.
+	_, err := monitorValues(MonitorConfig{Watch: []identity.Rule{{Name: "bad", Subject: "a("}}}, "0.1.0", []byte(key))
+	if err == nil || !strings.Contains(err.Error(), "identities.watch[0].subject") {
+		t.Errorf("MonitorValues with a bad regular expression: error = %v, want one naming identities.watch[0].subject", err)
 	}
 }
 
@@ -393,7 +464,7 @@ func TestChartAlertingFilesInSync(t *testing.T) {
 func TestMonitorChartInstall(t *testing.T) {
 	kubeconfig := testenv.Cluster(t)
 	ctx := t.Context()
-	cl, err := Connect(kubeconfig, "")
+	cl, err := connect(kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,13 +472,13 @@ func TestMonitorChartInstall(t *testing.T) {
 	if _, err := cl.EnsureNamespace(ctx, ns, false); err != nil {
 		t.Fatal(err)
 	}
-	apply := func(valuesFile string, want Change) {
+	apply := func(valuesFile string, want outcome) {
 		t.Helper()
-		ch, err := LoadChartFS(monitorchart.Files) // Helm modifies the chart it installs
+		ch, err := loadChartFS(monitorchart.Files) // Helm modifies the chart it installs
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := cl.ApplyRelease(ctx, Release{Name: "vigil", Namespace: ns, Chart: ch, Values: readValues(t, valuesFile)}, false)
+		got, err := cl.ApplyRelease(ctx, helmRelease{Name: "vigil", Namespace: ns, Chart: ch, Values: readValues(t, valuesFile)}, false)
 		if err != nil {
 			t.Fatalf("applying %s: %v", valuesFile, err)
 		}
@@ -418,8 +489,8 @@ func TestMonitorChartInstall(t *testing.T) {
 			t.Fatalf("after applying %s: %v", valuesFile, err)
 		}
 	}
-	apply("minimal.yaml", Created)
-	apply("minimal.yaml", Unchanged)
+	apply("minimal.yaml", created)
+	apply("minimal.yaml", unchanged)
 	dep, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "vigil-vigil-monitor", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -439,11 +510,11 @@ func TestMonitorChartInstall(t *testing.T) {
 	if _, err := cl.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	apply("ephemeral.yaml", Updated)
+	apply("ephemeral.yaml", updated)
 	if st, err := cl.ReleaseStatus(ns, "vigil"); err != nil || st.Revision != 2 {
 		t.Errorf("after upgrade: %s, %v; want revision 2", st, err)
 	}
-	if got, err := cl.UninstallRelease(ns, "vigil", false); err != nil || got != Deleted {
+	if got, err := cl.UninstallRelease(ns, "vigil", false); err != nil || got != deleted {
 		t.Fatalf("uninstall: %s, %v", got, err)
 	}
 	// The state claim outlives the release (helm.sh/resource-policy: keep).

@@ -1,5 +1,8 @@
 // Package deploy installs a private Sigstore on Kubernetes with the Vigil
-// monitor next to it: the steps behind `bootstrap up`, `status` and `down`.
+// monitor next to it, and acts as a client of it: the steps behind every
+// `bootstrap` command ([Up], [Status], [Down], [Sign], [Verify],
+// [WriteTrust]). The command parses flags into a [Config] or options struct,
+// calls the step and turns its error into an exit code.
 //
 // # Steps of up
 //
@@ -10,14 +13,14 @@
 //     each exposed component's TLS Secret (fulcio-tls, rekor-tls, tuf-tls,
 //     ctlog-tls with --expose-ctlog) hold a serving certificate for
 //     <component>.<domain> from that CA. A Secret whose certificate is still
-//     valid for its host for at least [RenewBefore] is kept as it is. Only
-//     one of ca.crt and ca.key in the directory is an error ([ErrPartialCA]),
-//     and so are TLS Secrets another CA issued ([ErrForeignCA]) unless
+//     valid for its host for at least [renewBefore] is kept as it is. Only
+//     one of ca.crt and ca.key in the directory is an error ([errPartialCA]),
+//     and so are TLS Secrets another CA issued ([errForeignCA]) unless
 //     Config.RotateCA (--rotate-ca) allows re-issuing them. The same step
 //     creates, once, the Secrets the bootstrap owns and never overwrites:
-//     Rekor's ECDSA P-256 signing key ([RekorSignerSecret], mounted into
+//     Rekor's ECDSA P-256 signing key ([rekorSignerSecret], mounted into
 //     rekor-server as its file signer, so the log key survives restarts) and
-//     Trillian's MySQL passwords ([TrillianMySQLSecret], passed to the chart
+//     Trillian's MySQL passwords ([trillianMySQLSecret], passed to the chart
 //     as values, so upgrades do not change them).
 //  3. sigstore chart: install or upgrade the scaffold chart with the Helm SDK
 //     (ingress hosts, TLS Secret names, OIDC issuers for Fulcio, TUF and the
@@ -29,7 +32,7 @@
 //     StatefulSet is available and every Job complete, naming the ones that
 //     are not and why (pod waiting reasons, failing conditions).
 //  5. trust material: read the TUF root (tuf-system/tuf-root, written by the
-//     TUF server), Rekor's public key from [RekorSignerSecret] and the other
+//     TUF server), Rekor's public key from [rekorSignerSecret] and the other
 //     public keys the scaffold gathers into tuf-system;
 //     write root.json and the mirror URL (for `cosign initialize`) and a
 //     trusted_root.json (for sigstore-go and `cosign verify --trusted-root`).
@@ -37,12 +40,12 @@
 //     into a marked block of a hosts file.
 //  7. monitor: install the monitor chart (manifests/chart, embedded in the
 //     binary) configured for the in-cluster Rekor with its public key from
-//     [RekorSignerSecret] and the identities to watch.
+//     [rekorSignerSecret] and the identities to watch.
 //
 // # Down
 //
 // down uninstalls both releases and deletes the key copies the scaffold's
-// copy-secrets job made in tuf-system ([CopiedSecrets]; the job creates them
+// copy-secrets job made in tuf-system ([copiedSecrets]; the job creates them
 // with `kubectl create` and would fail on leftovers). It keeps the
 // namespaces, TLS Secrets, the TUF root, the Rekor signing key, the MySQL
 // passwords, the monitor's state volume and the local CA and trust material.
@@ -50,21 +53,40 @@
 // locally, only the files the bootstrap wrote, then their directories when
 // empty.
 //
+// # The monitor's configuration
+//
+// The monitor's configuration file is built as a typed config.Config
+// ([monitorConfig]: the in-cluster Rekor v1 log and the identity rules of
+// MonitorConfig.Watch), written with config.Config.Encode and handed to the
+// monitor chart as its config value; the chart adds state_dir and listen.
+// The rest of the chart values (image, public keys, extra values) and the
+// scaffold chart's values are maps, as Helm takes them.
+//
+// # Sign, verify, trust
+//
+// [Sign] builds a one-layer test image, pushes it and signs it keyless
+// (Fulcio certificate for an OIDC token from a file or a Kubernetes service
+// account, Rekor v1 entry), attaching a Sigstore bundle as cosign v3 does;
+// a re-run with the same identity changes nothing. [Verify] checks an
+// image's bundles against a trusted_root.json and an identity policy.
+// [WriteTrust] fetches a trusted_root.json from a running Fulcio and Rekor.
+// None of them changes the cluster.
+//
 // # Idempotency
 //
 // Each step compares what is there with what it would make and changes only
 // the difference: a Secret is updated only when its data differs, a Helm
-// release is upgraded only when the chart content ([ChartDigest]) or the
+// release is upgraded only when the chart content ([chartDigest]) or the
 // values differ from the deployed revision, a file is rewritten only when its
 // bytes differ. Running up twice leaves the second run with every change
-// [Unchanged]. With Config.DryRun every step reports what it would do
+// [unchanged]. With Config.DryRun every step reports what it would do
 // ("would create", "would update") and changes nothing.
 //
 // # Boundaries
 //
-// Helm's action package and client-go stay behind [Cluster] (connect,
-// describe, namespaces, Secrets, [Cluster.ApplyRelease],
-// [Cluster.WaitReady]); [Up], [Status] and [Down] read as plain sequences of
-// steps. Progress goes to a [Progress] (one line per step with its timing, a
+// Helm's action package and client-go stay behind [cluster] (connect,
+// describe, namespaces, Secrets, [cluster.ApplyRelease],
+// [cluster.WaitReady]); [Up], [Status] and [Down] read as plain sequences of
+// steps. Progress goes to a [progress] (one line per step with its timing, a
 // spinner on terminals). The package does not log.
 package deploy

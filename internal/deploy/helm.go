@@ -22,9 +22,9 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 )
 
-// Release is one Helm release to install or upgrade: the bootstrap's two are
+// helmRelease is one Helm release to install or upgrade: the bootstrap's two are
 // the Sigstore scaffold and the Vigil monitor.
-type Release struct {
+type helmRelease struct {
 	Name      string
 	Namespace string
 	Chart     *chart.Chart
@@ -35,8 +35,8 @@ type Release struct {
 	Progress func(format string, args ...any)
 }
 
-// ReleaseStatus is what is deployed under a release name.
-type ReleaseStatus struct {
+// releaseStatus is what is deployed under a release name.
+type releaseStatus struct {
 	Name, Namespace string
 	Found           bool
 	Status          string // deployed, failed, pending-install, ...
@@ -46,7 +46,7 @@ type ReleaseStatus struct {
 	Updated         time.Time
 }
 
-func (s ReleaseStatus) String() string {
+func (s releaseStatus) String() string {
 	if !s.Found {
 		return fmt.Sprintf("%s/%s: not installed", s.Namespace, s.Name)
 	}
@@ -55,7 +55,7 @@ func (s ReleaseStatus) String() string {
 
 // helmConfig returns a Helm action configuration for namespace, storing
 // release records as Secrets (Helm's default driver).
-func (c *Cluster) helmConfig(namespace string) (*action.Configuration, error) {
+func (c *cluster) helmConfig(namespace string) (*action.Configuration, error) {
 	cfg := new(action.Configuration)
 	if err := cfg.Init(c.restClientGetter(namespace), namespace, "secret", func(string, ...any) {}); err != nil {
 		return nil, fmt.Errorf("initialising Helm for namespace %s: %w", namespace, err)
@@ -64,8 +64,8 @@ func (c *Cluster) helmConfig(namespace string) (*action.Configuration, error) {
 }
 
 // ReleaseStatus reads the latest record of release name in namespace.
-func (c *Cluster) ReleaseStatus(namespace, name string) (ReleaseStatus, error) {
-	st := ReleaseStatus{Name: name, Namespace: namespace}
+func (c *cluster) ReleaseStatus(namespace, name string) (releaseStatus, error) {
+	st := releaseStatus{Name: name, Namespace: namespace}
 	cfg, err := c.helmConfig(namespace)
 	if err != nil {
 		return st, err
@@ -91,8 +91,8 @@ func (c *Cluster) ReleaseStatus(namespace, name string) (ReleaseStatus, error) {
 // ApplyRelease installs r when it is absent (or only a failed first install
 // is recorded), upgrades it when the chart or values differ from the deployed
 // revision, and otherwise does nothing, so re-running it is a no-op. It does
-// not wait for the workloads: see [Cluster.WaitReady].
-func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Change, error) {
+// not wait for the workloads: see [cluster.WaitReady].
+func (c *cluster) ApplyRelease(ctx context.Context, r helmRelease, dryRun bool) (outcome, error) {
 	cfg, err := c.helmConfig(r.Namespace)
 	if err != nil {
 		return "", err
@@ -102,7 +102,7 @@ func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Cha
 		return "", fmt.Errorf("encoding values of %s: %w", r.Name, err)
 	}
 	// Helm modifies the chart while installing: digest it first.
-	digest := ChartDigest(r.Chart)[:32]
+	digest := chartDigest(r.Chart)[:32]
 	labels := map[string]string{chartDigestLabel: digest}
 	last, err := cfg.Releases.Last(r.Name)
 	if err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
@@ -124,7 +124,7 @@ func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Cha
 	}
 	if last != nil && last.Info.Status.IsPending() && deployed != nil {
 		if dryRun {
-			return WouldUpdate, nil
+			return wouldUpdate, nil
 		}
 		if r.Progress != nil {
 			r.Progress("release %s/%s is stuck in %s at revision %d: rolling back to revision %d", r.Namespace, r.Name, last.Info.Status, last.Version, deployed.Version)
@@ -142,7 +142,7 @@ func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Cha
 	}
 	if last == nil || deployed == nil {
 		if dryRun {
-			return WouldCreate, nil
+			return wouldCreate, nil
 		}
 		if last != nil {
 			// An install that failed or was interrupted, never deployed,
@@ -162,17 +162,17 @@ func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Cha
 		if _, err := in.RunWithContext(ctx, r.Chart, vals); err != nil {
 			return "", fmt.Errorf("installing %s into %s: %w", r.Name, r.Namespace, err)
 		}
-		return Created, nil
+		return created, nil
 	}
 	same, err := sameRelease(last, digest, vals)
 	if err != nil {
 		return "", err
 	}
 	if same && last.Info.Status == release.StatusDeployed {
-		return Unchanged, nil
+		return unchanged, nil
 	}
 	if dryRun {
-		return WouldUpdate, nil
+		return wouldUpdate, nil
 	}
 	up := action.NewUpgrade(cfg)
 	up.Namespace = r.Namespace
@@ -182,21 +182,21 @@ func (c *Cluster) ApplyRelease(ctx context.Context, r Release, dryRun bool) (Cha
 	if _, err := up.RunWithContext(ctx, r.Name, r.Chart, vals); err != nil {
 		return "", fmt.Errorf("upgrading %s in %s: %w", r.Name, r.Namespace, err)
 	}
-	return Updated, nil
+	return updated, nil
 }
 
 // UninstallRelease removes release name from namespace; a missing release is
-// not an error (Unchanged).
-func (c *Cluster) UninstallRelease(namespace, name string, dryRun bool) (Change, error) {
+// not an error (unchanged).
+func (c *cluster) UninstallRelease(namespace, name string, dryRun bool) (outcome, error) {
 	st, err := c.ReleaseStatus(namespace, name)
 	if err != nil {
 		return "", err
 	}
 	if !st.Found {
-		return Unchanged, nil
+		return unchanged, nil
 	}
 	if dryRun {
-		return WouldDelete, nil
+		return wouldDelete, nil
 	}
 	cfg, err := c.helmConfig(namespace)
 	if err != nil {
@@ -207,11 +207,11 @@ func (c *Cluster) UninstallRelease(namespace, name string, dryRun bool) (Change,
 	if _, err := un.Run(name); err != nil {
 		return "", fmt.Errorf("uninstalling %s/%s: %w", namespace, name, err)
 	}
-	return Deleted, nil
+	return deleted, nil
 }
 
 // chartDigestLabel is the release label holding (a prefix of) the
-// [ChartDigest] of the chart as loaded, before Helm processed it: Helm
+// [chartDigest] of the chart as loaded, before Helm processed it: Helm
 // rewrites the chart it stores (dependencies and their values), so the
 // stored chart cannot be compared with a freshly loaded one.
 const chartDigestLabel = "vigil-chart-digest"
@@ -246,12 +246,12 @@ func normalizeValues(v map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// ChartDigest is a SHA-256 over a chart's metadata, templates, other files
+// chartDigest is a SHA-256 over a chart's metadata, templates, other files
 // (read by templates with .Files), values schema, default values and
 // dependencies: what decides the rendered objects besides the user's
-// values. [Cluster.ApplyRelease] records it in a release label when it
+// values. [cluster.ApplyRelease] records it in a release label when it
 // installs or upgrades, and compares it on the next run.
-func ChartDigest(ch *chart.Chart) string {
+func chartDigest(ch *chart.Chart) string {
 	h := sha256.New()
 	var walk func(c *chart.Chart)
 	walk = func(c *chart.Chart) {
@@ -302,9 +302,9 @@ func (s ChartSource) String() string {
 	return fmt.Sprintf("%s %s from %s", s.Name, s.Version, s.RepoURL)
 }
 
-// LoadChart loads the chart from a local path, or downloads the pinned
+// loadChart loads the chart from a local path, or downloads the pinned
 // version from the repository into Helm's cache and loads it from there.
-func LoadChart(src ChartSource) (*chart.Chart, error) {
+func loadChart(src ChartSource) (*chart.Chart, error) {
 	p := src.Path
 	if p == "" {
 		if src.RepoURL == "" || src.Name == "" || src.Version == "" {
@@ -329,9 +329,9 @@ func LoadChart(src ChartSource) (*chart.Chart, error) {
 	return ch, nil
 }
 
-// LoadChartFS loads a chart from the root of fsys (the embedded monitor
+// loadChartFS loads a chart from the root of fsys (the embedded monitor
 // chart).
-func LoadChartFS(fsys fs.FS) (*chart.Chart, error) {
+func loadChartFS(fsys fs.FS) (*chart.Chart, error) {
 	var files []*loader.BufferedFile
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -16,18 +16,18 @@ import (
 	monitorchart "github.com/vigil-tlog/vigil/manifests/chart"
 )
 
-// ChartDigest changes with every part of a chart that decides what is
+// chartDigest changes with every part of a chart that decides what is
 // rendered, including the files templates read and the values schema.
 func TestChartDigest(t *testing.T) {
 	load := func() *chart.Chart {
-		ch, err := LoadChartFS(monitorchart.Files)
+		ch, err := loadChartFS(monitorchart.Files)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ch
 	}
-	base := ChartDigest(load())
-	if again := ChartDigest(load()); again != base {
+	base := chartDigest(load())
+	if again := chartDigest(load()); again != base {
 		t.Fatalf("digest of the same chart differs: %s, %s", base, again)
 	}
 	tests := []struct {
@@ -54,7 +54,7 @@ func TestChartDigest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ch := load()
 			tt.change(ch)
-			if got := ChartDigest(ch); got == base {
+			if got := chartDigest(ch); got == base {
 				t.Errorf("digest unchanged after changing the %s", tt.name)
 			}
 		})
@@ -64,7 +64,7 @@ func TestChartDigest(t *testing.T) {
 	for i, j := 0, len(ch.Files)-1; i < j; i, j = i+1, j-1 {
 		ch.Files[i], ch.Files[j] = ch.Files[j], ch.Files[i]
 	}
-	if got := ChartDigest(ch); got != base {
+	if got := chartDigest(ch); got != base {
 		t.Errorf("digest depends on the order of files")
 	}
 }
@@ -75,21 +75,21 @@ func TestChartDigest(t *testing.T) {
 func TestApplyStuckRelease(t *testing.T) {
 	kubeconfig := testenv.Cluster(t)
 	ctx := t.Context()
-	cl, err := Connect(kubeconfig, "")
+	cl, err := connect(kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	values := func(interval string) map[string]any {
 		return map[string]any{"config": map[string]any{"interval": interval}}
 	}
-	apply := func(ns string, vals map[string]any, progress *strings.Builder) (Change, error) {
-		ch, err := LoadChartFS(monitorchart.Files)
+	apply := func(ns string, vals map[string]any, lines *strings.Builder) (outcome, error) {
+		ch, err := loadChartFS(monitorchart.Files)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return cl.ApplyRelease(ctx, Release{
+		return cl.ApplyRelease(ctx, helmRelease{
 			Name: "vigil", Namespace: ns, Chart: ch, Values: vals,
-			Progress: func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) },
+			Progress: func(format string, args ...any) { fmt.Fprintf(lines, format+"\n", args...) },
 		}, false)
 	}
 	// setStatus rewrites the last revision's status, as an interrupted Helm
@@ -114,35 +114,35 @@ func TestApplyStuckRelease(t *testing.T) {
 		ns        string
 		revisions int // applied before getting stuck
 		stuck     release.Status
-		want      Change
+		want      outcome
 		wantLine  string
 		wantRev   int
 	}{
-		{"pending upgrade", "stuck-upgrade", 2, release.StatusPendingUpgrade, Updated, "rolling back to revision 1", 4},
-		{"pending rollback", "stuck-rollback", 2, release.StatusPendingRollback, Updated, "rolling back to revision 1", 4},
-		{"pending install", "stuck-install", 1, release.StatusPendingInstall, Created, "never deployed", 1},
+		{"pending upgrade", "stuck-upgrade", 2, release.StatusPendingUpgrade, updated, "rolling back to revision 1", 4},
+		{"pending rollback", "stuck-rollback", 2, release.StatusPendingRollback, updated, "rolling back to revision 1", 4},
+		{"pending install", "stuck-install", 1, release.StatusPendingInstall, created, "never deployed", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := cl.EnsureNamespace(ctx, tt.ns, false); err != nil {
 				t.Fatal(err)
 			}
-			var progress strings.Builder
+			var lines strings.Builder
 			for i := range tt.revisions {
-				if _, err := apply(tt.ns, values(fmt.Sprintf("%ds", 30+i)), &progress); err != nil {
+				if _, err := apply(tt.ns, values(fmt.Sprintf("%ds", 30+i)), &lines); err != nil {
 					t.Fatalf("apply %d: %v", i+1, err)
 				}
 			}
 			setStatus(tt.ns, tt.stuck)
-			got, err := apply(tt.ns, values("1m"), &progress)
+			got, err := apply(tt.ns, values("1m"), &lines)
 			if err != nil {
 				t.Fatalf("apply to a release in %s: %v", tt.stuck, err)
 			}
 			if got != tt.want {
 				t.Errorf("apply = %s, want %s", got, tt.want)
 			}
-			if !strings.Contains(progress.String(), tt.wantLine) {
-				t.Errorf("progress %q lacks %q", progress.String(), tt.wantLine)
+			if !strings.Contains(lines.String(), tt.wantLine) {
+				t.Errorf("progress %q lacks %q", lines.String(), tt.wantLine)
 			}
 			st, err := cl.ReleaseStatus(tt.ns, "vigil")
 			if err != nil {
@@ -151,7 +151,7 @@ func TestApplyStuckRelease(t *testing.T) {
 			if st.Status != release.StatusDeployed.String() || st.Revision != tt.wantRev {
 				t.Errorf("after apply: %s, want deployed revision %d", st, tt.wantRev)
 			}
-			if got, err := apply(tt.ns, values("1m"), &progress); err != nil || got != Unchanged {
+			if got, err := apply(tt.ns, values("1m"), &lines); err != nil || got != unchanged {
 				t.Errorf("re-apply = %s, %v; want unchanged", got, err)
 			}
 		})
@@ -161,9 +161,9 @@ func TestApplyStuckRelease(t *testing.T) {
 	// up, instead of success.
 	expired, cancel := context.WithCancel(ctx)
 	cancel()
-	step := NewProgress(io.Discard, false, 0).Start("wait")
-	err = cl.waitNamespacesGone(expired, []string{"default"}, time.Minute, step)
-	step.Done("")
+	waiting := newProgress(io.Discard, false, 0).Start("wait")
+	err = cl.waitNamespacesGone(expired, []string{"default"}, time.Minute, waiting)
+	waiting.Done("")
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("waitNamespacesGone with an ended context = %v, want context.Canceled", err)
 	}

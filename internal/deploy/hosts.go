@@ -9,14 +9,16 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/vigil-tlog/vigil/internal/state"
 )
 
 // hostsLines returns "<ip> <host>" for each exposed component. The address
 // is the one its Ingress reports in its load-balancer status when there is
 // one, else cfg.IngressIP.
-func hostsLines(ctx context.Context, cl *Cluster, cfg *Config) ([]string, error) {
+func hostsLines(ctx context.Context, cl *cluster, cfg *Config) ([]string, error) {
 	var lines []string
-	for _, comp := range Components(cfg.ExposeCTLog) {
+	for _, comp := range components(cfg.ExposeCTLog) {
 		if !comp.Exposed {
 			continue
 		}
@@ -48,7 +50,7 @@ func hostsLines(ctx context.Context, cl *Cluster, cfg *Config) ([]string, error)
 // writeHostsBlock puts lines into path between marker comments for domain,
 // replacing an earlier block, and leaves everything else as it was. It writes
 // only when the block changes.
-func writeHostsBlock(path, domain string, lines []string, dryRun bool) (Change, error) {
+func writeHostsBlock(path, domain string, lines []string, dryRun bool) (outcome, error) {
 	begin := "# BEGIN vigil-bootstrap " + domain
 	end := "# END vigil-bootstrap " + domain
 	old, err := os.ReadFile(path)
@@ -71,11 +73,11 @@ func writeHostsBlock(path, domain string, lines []string, dryRun bool) (Change, 
 	block = append(block, end)
 	next := []byte(strings.Join(slices.Concat(kept, block), "\n") + "\n")
 	if bytes.Equal(old, next) {
-		return Unchanged, nil
+		return unchanged, nil
 	}
-	change := Updated
+	change := updated
 	if len(old) == 0 {
-		change = Created
+		change = created
 	}
 	if dryRun {
 		return change.dry(true), nil
@@ -85,7 +87,7 @@ func writeHostsBlock(path, domain string, lines []string, dryRun bool) (Change, 
 	if err == nil {
 		perm = fi.Mode().Perm()
 	}
-	if err := writeFileAtomic(path, next, perm); err != nil {
+	if err := state.WriteFileAtomic(path, next, perm); err != nil {
 		// /etc/hosts is often a bind mount (containers) that cannot be
 		// renamed over: write it in place instead.
 		if err2 := os.WriteFile(path, next, perm); err2 != nil {

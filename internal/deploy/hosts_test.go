@@ -16,13 +16,13 @@ func TestWriteHostsBlock(t *testing.T) {
 	steps := []struct {
 		lines  []string
 		dryRun bool
-		want   Change
+		want   outcome
 		file   string
 	}{
-		{lines, true, WouldUpdate, orig},
-		{lines, false, Updated, orig + "# BEGIN vigil-bootstrap sigstore.local\n127.0.0.1 rekor.sigstore.local\n127.0.0.1 fulcio.sigstore.local\n# END vigil-bootstrap sigstore.local\n"},
-		{lines, false, Unchanged, orig + "# BEGIN vigil-bootstrap sigstore.local\n127.0.0.1 rekor.sigstore.local\n127.0.0.1 fulcio.sigstore.local\n# END vigil-bootstrap sigstore.local\n"},
-		{lines[:1], false, Updated, orig + "# BEGIN vigil-bootstrap sigstore.local\n127.0.0.1 rekor.sigstore.local\n# END vigil-bootstrap sigstore.local\n"},
+		{lines, true, wouldUpdate, orig},
+		{lines, false, updated, orig + "# BEGIN vigil-bootstrap sigstore.local\n127.0.0.1 rekor.sigstore.local\n127.0.0.1 fulcio.sigstore.local\n# END vigil-bootstrap sigstore.local\n"},
+		{lines, false, unchanged, orig + "# BEGIN vigil-bootstrap sigstore.local\n127.0.0.1 rekor.sigstore.local\n127.0.0.1 fulcio.sigstore.local\n# END vigil-bootstrap sigstore.local\n"},
+		{lines[:1], false, updated, orig + "# BEGIN vigil-bootstrap sigstore.local\n127.0.0.1 rekor.sigstore.local\n# END vigil-bootstrap sigstore.local\n"},
 	}
 	for i, s := range steps {
 		got, err := writeHostsBlock(path, "sigstore.local", s.lines, s.dryRun)

@@ -16,11 +16,11 @@ import (
 func TestEnsureServiceSecrets(t *testing.T) {
 	kubeconfig := testenv.Cluster(t)
 	ctx := t.Context()
-	cl, err := Connect(kubeconfig, "")
+	cl, err := connect(kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ns := range []string{RekorSignerNamespace, TrillianNamespace} {
+	for _, ns := range []string{rekorSignerNamespace, trillianNamespace} {
 		if _, err := cl.EnsureNamespace(ctx, ns, false); err != nil {
 			t.Fatal(err)
 		}
@@ -28,22 +28,22 @@ func TestEnsureServiceSecrets(t *testing.T) {
 	// What the trillian chart rendered in an earlier install: MySQL's data
 	// directory was initialised with this password.
 	old := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: trillianChartMySQLSecret, Namespace: TrillianNamespace},
-		Data:       map[string][]byte{TrillianMySQLPassword: []byte("earlier")},
+		ObjectMeta: metav1.ObjectMeta{Name: trillianChartMySQLSecret, Namespace: trillianNamespace},
+		Data:       map[string][]byte{trillianMySQLPassword: []byte("earlier")},
 	}
-	if _, err := cl.Client.CoreV1().Secrets(TrillianNamespace).Create(ctx, old, metav1.CreateOptions{}); err != nil {
+	if _, err := cl.Client.CoreV1().Secrets(trillianNamespace).Create(ctx, old, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
-	dry := &UpResult{Changes: map[string]Change{}}
+	dry := &upResult{Changes: map[string]outcome{}}
 	if _, err := ensureServiceSecrets(ctx, cl, true, dry); err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
-	if d, _ := cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPublicKey); d != nil {
-		t.Errorf("dry run created %s", RekorSignerSecret)
+	if d, _ := cl.SecretData(ctx, rekorSignerNamespace, rekorSignerSecret, rekorSignerPublicKey); d != nil {
+		t.Errorf("dry run created %s", rekorSignerSecret)
 	}
 
-	res := &UpResult{Changes: map[string]Change{}}
+	res := &upResult{Changes: map[string]outcome{}}
 	first, err := ensureServiceSecrets(ctx, cl, false, res)
 	if err != nil {
 		t.Fatal(err)
@@ -51,22 +51,22 @@ func TestEnsureServiceSecrets(t *testing.T) {
 	if first.MySQLPassword != "earlier" || len(first.MySQLRootPassword) < 20 {
 		t.Errorf("passwords %q, %q; want the earlier user password and a new root password", first.MySQLPassword, first.MySQLRootPassword)
 	}
-	for k, want := range map[string]Change{
-		"secret " + RekorSignerNamespace + "/" + RekorSignerSecret: Created,
-		"secret " + TrillianNamespace + "/" + TrillianMySQLSecret:  Created,
+	for k, want := range map[string]outcome{
+		"secret " + rekorSignerNamespace + "/" + rekorSignerSecret: created,
+		"secret " + trillianNamespace + "/" + trillianMySQLSecret:  created,
 	} {
-		if res.Changes[k] != want || dry.Changes[k] != WouldCreate {
+		if res.Changes[k] != want || dry.Changes[k] != wouldCreate {
 			t.Errorf("%s: %s (dry run %s), want %s", k, res.Changes[k], dry.Changes[k], want)
 		}
 	}
 
 	// The chart's Secret changing (as its random passwords did) changes
 	// nothing of the bootstrap's.
-	old.Data[TrillianMySQLPassword] = []byte("rotated-by-the-chart")
-	if _, err := cl.Client.CoreV1().Secrets(TrillianNamespace).Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+	old.Data[trillianMySQLPassword] = []byte("rotated-by-the-chart")
+	if _, err := cl.Client.CoreV1().Secrets(trillianNamespace).Update(ctx, old, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	res = &UpResult{Changes: map[string]Change{}}
+	res = &upResult{Changes: map[string]outcome{}}
 	second, err := ensureServiceSecrets(ctx, cl, false, res)
 	if err != nil {
 		t.Fatal(err)
@@ -75,13 +75,13 @@ func TestEnsureServiceSecrets(t *testing.T) {
 		t.Errorf("second run changed the secrets: %+v, want %+v", second, first)
 	}
 	for k, c := range res.Changes {
-		if c != Unchanged {
+		if c != unchanged {
 			t.Errorf("second run: %s %s, want unchanged", k, c)
 		}
 	}
 
 	// A signing key whose public half is not its private key's is refused.
-	sec, err := cl.Client.CoreV1().Secrets(RekorSignerNamespace).Get(ctx, RekorSignerSecret, metav1.GetOptions{})
+	sec, err := cl.Client.CoreV1().Secrets(rekorSignerNamespace).Get(ctx, rekorSignerSecret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +89,11 @@ func TestEnsureServiceSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec.Data[RekorSignerPublicKey] = other[RekorSignerPublicKey]
-	if _, err := cl.Client.CoreV1().Secrets(RekorSignerNamespace).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+	sec.Data[rekorSignerPublicKey] = other[rekorSignerPublicKey]
+	if _, err := cl.Client.CoreV1().Secrets(rekorSignerNamespace).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ensureServiceSecrets(ctx, cl, false, &UpResult{Changes: map[string]Change{}}); err == nil {
+	if _, err := ensureServiceSecrets(ctx, cl, false, &upResult{Changes: map[string]outcome{}}); err == nil {
 		t.Errorf("mismatched signing key accepted")
 	}
 }

@@ -19,17 +19,17 @@ import (
 	"k8s.io/client-go/util/homedir"
 )
 
-// ManagedByLabel marks the objects the bootstrap creates outside Helm
+// managedByLabel marks the objects the bootstrap creates outside Helm
 // (namespaces, TLS Secrets) so that `bootstrap down --purge` removes only
 // those.
 const (
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedByValue = "vigil-bootstrap"
+	managedByLabel = "app.kubernetes.io/managed-by"
+	managedByValue = "vigil-bootstrap"
 )
 
-// Cluster is a connection to one Kubernetes cluster: a client-go clientset and
+// cluster is a connection to one Kubernetes cluster: a client-go clientset and
 // the REST client getter Helm wants. It is safe for concurrent use.
-type Cluster struct {
+type cluster struct {
 	// Context and Server name the cluster in progress output.
 	Context string
 	Server  string
@@ -37,12 +37,12 @@ type Cluster struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 
-	kubeconfig, context string // as given to Connect, for Helm
+	kubeconfig, context string // as given to connect, for Helm
 }
 
 // restClientGetter returns what Helm's actions need to reach the cluster,
 // defaulting objects to namespace.
-func (c *Cluster) restClientGetter(namespace string) *genericclioptions.ConfigFlags {
+func (c *cluster) restClientGetter(namespace string) *genericclioptions.ConfigFlags {
 	flags := genericclioptions.NewConfigFlags(false)
 	if c.kubeconfig != "" {
 		flags.KubeConfig = &c.kubeconfig
@@ -54,13 +54,13 @@ func (c *Cluster) restClientGetter(namespace string) *genericclioptions.ConfigFl
 	return flags
 }
 
-// Connect loads kubeconfig (empty: the default loading rules, $KUBECONFIG or
+// connect loads kubeconfig (empty: the default loading rules, $KUBECONFIG or
 // ~/.kube/config, else the in-cluster service account) with context
 // kubeContext (empty: the current one). It does not contact the cluster.
 //
 // When none of these names a cluster it returns a *[NoKubeconfigError]
 // rather than client-go's silent default of http://localhost:8080.
-func Connect(kubeconfig, kubeContext string) (*Cluster, error) {
+func connect(kubeconfig, kubeContext string) (*cluster, error) {
 	kubeconfig, err := findKubeconfig(kubeconfig)
 	if err != nil {
 		return nil, err
@@ -91,11 +91,11 @@ func Connect(kubeconfig, kubeContext string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
-	return &Cluster{Context: name, Server: cfg.Host, Config: cfg, Client: cs, kubeconfig: kubeconfig, context: kubeContext}, nil
+	return &cluster{Context: name, Server: cfg.Host, Config: cfg, Client: cs, kubeconfig: kubeconfig, context: kubeContext}, nil
 }
 
 // NoKubeconfigError says that no kubeconfig naming a cluster was found, and
-// where Connect looked.
+// where connect looked.
 type NoKubeconfigError struct {
 	// Looked lists each place looked at and what was there, e.g.
 	// "/home/u/.kube/config (does not exist)".
@@ -175,24 +175,24 @@ func findKubeconfig(explicit string) (string, error) {
 	return "", &NoKubeconfigError{Looked: looked}
 }
 
-// ClusterInfo describes a reachable cluster.
-type ClusterInfo struct {
+// clusterInfo describes a reachable cluster.
+type clusterInfo struct {
 	Version    string // e.g. v1.37.2
 	Nodes      int
 	ReadyNodes int
 }
 
-func (i ClusterInfo) String() string {
+func (i clusterInfo) String() string {
 	return fmt.Sprintf("Kubernetes %s, %d/%d nodes ready", i.Version, i.ReadyNodes, i.Nodes)
 }
 
 // Describe contacts the cluster: its version and node readiness.
-func (c *Cluster) Describe(ctx context.Context) (ClusterInfo, error) {
+func (c *cluster) Describe(ctx context.Context) (clusterInfo, error) {
 	v, err := c.Client.Discovery().ServerVersion()
 	if err != nil {
-		return ClusterInfo{}, fmt.Errorf("reaching cluster %s at %s: %w", c.Context, c.Server, err)
+		return clusterInfo{}, fmt.Errorf("reaching cluster %s at %s: %w", c.Context, c.Server, err)
 	}
-	info := ClusterInfo{Version: v.GitVersion}
+	info := clusterInfo{Version: v.GitVersion}
 	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return info, fmt.Errorf("listing nodes: %w", err)
@@ -208,84 +208,84 @@ func (c *Cluster) Describe(ctx context.Context) (ClusterInfo, error) {
 	return info, nil
 }
 
-// Change says what an idempotent apply did.
-type Change string
+// outcome says what an idempotent apply did.
+type outcome string
 
 // Outcomes of an apply.
 const (
-	Unchanged Change = "unchanged"
-	Created   Change = "created"
-	Updated   Change = "updated"
-	Deleted   Change = "deleted"
-	// WouldCreate etc. are the dry-run forms.
-	WouldCreate Change = "would create"
-	WouldUpdate Change = "would update"
-	WouldDelete Change = "would delete"
+	unchanged outcome = "unchanged"
+	created   outcome = "created"
+	updated   outcome = "updated"
+	deleted   outcome = "deleted"
+	// wouldCreate etc. are the dry-run forms.
+	wouldCreate outcome = "would create"
+	wouldUpdate outcome = "would update"
+	wouldDelete outcome = "would delete"
 )
 
-func (c Change) dry(dryRun bool) Change {
+func (c outcome) dry(dryRun bool) outcome {
 	if !dryRun {
 		return c
 	}
 	switch c {
-	case Created:
-		return WouldCreate
-	case Updated:
-		return WouldUpdate
-	case Deleted:
-		return WouldDelete
+	case created:
+		return wouldCreate
+	case updated:
+		return wouldUpdate
+	case deleted:
+		return wouldDelete
 	}
 	return c
 }
 
 // EnsureNamespace creates namespace name, labelled as the bootstrap's, unless
 // it exists (whoever made it).
-func (c *Cluster) EnsureNamespace(ctx context.Context, name string, dryRun bool) (Change, error) {
+func (c *cluster) EnsureNamespace(ctx context.Context, name string, dryRun bool) (outcome, error) {
 	_, err := c.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
-		return Unchanged, nil
+		return unchanged, nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return "", fmt.Errorf("reading namespace %s: %w", name, err)
 	}
 	if dryRun {
-		return WouldCreate, nil
+		return wouldCreate, nil
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedByValue}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByLabel: managedByValue}}}
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("creating namespace %s: %w", name, err)
 	}
-	return Created, nil
+	return created, nil
 }
 
 // ApplySecret makes namespace/name hold exactly data with type typ, labelled
 // as the bootstrap's: created when absent, updated when its data or type
 // differ, left alone otherwise.
-func (c *Cluster) ApplySecret(ctx context.Context, namespace, name string, typ corev1.SecretType, data map[string][]byte, dryRun bool) (Change, error) {
+func (c *cluster) ApplySecret(ctx context.Context, namespace, name string, typ corev1.SecretType, data map[string][]byte, dryRun bool) (outcome, error) {
 	api := c.Client.CoreV1().Secrets(namespace)
 	cur, err := api.Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		if dryRun {
-			return WouldCreate, nil
+			return wouldCreate, nil
 		}
 		s := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{ManagedByLabel: ManagedByValue}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{managedByLabel: managedByValue}},
 			Type:       typ,
 			Data:       data,
 		}
 		if _, err := api.Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			return "", fmt.Errorf("creating secret %s/%s: %w", namespace, name, err)
 		}
-		return Created, nil
+		return created, nil
 	case err != nil:
 		return "", fmt.Errorf("reading secret %s/%s: %w", namespace, name, err)
 	}
 	if cur.Type == typ && maps.EqualFunc(cur.Data, data, func(a, b []byte) bool { return string(a) == string(b) }) {
-		return Unchanged, nil
+		return unchanged, nil
 	}
 	if dryRun {
-		return WouldUpdate, nil
+		return wouldUpdate, nil
 	}
 	if cur.Type != typ {
 		// The type of a Secret is immutable: replace it.
@@ -294,26 +294,26 @@ func (c *Cluster) ApplySecret(ctx context.Context, namespace, name string, typ c
 		}
 		cur = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
 		cur.Type, cur.Data = typ, data
-		cur.Labels = map[string]string{ManagedByLabel: ManagedByValue}
+		cur.Labels = map[string]string{managedByLabel: managedByValue}
 		if _, err := api.Create(ctx, cur, metav1.CreateOptions{}); err != nil {
 			return "", fmt.Errorf("creating secret %s/%s: %w", namespace, name, err)
 		}
-		return Updated, nil
+		return updated, nil
 	}
 	cur.Data = data
 	if cur.Labels == nil {
 		cur.Labels = map[string]string{}
 	}
-	cur.Labels[ManagedByLabel] = ManagedByValue
+	cur.Labels[managedByLabel] = managedByValue
 	if _, err := api.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 		return "", fmt.Errorf("updating secret %s/%s: %w", namespace, name, err)
 	}
-	return Updated, nil
+	return updated, nil
 }
 
 // SecretData returns key of secret namespace/name, or nil and no error when
 // the Secret or the key does not exist.
-func (c *Cluster) SecretData(ctx context.Context, namespace, name, key string) ([]byte, error) {
+func (c *cluster) SecretData(ctx context.Context, namespace, name, key string) ([]byte, error) {
 	s, err := c.Client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -326,34 +326,34 @@ func (c *Cluster) SecretData(ctx context.Context, namespace, name, key string) (
 
 // DeleteManaged deletes the bootstrap-labelled namespaces among names (and so
 // everything in them); namespaces someone else made are left alone.
-func (c *Cluster) DeleteManaged(ctx context.Context, names []string, dryRun bool) ([]string, error) {
-	var deleted []string
+func (c *cluster) DeleteManaged(ctx context.Context, names []string, dryRun bool) ([]string, error) {
+	var gone []string
 	for _, n := range names {
 		ns, err := c.Client.CoreV1().Namespaces().Get(ctx, n, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
-			return deleted, fmt.Errorf("reading namespace %s: %w", n, err)
+			return gone, fmt.Errorf("reading namespace %s: %w", n, err)
 		}
-		if ns.Labels[ManagedByLabel] != ManagedByValue || ns.DeletionTimestamp != nil {
+		if ns.Labels[managedByLabel] != managedByValue || ns.DeletionTimestamp != nil {
 			continue
 		}
 		if !dryRun {
 			if err := c.Client.CoreV1().Namespaces().Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return deleted, fmt.Errorf("deleting namespace %s: %w", n, err)
+				return gone, fmt.Errorf("deleting namespace %s: %w", n, err)
 			}
 		}
-		deleted = append(deleted, n)
+		gone = append(gone, n)
 	}
-	return deleted, nil
+	return gone, nil
 }
 
 // ServiceAccountToken requests a short-lived (10 minute) token for service
 // account namespace/name with audience, through the TokenRequest API: an
 // OIDC ID token from the cluster's issuer that Fulcio accepts when it trusts
 // that issuer (type kubernetes).
-func (c *Cluster) ServiceAccountToken(ctx context.Context, namespace, name, audience string) (string, error) {
+func (c *cluster) ServiceAccountToken(ctx context.Context, namespace, name, audience string) (string, error) {
 	exp := int64(600)
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
 		Audiences: []string{audience}, ExpirationSeconds: &exp,

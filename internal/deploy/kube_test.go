@@ -42,12 +42,12 @@ func writeFile(t *testing.T, path, content string) string {
 }
 
 // Without a kubeconfig client-go quietly talks to http://localhost:8080;
-// Connect says instead that it found none and where it looked.
+// connect says instead that it found none and where it looked.
 func TestConnectNoKubeconfig(t *testing.T) {
 	tests := []struct {
 		name     string
 		setup    func(t *testing.T, home string) (explicit string)
-		wantSeen []string // NoKubeconfigError.Looked; nil: Connect succeeds
+		wantSeen []string // NoKubeconfigError.Looked; nil: connect succeeds
 	}{
 		{
 			name:  "nothing anywhere",
@@ -143,7 +143,7 @@ func TestConnectNoKubeconfig(t *testing.T) {
 			home := testenv.NoKubeconfig(t)
 			serviceAccountTokenFile = filepath.Join(home, "no-token")
 			explicit := tt.setup(t, home)
-			cl, err := Connect(explicit, "")
+			cl, err := connect(explicit, "")
 			var nk *NoKubeconfigError
 			if tt.wantSeen == nil {
 				if err != nil {
@@ -168,7 +168,7 @@ func TestConnectNoKubeconfig(t *testing.T) {
 	}
 }
 
-// A token file and the in-cluster environment together are a pod: Connect
+// A token file and the in-cluster environment together are a pod: connect
 // leaves them to client-go.
 func TestFindKubeconfigInCluster(t *testing.T) {
 	home := testenv.NoKubeconfig(t)

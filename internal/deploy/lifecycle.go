@@ -14,16 +14,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// ErrUnhealthy is returned by [Status] when something installed is not
+// errUnhealthy is returned by [Status] when something installed is not
 // healthy (the report says what).
-var ErrUnhealthy = errors.New("not healthy")
+var errUnhealthy = errors.New("not healthy")
 
 // Status reports what is installed and whether it is healthy: the cluster,
 // both releases, the TLS Secrets and their certificates, the TUF root, the
 // workloads, and the local trust material. It changes nothing.
 func Status(ctx context.Context, cfg Config) error {
 	cfg.defaults()
-	p := NewProgress(cfg.Out, false, 0)
+	p := newProgress(cfg.Out, false, 0)
 	var problems []string
 	bad := func(format string, args ...any) {
 		problems = append(problems, fmt.Sprintf(format, args...))
@@ -34,7 +34,7 @@ func Status(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	for _, r := range [][2]string{{ScaffoldNamespace, ScaffoldRelease}, {MonitorNamespace, MonitorRelease}} {
+	for _, r := range [][2]string{{scaffoldNamespace, scaffoldRelease}, {monitorNamespace, monitorRelease}} {
 		s := p.Start("release " + r[1])
 		st, err := cl.ReleaseStatus(r[0], r[1])
 		if err != nil {
@@ -43,7 +43,7 @@ func Status(ctx context.Context, cfg Config) error {
 		if st.Found && st.Status != "deployed" {
 			bad("release %s/%s is %s", r[0], r[1], st.Status)
 		}
-		if !st.Found && r[1] == ScaffoldRelease {
+		if !st.Found && r[1] == scaffoldRelease {
 			bad("release %s/%s is not installed", r[0], r[1])
 		}
 		s.Done("%s", st)
@@ -51,9 +51,9 @@ func Status(ctx context.Context, cfg Config) error {
 
 	s := p.Start("certificates")
 	now := time.Now()
-	ca, caErr := LoadCA(cfg.Dir)
+	ca, caErr := loadCA(cfg.Dir)
 	var parts []string
-	for _, comp := range Components(cfg.ExposeCTLog) {
+	for _, comp := range components(cfg.ExposeCTLog) {
 		if !comp.Exposed {
 			continue
 		}
@@ -88,11 +88,11 @@ func Status(ctx context.Context, cfg Config) error {
 	s.Done("%s; %s", caState, strings.Join(parts, ", "))
 
 	s = p.Start("workloads")
-	ws, err := cl.Workloads(ctx, append(cfg.sigstoreNamespaces(), MonitorNamespace))
+	ws, err := cl.Workloads(ctx, append(cfg.sigstoreNamespaces(), monitorNamespace))
 	if err != nil {
 		return s.Fail(err)
 	}
-	var notReady []Workload
+	var notReady []workload
 	for _, w := range ws {
 		if !w.Ready {
 			notReady = append(notReady, w)
@@ -105,35 +105,35 @@ func Status(ctx context.Context, cfg Config) error {
 	}
 
 	s = p.Start("trust material")
-	root, err := cl.SecretData(ctx, TUFNamespace, TUFRootSecret, TUFRootKey)
+	root, err := cl.SecretData(ctx, tufNamespace, tufRootSecret, tufRootKey)
 	if err != nil {
 		return s.Fail(err)
 	}
 	var local []string
-	for _, f := range []string{FileTUFRoot, FileTrustedRoot, FileMirror} {
-		if _, err := os.Stat(filepath.Join(TrustDir(cfg.Dir), f)); err == nil {
+	for _, f := range []string{fileTUFRoot, fileTrustedRoot, fileMirror} {
+		if _, err := os.Stat(filepath.Join(trustDir(cfg.Dir), f)); err == nil {
 			local = append(local, f)
 		}
 	}
 	inCluster := "tuf-root present"
 	if root == nil {
 		inCluster = "tuf-root missing"
-		bad("secret %s/%s is missing", TUFNamespace, TUFRootSecret)
+		bad("secret %s/%s is missing", tufNamespace, tufRootSecret)
 	}
-	signer, err := cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPublicKey)
+	signer, err := cl.SecretData(ctx, rekorSignerNamespace, rekorSignerSecret, rekorSignerPublicKey)
 	if err != nil {
 		return s.Fail(err)
 	}
 	if signer == nil {
 		inCluster += ", Rekor signing key missing"
-		bad("secret %s/%s (Rekor's signing key) is missing", RekorSignerNamespace, RekorSignerSecret)
+		bad("secret %s/%s (Rekor's signing key) is missing", rekorSignerNamespace, rekorSignerSecret)
 	} else {
 		inCluster += ", Rekor signing key present"
 	}
-	s.Done("%s; local %s: %s", inCluster, TrustDir(cfg.Dir), strings.Join(local, ", "))
+	s.Done("%s; local %s: %s", inCluster, trustDir(cfg.Dir), strings.Join(local, ", "))
 
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrUnhealthy, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: %s", errUnhealthy, strings.Join(problems, "; "))
 	}
 	p.Println("healthy")
 	return nil
@@ -141,12 +141,12 @@ func Status(ctx context.Context, cfg Config) error {
 
 // Down uninstalls the monitor and the scaffold, and deletes the copies of
 // the public keys the scaffold's copy-secrets job made in tuf-system
-// ([CopiedSecrets]; the job creates them with `kubectl create`, which would
+// ([copiedSecrets]; the job creates them with `kubectl create`, which would
 // fail on the next `up` if they were left).
 //
 // It keeps the namespaces, the TLS Secrets, the TUF root, the bootstrap-owned
-// Rekor signing key ([RekorSignerSecret]) and Trillian MySQL passwords
-// ([TrillianMySQLSecret]), the monitor's state volume and the local CA and
+// Rekor signing key ([rekorSignerSecret]) and Trillian MySQL passwords
+// ([trillianMySQLSecret]), the monitor's state volume and the local CA and
 // trust material, so that a later `up` comes back with the same trust and
 // the same Rekor key. With cfg.Purge it deletes those too: the namespaces
 // (and so every Secret in them) and, locally, only the files the bootstrap
@@ -157,7 +157,7 @@ func Down(ctx context.Context, cfg Config) error {
 	if cfg.Purge {
 		total = 6
 	}
-	p := NewProgress(cfg.Out, cfg.TTY, total)
+	p := newProgress(cfg.Out, cfg.TTY, total)
 	if cfg.DryRun {
 		p.Println("dry run: nothing is changed")
 	}
@@ -166,45 +166,45 @@ func Down(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	for _, r := range [][2]string{{MonitorNamespace, MonitorRelease}, {ScaffoldNamespace, ScaffoldRelease}} {
+	for _, r := range [][2]string{{monitorNamespace, monitorRelease}, {scaffoldNamespace, scaffoldRelease}} {
 		s := p.Start("uninstall " + r[1])
 		change, err := cl.UninstallRelease(r[0], r[1], cfg.DryRun)
 		if err != nil {
 			return s.Fail(err)
 		}
-		if change == Unchanged {
+		if change == unchanged {
 			s.Done("%s/%s: not installed", r[0], r[1])
 			continue
 		}
 		s.Done("%s/%s: %s", r[0], r[1], change)
 	}
 	s := p.Start("copied keys")
-	removed, err := cl.deleteSecrets(ctx, TUFNamespace, CopiedSecrets, cfg.DryRun)
+	removed, err := cl.deleteSecrets(ctx, tufNamespace, copiedSecrets, cfg.DryRun)
 	if err != nil {
 		return s.Fail(err)
 	}
 	switch {
 	case len(removed) == 0:
-		s.Done("none in %s", TUFNamespace)
+		s.Done("none in %s", tufNamespace)
 	case cfg.DryRun:
-		s.Done("would delete %s in %s", strings.Join(removed, ", "), TUFNamespace)
+		s.Done("would delete %s in %s", strings.Join(removed, ", "), tufNamespace)
 	default:
-		s.Done("deleted %s in %s", strings.Join(removed, ", "), TUFNamespace)
+		s.Done("deleted %s in %s", strings.Join(removed, ", "), tufNamespace)
 	}
 	if !cfg.Purge {
 		p.Println("kept: namespaces, TLS secrets, %s/%s, the Rekor signing key %s/%s, the Trillian MySQL passwords %s/%s, the monitor's state volume and %s (use --purge to delete)",
-			TUFNamespace, TUFRootSecret, RekorSignerNamespace, RekorSignerSecret, TrillianNamespace, TrillianMySQLSecret, cfg.Dir)
+			tufNamespace, tufRootSecret, rekorSignerNamespace, rekorSignerSecret, trillianNamespace, trillianMySQLSecret, cfg.Dir)
 		return nil
 	}
 
 	s = p.Start("namespaces")
-	names := append(cfg.sigstoreNamespaces(), MonitorNamespace)
-	deleted, err := cl.DeleteManaged(ctx, names, cfg.DryRun)
+	names := append(cfg.sigstoreNamespaces(), monitorNamespace)
+	gone, err := cl.DeleteManaged(ctx, names, cfg.DryRun)
 	if err != nil {
 		return s.Fail(err)
 	}
-	if !cfg.DryRun && len(deleted) > 0 {
-		if err := cl.waitNamespacesGone(ctx, deleted, cfg.Timeout, s); err != nil {
+	if !cfg.DryRun && len(gone) > 0 {
+		if err := cl.waitNamespacesGone(ctx, gone, cfg.Timeout, s); err != nil {
 			return s.Fail(err)
 		}
 	}
@@ -212,7 +212,7 @@ func Down(ctx context.Context, cfg Config) error {
 	if cfg.DryRun {
 		verb = "would delete"
 	}
-	s.Done("%s %s", verb, strings.Join(deleted, ", "))
+	s.Done("%s %s", verb, strings.Join(gone, ", "))
 
 	s = p.Start("local state")
 	files := localStateFiles(cfg.Dir)
@@ -232,14 +232,14 @@ func Down(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// CopiedSecrets are the Secrets the scaffold's copy-secrets job makes in
+// copiedSecrets are the Secrets the scaffold's copy-secrets job makes in
 // tuf-system from the components' keys; [Down] deletes them.
-var CopiedSecrets = []string{"rekor-public-key", "fulcio-server-secret", "ctlog-public-key", "tsa-cert-chain"}
+var copiedSecrets = []string{"rekor-public-key", "fulcio-server-secret", "ctlog-public-key", "tsa-cert-chain"}
 
 // deleteSecrets deletes the named Secrets of namespace that exist and
 // returns their names.
-func (c *Cluster) deleteSecrets(ctx context.Context, namespace string, names []string, dryRun bool) ([]string, error) {
-	var deleted []string
+func (c *cluster) deleteSecrets(ctx context.Context, namespace string, names []string, dryRun bool) ([]string, error) {
+	var gone []string
 	api := c.Client.CoreV1().Secrets(namespace)
 	for _, n := range names {
 		_, err := api.Get(ctx, n, metav1.GetOptions{})
@@ -247,24 +247,24 @@ func (c *Cluster) deleteSecrets(ctx context.Context, namespace string, names []s
 			continue
 		}
 		if err != nil {
-			return deleted, fmt.Errorf("reading secret %s/%s: %w", namespace, n, err)
+			return gone, fmt.Errorf("reading secret %s/%s: %w", namespace, n, err)
 		}
 		if !dryRun {
 			if err := api.Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return deleted, fmt.Errorf("deleting secret %s/%s: %w", namespace, n, err)
+				return gone, fmt.Errorf("deleting secret %s/%s: %w", namespace, n, err)
 			}
 		}
-		deleted = append(deleted, n)
+		gone = append(gone, n)
 	}
-	return deleted, nil
+	return gone, nil
 }
 
 // localStateFiles are the files the bootstrap writes in dir: the CA and the
 // trust material.
 func localStateFiles(dir string) []string {
 	files := []string{filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")}
-	for _, f := range []string{FileTUFRoot, FileMirror, FileTrustedRoot, FileRekorKey, FileFulcioChain} {
-		files = append(files, filepath.Join(TrustDir(dir), f))
+	for _, f := range []string{fileTUFRoot, fileMirror, fileTrustedRoot, fileRekorKey, fileFulcioChain} {
+		files = append(files, filepath.Join(trustDir(dir), f))
 	}
 	return files
 }
@@ -284,7 +284,7 @@ func removeLocalState(dir string, files []string) (int, []string, error) {
 		}
 	}
 	var kept []string
-	for _, d := range []string{TrustDir(dir), dir} {
+	for _, d := range []string{trustDir(dir), dir} {
 		ents, err := os.ReadDir(d)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -305,7 +305,7 @@ func removeLocalState(dir string, files []string) (int, []string, error) {
 
 // waitNamespacesGone waits until the namespaces are finalized (the
 // namespace controller deletes their contents first).
-func (c *Cluster) waitNamespacesGone(ctx context.Context, names []string, timeout time.Duration, s *Step) error {
+func (c *cluster) waitNamespacesGone(ctx context.Context, names []string, timeout time.Duration, s *step) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(time.Second)
@@ -338,9 +338,9 @@ func (c *Cluster) waitNamespacesGone(ctx context.Context, names []string, timeou
 // connectStep is the "cluster" step every subcommand starts with: connect
 // with the kubeconfig and say what the cluster is; with needNodes, a
 // cluster without a ready node fails the step.
-func connectStep(ctx context.Context, p *Progress, kubeconfig, kubeContext string, needNodes bool) (*Cluster, error) {
+func connectStep(ctx context.Context, p *progress, kubeconfig, kubeContext string, needNodes bool) (*cluster, error) {
 	s := p.Start("cluster")
-	cl, err := Connect(kubeconfig, kubeContext)
+	cl, err := connect(kubeconfig, kubeContext)
 	if err != nil {
 		return nil, s.Fail(err)
 	}

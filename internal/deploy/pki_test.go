@@ -12,12 +12,12 @@ import (
 
 func TestCAWriteLoad(t *testing.T) {
 	now := time.Now()
-	ca, err := NewCA("test CA", now)
+	ca, err := newCA("test CA", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if _, err := LoadCA(dir); !errors.Is(err, os.ErrNotExist) {
+	if _, err := loadCA(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("LoadCA(empty dir) error = %v, want os.ErrNotExist", err)
 	}
 	if err := ca.Write(dir); err != nil {
@@ -27,7 +27,7 @@ func TestCAWriteLoad(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("ca.key mode = %v (%v), want 0600", fi.Mode(), err)
 	}
-	got, err := LoadCA(dir)
+	got, err := loadCA(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,21 +35,21 @@ func TestCAWriteLoad(t *testing.T) {
 		t.Errorf("loaded CA certificate differs from the written one")
 	}
 	// A key that is not the certificate's is refused.
-	other, err := NewCA("other", now)
+	other, err := newCA("other", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), other.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCA(dir); !errors.Is(err, ErrBadCA) {
+	if _, err := loadCA(dir); !errors.Is(err, errBadCA) {
 		t.Errorf("LoadCA(mismatched key) error = %v, want ErrBadCA", err)
 	}
 }
 
 func TestServingCert(t *testing.T) {
 	now := time.Now()
-	ca, err := NewCA("test CA", now)
+	ca, err := newCA("test CA", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +60,13 @@ func TestServingCert(t *testing.T) {
 	if _, err := tls.X509KeyPair(sc.CertPEM, sc.KeyPEM); err != nil {
 		t.Fatalf("serving cert and key do not pair: %v", err)
 	}
-	other, err := NewCA("other CA", now)
+	other, err := newCA("other CA", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name  string
-		ca    *CA
+		ca    *certAuthority
 		hosts []string
 		at    time.Time
 		want  string // "" means usable
@@ -74,8 +74,8 @@ func TestServingCert(t *testing.T) {
 		{"valid", ca, []string{"rekor.sigstore.local"}, now, ""},
 		{"other host", ca, []string{"fulcio.sigstore.local"}, now, "fulcio.sigstore.local"},
 		{"other CA", other, []string{"rekor.sigstore.local"}, now, "unknown authority"},
-		{"renewal due", ca, []string{"rekor.sigstore.local"}, now.Add(ServingValidity - RenewBefore/2), "expires"},
-		{"expired", ca, []string{"rekor.sigstore.local"}, now.Add(ServingValidity + time.Hour), "expired"},
+		{"renewal due", ca, []string{"rekor.sigstore.local"}, now.Add(servingValidity - renewBefore/2), "expires"},
+		{"expired", ca, []string{"rekor.sigstore.local"}, now.Add(servingValidity + time.Hour), "expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

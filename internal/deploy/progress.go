@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Progress prints the bootstrap's steps, one line per step with its result and
+// progress prints the bootstrap's steps, one line per step with its result and
 // how long it took:
 //
 //	[1/7] cluster      ok       vigil-test at https://127.0.0.1:6443: Kubernetes v1.37.2, 1/1 nodes ready (0.1s)
@@ -17,24 +17,24 @@ import (
 // On a terminal a running step redraws its line with a spinner and its latest
 // status; elsewhere (CI logs, tests) a running step prints its status at most
 // every 10 seconds. It is safe for concurrent use.
-type Progress struct {
+type progress struct {
 	mu    sync.Mutex // guards everything below
 	w     io.Writer
 	tty   bool
 	total int
 	n     int
-	cur   *Step
+	cur   *step
 }
 
-// NewProgress writes to w; tty turns on the spinner. total is the number of
+// newProgress writes to w; tty turns on the spinner. total is the number of
 // steps, shown as [n/total]; 0 leaves it out.
-func NewProgress(w io.Writer, tty bool, total int) *Progress {
-	return &Progress{w: w, tty: tty, total: total}
+func newProgress(w io.Writer, tty bool, total int) *progress {
+	return &progress{w: w, tty: tty, total: total}
 }
 
-// Step is one running step.
-type Step struct {
-	p       *Progress
+// step is one running step.
+type step struct {
+	p       *progress
 	label   string
 	start   time.Time
 	status  string
@@ -46,7 +46,7 @@ type Step struct {
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 // Start begins step name; end it with Done or Fail.
-func (p *Progress) Start(name string) *Step {
+func (p *progress) Start(name string) *step {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
@@ -54,7 +54,7 @@ func (p *Progress) Start(name string) *Step {
 	if p.total > 0 {
 		label = fmt.Sprintf("[%d/%d] %s", p.n, p.total, name)
 	}
-	s := &Step{p: p, label: label, start: time.Now(), printed: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &step{p: p, label: label, start: time.Now(), printed: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	p.cur = s
 	if p.tty {
 		go s.spin()
@@ -64,7 +64,7 @@ func (p *Progress) Start(name string) *Step {
 	return s
 }
 
-func (s *Step) spin() {
+func (s *step) spin() {
 	defer close(s.done)
 	t := time.NewTicker(120 * time.Millisecond)
 	defer t.Stop()
@@ -81,7 +81,7 @@ func (s *Step) spin() {
 }
 
 // Update sets the status a running step shows (what it waits for).
-func (s *Step) Update(format string, args ...any) {
+func (s *step) Update(format string, args ...any) {
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
 	s.status = oneLine(fmt.Sprintf(format, args...))
@@ -92,18 +92,18 @@ func (s *Step) Update(format string, args ...any) {
 }
 
 // Done ends the step with its result.
-func (s *Step) Done(format string, args ...any) { s.end("ok", fmt.Sprintf(format, args...)) }
+func (s *step) Done(format string, args ...any) { s.end("ok", fmt.Sprintf(format, args...)) }
 
 // Skip ends the step as skipped, saying why.
-func (s *Step) Skip(format string, args ...any) { s.end("skipped", fmt.Sprintf(format, args...)) }
+func (s *step) Skip(format string, args ...any) { s.end("skipped", fmt.Sprintf(format, args...)) }
 
 // Fail ends the step with an error, which it returns.
-func (s *Step) Fail(err error) error {
+func (s *step) Fail(err error) error {
 	s.end("FAILED", firstLine(err.Error()))
 	return err
 }
 
-func (s *Step) end(mark, msg string) {
+func (s *step) end(mark, msg string) {
 	close(s.stop)
 	<-s.done
 	s.p.mu.Lock()
@@ -117,7 +117,7 @@ func (s *Step) end(mark, msg string) {
 }
 
 // Println prints an indented detail line under the steps.
-func (p *Progress) Println(format string, args ...any) {
+func (p *progress) Println(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range strings.Split(strings.TrimRight(fmt.Sprintf(format, args...), "\n"), "\n") {

@@ -15,18 +15,18 @@ const (
 
 // Names of the Helm releases and namespaces the bootstrap manages.
 const (
-	ScaffoldRelease   = "scaffold"
-	ScaffoldNamespace = "sigstore" // holds the scaffold release record and its own objects
-	MonitorRelease    = "vigil-monitor"
-	MonitorNamespace  = "vigil-system"
-	TUFNamespace      = "tuf-system"
-	TUFRootSecret     = "tuf-root"
-	TUFRootKey        = "root"
+	scaffoldRelease   = "scaffold"
+	scaffoldNamespace = "sigstore" // holds the scaffold release record and its own objects
+	monitorRelease    = "vigil-monitor"
+	monitorNamespace  = "vigil-system"
+	tufNamespace      = "tuf-system"
+	tufRootSecret     = "tuf-root"
+	tufRootKey        = "root"
 )
 
-// Component is one Sigstore service the scaffold deploys into its own
+// component is one Sigstore service the scaffold deploys into its own
 // namespace; an exposed one gets an ingress host name and a TLS Secret.
-type Component struct {
+type component struct {
 	Name      string // rekor, fulcio, tuf, ctlog, trillian, tsa
 	Namespace string
 	// Exposed components get Host "<name>.<domain>" and a TLS Secret
@@ -35,18 +35,18 @@ type Component struct {
 }
 
 // Host is the component's ingress host name under domain.
-func (c Component) Host(domain string) string { return c.Name + "." + domain }
+func (c component) Host(domain string) string { return c.Name + "." + domain }
 
 // TLSSecret is the name of the component's TLS Secret.
-func (c Component) TLSSecret() string { return c.Name + "-tls" }
+func (c component) TLSSecret() string { return c.Name + "-tls" }
 
-// Components lists the scaffold's components; ctlog is exposed only when
+// components lists the scaffold's components; ctlog is exposed only when
 // exposeCTLog is set (clients reach it only through Fulcio).
-func Components(exposeCTLog bool) []Component {
-	return []Component{
+func components(exposeCTLog bool) []component {
+	return []component{
 		{Name: "fulcio", Namespace: "fulcio-system", Exposed: true},
 		{Name: "rekor", Namespace: "rekor-system", Exposed: true},
-		{Name: "tuf", Namespace: TUFNamespace, Exposed: true},
+		{Name: "tuf", Namespace: tufNamespace, Exposed: true},
 		{Name: "ctlog", Namespace: "ctlog-system", Exposed: exposeCTLog},
 		{Name: "trillian", Namespace: "trillian-system"},
 		{Name: "tsa", Namespace: "tsa-system"},
@@ -86,16 +86,16 @@ func ParseOIDCIssuer(s string) (OIDCIssuer, error) {
 	return iss, nil
 }
 
-// ScaffoldValues are the scaffold chart values for domain: namespaces made
+// scaffoldValues are the scaffold chart values for domain: namespaces made
 // by the bootstrap (so that uninstalling keeps the TLS Secrets), ingress hosts
 // with the TLS Secrets, the TUF server and TSA on, the job that copies the
 // public keys into tuf-system on, and Fulcio trusting issuers.
-func ScaffoldValues(domain, ingressClass string, exposeCTLog bool, issuers []OIDCIssuer) map[string]any {
-	tls := func(c Component) []any {
+func scaffoldValues(domain, ingressClass string, exposeCTLog bool, issuers []OIDCIssuer) map[string]any {
+	tls := func(c component) []any {
 		return []any{map[string]any{"secretName": c.TLSSecret(), "hosts": []any{c.Host(domain)}}}
 	}
-	comp := map[string]Component{}
-	for _, c := range Components(exposeCTLog) {
+	comp := map[string]component{}
+	for _, c := range components(exposeCTLog) {
 		comp[c.Name] = c
 	}
 	noNS := map[string]any{"create": false}

@@ -24,7 +24,7 @@ func scaffoldChart(t *testing.T) *chart.Chart {
 	if _, err := os.Stat(p); err != nil {
 		testenv.Unavailable(t, "the scaffold chart "+p, "set VIGIL_SCAFFOLD_CHART to scaffold-"+ScaffoldVersion+".tgz")
 	}
-	ch, err := LoadChart(ChartSource{Path: p})
+	ch, err := loadChart(ChartSource{Path: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +39,8 @@ func TestScaffoldValuesRender(t *testing.T) {
 	issuers := []OIDCIssuer{{URL: "https://issuer.example", ClientID: "sigstore", Type: "email"}}
 	in := action.NewInstall(&action.Configuration{})
 	in.DryRun, in.ClientOnly, in.Replace = true, true, true
-	in.ReleaseName, in.Namespace = ScaffoldRelease, ScaffoldNamespace
-	rel, err := in.Run(ch, ScaffoldValues("example.test", "nginx", true, issuers))
+	in.ReleaseName, in.Namespace = scaffoldRelease, scaffoldNamespace
+	rel, err := in.Run(ch, scaffoldValues("example.test", "nginx", true, issuers))
 	if err != nil {
 		t.Fatalf("rendering scaffold: %v", err)
 	}
@@ -60,7 +60,7 @@ func TestScaffoldValuesRender(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range Components(true) {
+	for _, c := range components(true) {
 		if !c.Exposed {
 			continue
 		}
@@ -87,11 +87,11 @@ func TestScaffoldValuesRender(t *testing.T) {
 // neither changes across pod restarts and upgrades.
 func TestScaffoldSecretValuesRender(t *testing.T) {
 	ch := scaffoldChart(t)
-	ss := &ServiceSecrets{MySQLPassword: "user-pass", MySQLRootPassword: "root-pass"}
-	vals := mergeValues(ScaffoldValues("example.test", "nginx", false, nil), scaffoldSecretValues(ss))
+	ss := &serviceSecrets{MySQLPassword: "user-pass", MySQLRootPassword: "root-pass"}
+	vals := mergeValues(scaffoldValues("example.test", "nginx", false, nil), scaffoldSecretValues(ss))
 	in := action.NewInstall(&action.Configuration{})
 	in.DryRun, in.ClientOnly, in.Replace = true, true, true
-	in.ReleaseName, in.Namespace = ScaffoldRelease, ScaffoldNamespace
+	in.ReleaseName, in.Namespace = scaffoldRelease, scaffoldNamespace
 	rel, err := in.Run(ch, vals)
 	if err != nil {
 		t.Fatalf("rendering scaffold: %v", err)
@@ -117,7 +117,7 @@ func TestScaffoldSecretValuesRender(t *testing.T) {
 			}
 		case o.kind() == "Secret" && o.name() == trillianChartMySQLSecret:
 			sawMySQL = true
-			for k, want := range map[string]string{TrillianMySQLPassword: "user-pass", TrillianMySQLRootPassword: "root-pass"} {
+			for k, want := range map[string]string{trillianMySQLPassword: "user-pass", trillianMySQLRootPassword: "root-pass"} {
 				got, _ := o.get("data", k).(string)
 				if dec, err := base64.StdEncoding.DecodeString(got); err != nil || string(dec) != want {
 					t.Errorf("%s %s = %q, want %q", trillianChartMySQLSecret, k, dec, want)

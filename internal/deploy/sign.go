@@ -15,7 +15,7 @@ package deploy
 //     empty config, the bundle as its one layer and the image as subject.
 //
 // `cosign verify --trusted-root trusted_root.json` (or after `cosign
-// initialize`) finds and verifies that bundle; so does [VerifyImage].
+// initialize`) finds and verifies that bundle; so does [verifyImage].
 
 import (
 	"bytes"
@@ -52,20 +52,20 @@ import (
 
 // Media and predicate types of cosign v3's image signatures.
 const (
-	BundleMediaType          = "application/vnd.dev.sigstore.bundle.v0.3+json"
-	CosignSignPredicateType  = "https://sigstore.dev/cosign/sign/v1"
+	bundleMediaType          = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	cosignSignPredicateType  = "https://sigstore.dev/cosign/sign/v1"
 	inTotoPayloadType        = "application/vnd.in-toto+json"
 	bundlePredicateTypeAnnot = "dev.sigstore.bundle.predicateType"
 	bundleContentAnnot       = "dev.sigstore.bundle.content"
 	emptyMediaType           = "application/vnd.oci.empty.v1+json"
 )
 
-// ErrPlainHTTP reports a registry reached over plain HTTP without the
+// errPlainHTTP reports a registry reached over plain HTTP without the
 // caller allowing it.
-var ErrPlainHTTP = errors.New("plain HTTP to the registry is not allowed")
+var errPlainHTTP = errors.New("plain HTTP to the registry is not allowed")
 
-// SignConfig configures [SignImage].
-type SignConfig struct {
+// signConfig configures [signImage].
+type signConfig struct {
 	// Repository is where the test image goes: HOST[:PORT]/PATH.
 	Repository string
 	// AllowHTTP permits a registry without TLS.
@@ -83,17 +83,17 @@ type SignConfig struct {
 	DryRun bool
 }
 
-// SignResult is what [SignImage] made.
-type SignResult struct {
+// signResult is what [signImage] made.
+type signResult struct {
 	Image    name.Digest // the pushed test image, by digest
 	Referrer name.Digest // the manifest attaching the bundle
 	Bundle   []byte      // the Sigstore bundle (JSON)
 	LogIndex int64
 	Identity string // the certificate's subject alternative name
 	Issuer   string // the certificate's OIDC issuer
-	// Change is Created for a new signature, Unchanged when the image
-	// already had one by this identity, WouldCreate in a dry run.
-	Change Change
+	// Change is created for a new signature, unchanged when the image
+	// already had one by this identity, wouldCreate in a dry run.
+	Change outcome
 }
 
 // registryOptions are the go-containerregistry options for a repository,
@@ -117,13 +117,13 @@ type httpsOnly struct{ next http.RoundTripper }
 
 func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme != "https" {
-		return nil, fmt.Errorf("%w: %s (allow it explicitly)", ErrPlainHTTP, r.URL.Host)
+		return nil, fmt.Errorf("%w: %s (allow it explicitly)", errPlainHTTP, r.URL.Host)
 	}
 	return h.next.RoundTrip(r)
 }
 
-// TestImage builds a one-layer image holding /vigil-bootstrap.txt with note.
-func TestImage(note string) (v1.Image, error) {
+// testImage builds a one-layer image holding /vigil-bootstrap.txt with note.
+func testImage(note string) (v1.Image, error) {
 	layer, err := crane.Layer(map[string][]byte{"vigil-bootstrap.txt": []byte(note + "\n")})
 	if err != nil {
 		return nil, fmt.Errorf("building test image layer: %w", err)
@@ -141,14 +141,14 @@ func TestImage(note string) (v1.Image, error) {
 	})
 }
 
-// SignImage pushes img to cfg.Repository (tag "latest"), signs its digest
+// signImage pushes img to cfg.Repository (tag "latest"), signs its digest
 // keyless and attaches the bundle as a referrer.
 //
 // Re-running it with the same image and identity changes nothing: when the
 // image already carries a bundle whose certificate names the token's issuer
-// and subject (or email), it returns that signature with Change Unchanged
+// and subject (or email), it returns that signature with Change unchanged
 // (cfg.Force signs again). In a dry run nothing is pushed or signed.
-func SignImage(ctx context.Context, cfg SignConfig, img v1.Image) (*SignResult, error) {
+func signImage(ctx context.Context, cfg signConfig, img v1.Image) (*signResult, error) {
 	nameOpts, remoteOpts := registryOptions(ctx, cfg.Repository, cfg.AllowHTTP, cfg.Transport)
 	tag, err := name.NewTag(cfg.Repository+":latest", nameOpts...)
 	if err != nil {
@@ -164,7 +164,7 @@ func SignImage(ctx context.Context, cfg SignConfig, img v1.Image) (*SignResult, 
 		return nil, err
 	}
 	if cfg.DryRun {
-		return &SignResult{Image: digest, Identity: claims.identity(), Issuer: claims.Iss, Change: WouldCreate}, nil
+		return &signResult{Image: digest, Identity: claims.identity(), Issuer: claims.Iss, Change: wouldCreate}, nil
 	}
 	if err := remote.Write(tag, img, remoteOpts...); err != nil {
 		return nil, fmt.Errorf("pushing test image to %s: %w", tag, err)
@@ -207,7 +207,7 @@ func SignImage(ctx context.Context, cfg SignConfig, img v1.Image) (*SignResult, 
 	if err != nil {
 		return nil, err
 	}
-	res := &SignResult{Image: digest, Referrer: ref, Bundle: bundleJSON, Change: Created}
+	res := &signResult{Image: digest, Referrer: ref, Bundle: bundleJSON, Change: created}
 	if b, err := bundle.NewBundle(pb); err == nil {
 		describeBundle(b, res)
 	}
@@ -230,7 +230,7 @@ func rekorClient(baseURL string, rt http.RoundTripper, retries uint) (sign.Rekor
 }
 
 // describeBundle fills in the log index and certificate identity.
-func describeBundle(b *bundle.Bundle, res *SignResult) {
+func describeBundle(b *bundle.Bundle, res *signResult) {
 	if es, err := b.TlogEntries(); err == nil && len(es) > 0 {
 		res.LogIndex = es[0].LogIndex()
 	}
@@ -278,7 +278,7 @@ func tokenClaims(tok string) (idClaims, error) {
 
 // findSignature returns an existing signature of digest whose certificate
 // names the token's issuer and subject or email, or nil.
-func findSignature(digest name.Digest, c idClaims, ropts []remote.Option) (*SignResult, error) {
+func findSignature(digest name.Digest, c idClaims, ropts []remote.Option) (*signResult, error) {
 	idx, err := remote.Referrers(digest, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("listing signatures of %s: %w", digest, err)
@@ -293,7 +293,7 @@ func findSignature(digest name.Digest, c idClaims, ropts []remote.Option) (*Sign
 		if err != nil {
 			continue
 		}
-		res := &SignResult{Image: digest, Referrer: ref, Change: Unchanged}
+		res := &signResult{Image: digest, Referrer: ref, Change: unchanged}
 		describeBundle(b, res)
 		if res.Issuer == c.Iss && (res.Identity == c.Sub || (c.Email != "" && res.Identity == c.Email)) {
 			if raw, err := b.MarshalJSON(); err == nil {
@@ -310,7 +310,7 @@ func signPayload(h v1.Hash) ([]byte, error) {
 	st := &intoto.Statement{
 		Type:          intoto.StatementTypeUri,
 		Subject:       []*intoto.ResourceDescriptor{{Digest: map[string]string{h.Algorithm: h.Hex}}},
-		PredicateType: CosignSignPredicateType,
+		PredicateType: cosignSignPredicateType,
 		Predicate:     &structpb.Struct{},
 	}
 	b, err := protojson.Marshal(st)
@@ -342,7 +342,7 @@ func attachBundle(subject name.Digest, bundleJSON []byte, ropts []remote.Option,
 	}
 	repo := subject.Context()
 	cfgLayer := static.NewLayer([]byte("{}"), types.MediaType(emptyMediaType))
-	bundleLayer := static.NewLayer(bundleJSON, types.MediaType(BundleMediaType))
+	bundleLayer := static.NewLayer(bundleJSON, types.MediaType(bundleMediaType))
 	var descs []v1.Descriptor
 	for _, l := range []v1.Layer{cfgLayer, bundleLayer} {
 		if err := remote.WriteLayer(repo, l, ropts...); err != nil {
@@ -362,7 +362,7 @@ func attachBundle(subject name.Digest, bundleJSON []byte, ropts []remote.Option,
 		}
 		descs = append(descs, v1.Descriptor{MediaType: mt, Digest: d, Size: sz})
 	}
-	descs[0].ArtifactType = BundleMediaType // as cosign writes it
+	descs[0].ArtifactType = bundleMediaType // as cosign writes it
 	m := referrerManifest{Manifest: v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
@@ -372,9 +372,9 @@ func attachBundle(subject name.Digest, bundleJSON []byte, ropts []remote.Option,
 		Annotations: map[string]string{
 			"org.opencontainers.image.created": time.Now().UTC().Format(time.RFC3339),
 			bundleContentAnnot:                 "dsse-envelope",
-			bundlePredicateTypeAnnot:           CosignSignPredicateType,
+			bundlePredicateTypeAnnot:           cosignSignPredicateType,
 		},
-	}, ArtifactType: BundleMediaType}
+	}, ArtifactType: bundleMediaType}
 	raw, err := m.RawManifest()
 	if err != nil {
 		return name.Digest{}, err
@@ -390,8 +390,8 @@ func attachBundle(subject name.Digest, bundleJSON []byte, ropts []remote.Option,
 	return ref, nil
 }
 
-// VerifyConfig configures [VerifyImage].
-type VerifyConfig struct {
+// verifyConfig configures [verifyImage].
+type verifyConfig struct {
 	Image       string // by tag or digest
 	AllowHTTP   bool
 	TrustedRoot string // trusted_root.json
@@ -406,8 +406,8 @@ type VerifyConfig struct {
 	Transport  http.RoundTripper
 }
 
-// Verified is one bundle that verified, with what was checked.
-type Verified struct {
+// verified is one bundle that verified, with what was checked.
+type verified struct {
 	Image     name.Digest
 	Referrer  v1.Hash
 	Identity  string // certificate SAN
@@ -420,7 +420,7 @@ type Verified struct {
 }
 
 // Checks renders what was verified, one check a line.
-func (v *Verified) Checks() []string {
+func (v *verified) Checks() []string {
 	return []string{
 		fmt.Sprintf("signature: DSSE envelope over an in-toto statement for %s, signed by the key in the certificate", v.Image.DigestStr()),
 		fmt.Sprintf("certificate chain: issued by %q, chains to a Fulcio root in the trusted root, valid at the log time", v.CAIssuer),
@@ -430,13 +430,13 @@ func (v *Verified) Checks() []string {
 	}
 }
 
-// ErrNoSignature reports an image without a verifying signature.
-var ErrNoSignature = errors.New("no verified signature")
+// errNoSignature reports an image without a verifying signature.
+var errNoSignature = errors.New("no verified signature")
 
-// VerifyImage finds the Sigstore bundles attached to the image and verifies
+// verifyImage finds the Sigstore bundles attached to the image and verifies
 // each against the trusted root and the identity policy until one passes.
-// When none does, the error wraps [ErrNoSignature] and says why each failed.
-func VerifyImage(ctx context.Context, cfg VerifyConfig) (*Verified, error) {
+// When none does, the error wraps [errNoSignature] and says why each failed.
+func verifyImage(ctx context.Context, cfg verifyConfig) (*verified, error) {
 	if cfg.Identity == "" && cfg.IdentityRegexp == "" {
 		return nil, errors.New("verifying: need the expected identity")
 	}
@@ -500,7 +500,7 @@ func VerifyImage(ctx context.Context, cfg VerifyConfig) (*Verified, error) {
 			why = append(why, fmt.Sprintf("%s: %v", d.Digest, err))
 			continue
 		}
-		v := &Verified{Image: digest, Referrer: d.Digest}
+		v := &verified{Image: digest, Referrer: d.Digest}
 		if s := res.Signature; s != nil && s.Certificate != nil {
 			v.Identity, v.Issuer = s.Certificate.SubjectAlternativeName, s.Certificate.Issuer
 		}
@@ -518,16 +518,16 @@ func VerifyImage(ctx context.Context, cfg VerifyConfig) (*Verified, error) {
 		if es, err := b.TlogEntries(); err == nil && len(es) > 0 {
 			v.LogIndex = es[0].LogIndex()
 		}
-		if v.Predicate != CosignSignPredicateType {
+		if v.Predicate != cosignSignPredicateType {
 			why = append(why, fmt.Sprintf("%s: predicate %q is not an image signature", d.Digest, v.Predicate))
 			continue
 		}
 		return v, nil
 	}
 	if len(why) == 0 {
-		return nil, fmt.Errorf("%w for %s: no Sigstore bundle is attached", ErrNoSignature, digest)
+		return nil, fmt.Errorf("%w for %s: no Sigstore bundle is attached", errNoSignature, digest)
 	}
-	return nil, fmt.Errorf("%w for %s:\n  %s", ErrNoSignature, digest, strings.Join(why, "\n  "))
+	return nil, fmt.Errorf("%w for %s:\n  %s", errNoSignature, digest, strings.Join(why, "\n  "))
 }
 
 // errNotBundle marks a referrer that is not a Sigstore bundle (an SBOM, say).

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -49,7 +50,7 @@ func newSigningStack(t *testing.T) *signingStack {
 
 	// The trust material a client of this stack needs, from its APIs; the
 	// Rekor key must be the one the stack was started with.
-	tr, err := FetchTrust(t.Context(), nil, s.fulcioURL, s.rekorURL)
+	tr, err := fetchTrust(t.Context(), nil, s.fulcioURL, s.rekorURL)
 	if err != nil {
 		t.Fatalf("FetchTrust: %v", err)
 	}
@@ -64,7 +65,7 @@ func newSigningStack(t *testing.T) *signingStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.trustedRoot = filepath.Join(t.TempDir(), FileTrustedRoot)
+	s.trustedRoot = filepath.Join(t.TempDir(), fileTrustedRoot)
 	if err := os.WriteFile(s.trustedRoot, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -104,16 +105,16 @@ func randomEmail(t *testing.T) string {
 }
 
 // TestSignVerify signs a test image keyless against the local Fulcio and
-// Rekor, then verifies it with VerifyImage and with a real cosign.
+// Rekor, then verifies it with verifyImage and with a real cosign.
 func TestSignVerify(t *testing.T) {
 	s := newSigningStack(t)
 	ctx := t.Context()
 	email := randomEmail(t)
-	img, err := TestImage("sign-verify " + email)
+	img, err := testImage("sign-verify " + email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := SignImage(ctx, SignConfig{
+	res, err := signImage(ctx, signConfig{
 		Repository: s.registry + "/vigil/test", AllowHTTP: true,
 		FulcioURL: s.fulcioURL, RekorURL: s.rekorURL, IDToken: s.token(t, email),
 	}, img)
@@ -124,25 +125,25 @@ func TestSignVerify(t *testing.T) {
 		t.Errorf("signed as %q from %q, want %q from %q", res.Identity, res.Issuer, email, s.issuer)
 	}
 	t.Logf("signed %s, Rekor entry %d", res.Image, res.LogIndex)
-	if res.Change != Created {
+	if res.Change != created {
 		t.Errorf("first sign: %s, want created", res.Change)
 	}
 	// Signing again with the same identity changes nothing; --force and a
 	// dry run behave as they say.
-	signCfg := SignConfig{
+	signCfg := signConfig{
 		Repository: s.registry + "/vigil/test", AllowHTTP: true,
 		FulcioURL: s.fulcioURL, RekorURL: s.rekorURL, IDToken: s.token(t, email),
 	}
-	again, err := SignImage(ctx, signCfg, img)
+	again, err := signImage(ctx, signCfg, img)
 	if err != nil {
 		t.Fatalf("second SignImage: %v", err)
 	}
-	if again.Change != Unchanged || again.Referrer != res.Referrer || again.LogIndex != res.LogIndex || again.Identity != email {
+	if again.Change != unchanged || again.Referrer != res.Referrer || again.LogIndex != res.LogIndex || again.Identity != email {
 		t.Errorf("second sign: %s %s entry %d as %s, want unchanged %s entry %d", again.Change, again.Referrer, again.LogIndex, again.Identity, res.Referrer, res.LogIndex)
 	}
 	dry := signCfg
 	dry.DryRun, dry.Repository = true, s.registry+"/vigil/dry"
-	if d, err := SignImage(ctx, dry, img); err != nil || d.Change != WouldCreate || d.Identity != email || d.Issuer != s.issuer {
+	if d, err := signImage(ctx, dry, img); err != nil || d.Change != wouldCreate || d.Identity != email || d.Issuer != s.issuer {
 		t.Errorf("dry-run sign = %+v, %v; want would create as %s", d, err, email)
 	}
 	if _, err := remote.Head(mustDigest(t, s.registry+"/vigil/dry@"+res.Image.DigestStr())); err == nil {
@@ -150,22 +151,22 @@ func TestSignVerify(t *testing.T) {
 	}
 	forced := signCfg
 	forced.Force = true
-	f, err := SignImage(ctx, forced, img)
+	f, err := signImage(ctx, forced, img)
 	if err != nil {
 		t.Fatalf("forced SignImage: %v", err)
 	}
-	if f.Change != Created || f.LogIndex == res.LogIndex {
+	if f.Change != created || f.LogIndex == res.LogIndex {
 		t.Errorf("forced sign: %s entry %d, want a new signature (first was entry %d)", f.Change, f.LogIndex, res.LogIndex)
 	}
 
-	base := VerifyConfig{Image: res.Image.String(), AllowHTTP: true, TrustedRoot: s.trustedRoot, Identity: email, Issuer: s.issuer}
-	v, err := VerifyImage(ctx, base)
+	base := verifyConfig{Image: res.Image.String(), AllowHTTP: true, TrustedRoot: s.trustedRoot, Identity: email, Issuer: s.issuer}
+	v, err := verifyImage(ctx, base)
 	if err != nil {
 		t.Fatalf("VerifyImage: %v", err)
 	}
 	// The image carries two signatures now (the first and the forced one);
 	// either may be the one that verifies first.
-	if v.Identity != email || (v.LogIndex != res.LogIndex && v.LogIndex != f.LogIndex) || v.Predicate != CosignSignPredicateType {
+	if v.Identity != email || (v.LogIndex != res.LogIndex && v.LogIndex != f.LogIndex) || v.Predicate != cosignSignPredicateType {
 		t.Errorf("verified %+v, want identity %s at log index %d or %d", v, email, res.LogIndex, f.LogIndex)
 	}
 	for _, c := range v.Checks() {
@@ -174,36 +175,36 @@ func TestSignVerify(t *testing.T) {
 	// By tag, too.
 	byTag := base
 	byTag.Image = s.registry + "/vigil/test:latest"
-	if _, err := VerifyImage(ctx, byTag); err != nil {
+	if _, err := verifyImage(ctx, byTag); err != nil {
 		t.Errorf("VerifyImage by tag: %v", err)
 	}
 
 	failures := []struct {
 		name string
-		edit func(*VerifyConfig)
+		edit func(*verifyConfig)
 		want error
 	}{
-		{"other identity", func(c *VerifyConfig) { c.Identity = "someone@example.com" }, ErrNoSignature},
-		{"other issuer", func(c *VerifyConfig) { c.Issuer = "https://issuer.example" }, ErrNoSignature},
-		{"plain HTTP not allowed", func(c *VerifyConfig) { c.AllowHTTP = false }, ErrPlainHTTP},
-		{"SCT required, Fulcio has no CT log", func(c *VerifyConfig) { c.RequireSCT = true }, ErrNoSignature},
+		{"other identity", func(c *verifyConfig) { c.Identity = "someone@example.com" }, errNoSignature},
+		{"other issuer", func(c *verifyConfig) { c.Issuer = "https://issuer.example" }, errNoSignature},
+		{"plain HTTP not allowed", func(c *verifyConfig) { c.AllowHTTP = false }, errPlainHTTP},
+		{"SCT required, Fulcio has no CT log", func(c *verifyConfig) { c.RequireSCT = true }, errNoSignature},
 	}
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
 			c := base
 			f.edit(&c)
-			if _, err := VerifyImage(ctx, c); !errors.Is(err, f.want) {
+			if _, err := verifyImage(ctx, c); !errors.Is(err, f.want) {
 				t.Errorf("VerifyImage = %v, want %v", err, f.want)
 			}
 		})
 	}
 	t.Run("sign over plain HTTP not allowed", func(t *testing.T) {
-		other, err := TestImage("unsigned " + email)
+		other, err := testImage("unsigned " + email)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = SignImage(ctx, SignConfig{Repository: s.registry + "/vigil/unsigned", AllowHTTP: false, IDToken: s.token(t, email)}, other)
-		if !errors.Is(err, ErrPlainHTTP) {
+		_, err = signImage(ctx, signConfig{Repository: s.registry + "/vigil/unsigned", AllowHTTP: false, IDToken: s.token(t, email)}, other)
+		if !errors.Is(err, errPlainHTTP) {
 			t.Fatalf("SignImage over plain HTTP without permission = %v, want ErrPlainHTTP", err)
 		}
 	})
@@ -236,7 +237,7 @@ func TestMonitorReportsSigner(t *testing.T) {
 	s := newSigningStack(t)
 	env := testenv.Stack(t)
 	ctx := t.Context()
-	root, err := testenv.RepoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +298,11 @@ alerts:
 	}
 	t.Logf("first check (trust on first use, scanning from the end):\n%s", check())
 
-	img, err := TestImage("monitored " + email)
+	img, err := testImage("monitored " + email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := SignImage(ctx, SignConfig{
+	res, err := signImage(ctx, signConfig{
 		Repository: s.registry + "/vigil/monitored", AllowHTTP: true,
 		FulcioURL: s.fulcioURL, RekorURL: s.rekorURL, IDToken: s.token(t, email),
 	}, img)
@@ -354,11 +355,11 @@ func TestSignRekorCA(t *testing.T) {
 		t.Fatalf("test server transport is a %T", proxy.Client().Transport)
 	}
 	email := randomEmail(t)
-	img, err := TestImage("rekor-ca " + email)
+	img, err := testImage("rekor-ca " + email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := SignImage(t.Context(), SignConfig{
+	res, err := signImage(t.Context(), signConfig{
 		Repository: s.registry + "/vigil/rekor-ca", AllowHTTP: true,
 		FulcioURL: s.fulcioURL, RekorURL: proxy.URL, IDToken: s.token(t, email),
 		Transport: rt,
@@ -366,7 +367,7 @@ func TestSignRekorCA(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SignImage through Rekor over TLS: %v", err)
 	}
-	if res.Change != Created || res.Identity != email {
+	if res.Change != created || res.Identity != email {
 		t.Errorf("signed: %s as %s, want created as %s", res.Change, res.Identity, email)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 )
 
-// Trust is the client trust material of a private Sigstore: what cosign and
+// trustMaterial is the client trust material of a private Sigstore: what cosign and
 // sigstore-go need to verify signatures made against it.
 //
 //   - TUFRoot and MirrorURL are what `cosign initialize --mirror URL --root
@@ -28,7 +28,7 @@ import (
 //   - The keys and certificates give a trusted_root.json directly (for
 //     sigstore-go and `cosign verify --trusted-root`), for when the TUF mirror
 //     is not reachable from the client.
-type Trust struct {
+type trustMaterial struct {
 	TUFRoot   []byte // the TUF root.json (tuf-system/tuf-root, key "root")
 	MirrorURL string // https://tuf.<domain>
 
@@ -46,15 +46,15 @@ type Trust struct {
 	ValidFrom time.Time
 }
 
-// ErrIncompleteTrust reports trust material without the Fulcio chain or the
+// errIncompleteTrust reports trust material without the Fulcio chain or the
 // Rekor key, the minimum a trusted root needs.
-var ErrIncompleteTrust = errors.New("incomplete trust material")
+var errIncompleteTrust = errors.New("incomplete trust material")
 
 // TrustedRootJSON builds a Sigstore trusted_root.json (media type
 // application/vnd.dev.sigstore.trustedroot+json;version=0.1) with sigstore-go.
-func (t *Trust) TrustedRootJSON() ([]byte, error) {
+func (t *trustMaterial) TrustedRootJSON() ([]byte, error) {
 	if len(t.FulcioPEM) == 0 || len(t.RekorKeyPEM) == 0 {
-		return nil, fmt.Errorf("%w: need Fulcio's CA certificate and Rekor's public key", ErrIncompleteTrust)
+		return nil, fmt.Errorf("%w: need Fulcio's CA certificate and Rekor's public key", errIncompleteTrust)
 	}
 	chain, err := parseCertsPEM(t.FulcioPEM)
 	if err != nil {
@@ -142,13 +142,13 @@ func indentJSON(b []byte) []byte {
 	return append(out, '\n')
 }
 
-// TrustFiles are the names [Trust.Write] uses inside its directory.
+// TrustFiles are the names [trustMaterial.Write] uses inside its directory.
 const (
-	FileTUFRoot     = "root.json"
-	FileMirror      = "tuf-mirror"
-	FileTrustedRoot = "trusted_root.json"
-	FileRekorKey    = "rekor.pub"
-	FileFulcioChain = "fulcio.crt.pem"
+	fileTUFRoot     = "root.json"
+	fileMirror      = "tuf-mirror"
+	fileTrustedRoot = "trusted_root.json"
+	fileRekorKey    = "rekor.pub"
+	fileFulcioChain = "fulcio.crt.pem"
 )
 
 // Write stores the trust material in dir, each file atomically and only when
@@ -156,26 +156,26 @@ const (
 // rekor.pub, fulcio.crt.pem and trusted_root.json (when both are known). It
 // returns the files written; a trusted root that cannot be built yet because
 // keys are missing is skipped, not an error.
-func (t *Trust) Write(dir string) (written []string, err error) {
+func (t *trustMaterial) Write(dir string) (written []string, err error) {
 	files := map[string][]byte{}
 	if len(t.TUFRoot) > 0 {
-		files[FileTUFRoot] = t.TUFRoot
-		files[FileMirror] = []byte(t.MirrorURL + "\n")
+		files[fileTUFRoot] = t.TUFRoot
+		files[fileMirror] = []byte(t.MirrorURL + "\n")
 	}
 	if len(t.RekorKeyPEM) > 0 {
-		files[FileRekorKey] = t.RekorKeyPEM
+		files[fileRekorKey] = t.RekorKeyPEM
 	}
 	if len(t.FulcioPEM) > 0 {
-		files[FileFulcioChain] = t.FulcioPEM
+		files[fileFulcioChain] = t.FulcioPEM
 	}
 	tr, err := t.TrustedRootJSON()
 	switch {
 	case err == nil:
-		files[FileTrustedRoot] = tr
-	case !errors.Is(err, ErrIncompleteTrust):
+		files[fileTrustedRoot] = tr
+	case !errors.Is(err, errIncompleteTrust):
 		return nil, err
 	}
-	for _, name := range []string{FileTUFRoot, FileMirror, FileRekorKey, FileFulcioChain, FileTrustedRoot} {
+	for _, name := range []string{fileTUFRoot, fileMirror, fileRekorKey, fileFulcioChain, fileTrustedRoot} {
 		data, ok := files[name]
 		if !ok {
 			continue
@@ -191,11 +191,11 @@ func (t *Trust) Write(dir string) (written []string, err error) {
 	return written, nil
 }
 
-// FetchTrust reads the trust material of a running Sigstore from its APIs:
+// fetchTrust reads the trust material of a running Sigstore from its APIs:
 // Fulcio's CA chain (GET /api/v2/trustBundle) and Rekor's public key (GET
 // /api/v1/log/publicKey). It is how a client of an existing private Sigstore
 // (or the local test stack) gets a trusted_root.json without TUF.
-func FetchTrust(ctx context.Context, client *http.Client, fulcioURL, rekorURL string) (*Trust, error) {
+func fetchTrust(ctx context.Context, client *http.Client, fulcioURL, rekorURL string) (*trustMaterial, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -240,7 +240,7 @@ func FetchTrust(ctx context.Context, client *http.Client, fulcioURL, rekorURL st
 	if blk, _ := pem.Decode(key); blk == nil {
 		return nil, fmt.Errorf("reading Rekor public key from %s: not PEM", rekorURL)
 	}
-	return &Trust{
+	return &trustMaterial{
 		FulcioURL: fulcioURL, FulcioPEM: []byte(strings.Join(bundle.Chains[0].Certificates, "")),
 		RekorURL: rekorURL, RekorKeyPEM: key,
 	}, nil

@@ -18,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -31,7 +33,7 @@ type standIns struct {
 
 func newStandIns(t *testing.T) standIns {
 	t.Helper()
-	fulcio, err := NewCA("sigstore", time.Now())
+	fulcio, err := newCA("sigstore", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,17 +45,17 @@ func newStandIns(t *testing.T) standIns {
 
 // provide plays the TUF server and the copy job: once the bootstrap has made
 // tuf-system, it creates the Secrets they would.
-func (s standIns) provide(ctx context.Context, t *testing.T, cl *Cluster) <-chan error {
+func (s standIns) provide(ctx context.Context, t *testing.T, cl *cluster) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		var rekorKey []byte
 		for {
-			if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, TUFNamespace, metav1.GetOptions{}); err == nil {
+			if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, tufNamespace, metav1.GetOptions{}); err == nil {
 				// The copy job fetches the key Rekor serves: the one of
 				// the bootstrap's signing key.
-				if rekorKey, err = cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPublicKey); err == nil && rekorKey != nil {
+				if rekorKey, err = cl.SecretData(ctx, rekorSignerNamespace, rekorSignerSecret, rekorSignerPublicKey); err == nil && rekorKey != nil {
 					break
 				}
 			}
@@ -65,13 +67,13 @@ func (s standIns) provide(ctx context.Context, t *testing.T, cl *Cluster) <-chan
 			}
 		}
 		for name, data := range map[string]map[string][]byte{
-			TUFRootSecret:          {TUFRootKey: s.tufRoot},
+			tufRootSecret:          {tufRootKey: s.tufRoot},
 			"rekor-public-key":     {"key": rekorKey},
 			"tsa-cert-chain":       {"cert-chain": s.fulcioPEM},
 			"fulcio-server-secret": {"cert": s.fulcioPEM},
 		} {
-			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: TUFNamespace}, Data: data}
-			if _, err := cl.Client.CoreV1().Secrets(TUFNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tufNamespace}, Data: data}
+			if _, err := cl.Client.CoreV1().Secrets(tufNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 				done <- err
 				return
 			}
@@ -89,7 +91,7 @@ func TestUpStatusDown(t *testing.T) {
 	scaffoldChart(t) // present and loadable, or Unavailable
 	kubeconfig := testenv.Cluster(t)
 	ctx := t.Context()
-	cl, err := Connect(kubeconfig, "")
+	cl, err := connect(kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,12 +106,12 @@ func TestUpStatusDown(t *testing.T) {
 		HostsFile:  filepath.Join(t.TempDir(), "hosts"),
 		Timeout:    3 * time.Minute,
 		TUFTimeout: time.Minute,
-		Monitor: MonitorConfig{Watch: []map[string]any{
-			{"name": "ci", "subject": "ci@example.com", "issuer": "https://issuer.example"},
+		Monitor: MonitorConfig{Watch: []identity.Rule{
+			{Name: "ci", Subject: "ci@example.com", Issuer: "https://issuer.example"},
 		}},
 		Out: &out,
 	}
-	res, err := Up(ctx, cfg)
+	res, err := up(ctx, cfg)
 	t.Logf("first up:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("first up: %v", err)
@@ -120,20 +122,20 @@ func TestUpStatusDown(t *testing.T) {
 	for _, want := range []string{
 		"release sigstore/scaffold", "release vigil-system/vigil-monitor", "hosts " + cfg.HostsFile,
 		"secret rekor-system/rekor-tls", "secret fulcio-system/fulcio-tls", "secret tuf-system/tuf-tls",
-		"namespace " + MonitorNamespace, "secret " + RekorSignerNamespace + "/" + RekorSignerSecret,
-		"secret " + TrillianNamespace + "/" + TrillianMySQLSecret,
+		"namespace " + monitorNamespace, "secret " + rekorSignerNamespace + "/" + rekorSignerSecret,
+		"secret " + trillianNamespace + "/" + trillianMySQLSecret,
 	} {
-		if res.Changes[want] != Created {
+		if res.Changes[want] != created {
 			t.Errorf("first up: %s = %q, want created", want, res.Changes[want])
 		}
 	}
 
 	// The TLS Secrets verify against the CA written for the user's trust store.
-	ca, err := LoadCA(cfg.Dir)
+	ca, err := loadCA(cfg.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range Components(false) {
+	for _, c := range components(false) {
 		if !c.Exposed {
 			continue
 		}
@@ -147,14 +149,14 @@ func TestUpStatusDown(t *testing.T) {
 	}
 	// Trust material: root.json as in the cluster, the mirror, a trusted
 	// root sigstore-go accepts with the cluster's Rekor key.
-	td := TrustDir(cfg.Dir)
-	if b, _ := os.ReadFile(filepath.Join(td, FileTUFRoot)); !bytes.Equal(b, si.tufRoot) {
+	td := trustDir(cfg.Dir)
+	if b, _ := os.ReadFile(filepath.Join(td, fileTUFRoot)); !bytes.Equal(b, si.tufRoot) {
 		t.Errorf("root.json = %q, want the tuf-root secret", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(td, FileMirror)); strings.TrimSpace(string(b)) != "https://tuf.sigstore.local" {
+	if b, _ := os.ReadFile(filepath.Join(td, fileMirror)); strings.TrimSpace(string(b)) != "https://tuf.sigstore.local" {
 		t.Errorf("tuf-mirror = %q", b)
 	}
-	tr, err := root.NewTrustedRootFromPath(filepath.Join(td, FileTrustedRoot))
+	tr, err := root.NewTrustedRootFromPath(filepath.Join(td, fileTrustedRoot))
 	if err != nil {
 		t.Fatalf("trusted_root.json: %v", err)
 	}
@@ -170,41 +172,41 @@ func TestUpStatusDown(t *testing.T) {
 	// Rekor signs with the bootstrap's key from a Secret (not a key made in
 	// memory at every start), and the monitor and the trusted root hold its
 	// public half.
-	signer, err := cl.Client.CoreV1().Secrets(RekorSignerNamespace).Get(ctx, RekorSignerSecret, metav1.GetOptions{})
+	signer, err := cl.Client.CoreV1().Secrets(rekorSignerNamespace).Get(ctx, rekorSignerSecret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("rekor signing key: %v", err)
 	}
 	if err := checkRekorSigner(signer.Data); err != nil {
 		t.Errorf("rekor signing key: %v", err)
 	}
-	rekorKey := signer.Data[RekorSignerPublicKey]
+	rekorKey := signer.Data[rekorSignerPublicKey]
 	assertRekorFileSigner(t, cl)
-	cm, err := cl.Client.CoreV1().ConfigMaps(MonitorNamespace).Get(ctx, MonitorRelease+"-keys", metav1.GetOptions{})
+	cm, err := cl.Client.CoreV1().ConfigMaps(monitorNamespace).Get(ctx, monitorRelease+"-keys", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.TrimSpace(cm.Data["rekor.pub"]) != strings.TrimSpace(string(rekorKey)) {
 		t.Errorf("monitor rekor.pub = %q, want the signing key's %q", cm.Data["rekor.pub"], rekorKey)
 	}
-	if b, _ := os.ReadFile(filepath.Join(td, FileRekorKey)); !samePublicKeyPEM(b, rekorKey) {
+	if b, _ := os.ReadFile(filepath.Join(td, fileRekorKey)); !samePublicKeyPEM(b, rekorKey) {
 		t.Errorf("trust rekor.pub = %q, want the signing key's", b)
 	}
 	// Trillian's MySQL gets the bootstrap's passwords, not ones the chart
 	// makes up at each render.
-	mysql, err := cl.Client.CoreV1().Secrets(TrillianNamespace).Get(ctx, TrillianMySQLSecret, metav1.GetOptions{})
+	mysql, err := cl.Client.CoreV1().Secrets(trillianNamespace).Get(ctx, trillianMySQLSecret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("trillian mysql passwords: %v", err)
 	}
-	rendered, err := cl.Client.CoreV1().Secrets(TrillianNamespace).Get(ctx, trillianChartMySQLSecret, metav1.GetOptions{})
+	rendered, err := cl.Client.CoreV1().Secrets(trillianNamespace).Get(ctx, trillianChartMySQLSecret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{TrillianMySQLPassword, TrillianMySQLRootPassword} {
+	for _, k := range []string{trillianMySQLPassword, trillianMySQLRootPassword} {
 		if len(mysql.Data[k]) == 0 || !bytes.Equal(rendered.Data[k], mysql.Data[k]) {
-			t.Errorf("%s/%s %s = %q, want %q from %s", TrillianNamespace, trillianChartMySQLSecret, k, rendered.Data[k], mysql.Data[k], TrillianMySQLSecret)
+			t.Errorf("%s/%s %s = %q, want %q from %s", trillianNamespace, trillianChartMySQLSecret, k, rendered.Data[k], mysql.Data[k], trillianMySQLSecret)
 		}
 	}
-	cfgMap, err := cl.Client.CoreV1().ConfigMaps(MonitorNamespace).Get(ctx, MonitorRelease, metav1.GetOptions{})
+	cfgMap, err := cl.Client.CoreV1().ConfigMaps(monitorNamespace).Get(ctx, monitorRelease, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +222,7 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := cl.ServiceAccountToken(ctx, MonitorNamespace, "default", "sigstore")
+	tok, err := cl.ServiceAccountToken(ctx, monitorNamespace, "default", "sigstore")
 	if err != nil {
 		t.Fatalf("service-account token: %v", err)
 	}
@@ -231,20 +233,20 @@ func TestUpStatusDown(t *testing.T) {
 	// A second up changes nothing.
 	rv := secretVersions(t, cl)
 	out.Reset()
-	res, err = Up(ctx, cfg)
+	res, err = up(ctx, cfg)
 	t.Logf("second up:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("second up: %v", err)
 	}
 	for k, c := range res.Changes {
-		if c != Unchanged {
+		if c != unchanged {
 			t.Errorf("second up: %s %s, want unchanged", k, c)
 		}
 	}
 	if got := secretVersions(t, cl); !equalMaps(got, rv) {
 		t.Errorf("second up touched secrets: before %v, after %v", rv, got)
 	}
-	for _, r := range [][2]string{{ScaffoldNamespace, ScaffoldRelease}, {MonitorNamespace, MonitorRelease}} {
+	for _, r := range [][2]string{{scaffoldNamespace, scaffoldRelease}, {monitorNamespace, monitorRelease}} {
 		st, err := cl.ReleaseStatus(r[0], r[1])
 		if err != nil {
 			t.Fatal(err)
@@ -258,7 +260,7 @@ func TestUpStatusDown(t *testing.T) {
 	other := cfg
 	other.Dir = filepath.Join(t.TempDir(), "other")
 	out.Reset()
-	if _, err := Up(ctx, other); !errors.Is(err, ErrForeignCA) {
+	if _, err := up(ctx, other); !errors.Is(err, errForeignCA) {
 		t.Errorf("up with another CA = %v, want ErrForeignCA\n%s", err, out.String())
 	}
 	if _, err := os.Stat(filepath.Join(other.Dir, "ca.key")); !errors.Is(err, os.ErrNotExist) {
@@ -271,7 +273,7 @@ func TestUpStatusDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if _, err := Up(ctx, other); !errors.Is(err, ErrPartialCA) {
+	if _, err := up(ctx, other); !errors.Is(err, errPartialCA) {
 		t.Errorf("up with ca.crt but no ca.key = %v, want ErrPartialCA\n%s", err, out.String())
 	}
 	if err := os.Remove(filepath.Join(other.Dir, "ca.crt")); err != nil {
@@ -279,9 +281,9 @@ func TestUpStatusDown(t *testing.T) {
 	}
 	other.RotateCA, other.DryRun = true, true
 	out.Reset()
-	if res, err := Up(ctx, other); err != nil {
+	if res, err := up(ctx, other); err != nil {
 		t.Errorf("dry-run up --rotate-ca: %v\n%s", err, out.String())
-	} else if res.Changes["secret rekor-system/rekor-tls"] != WouldUpdate {
+	} else if res.Changes["secret rekor-system/rekor-tls"] != wouldUpdate {
 		t.Errorf("dry-run up --rotate-ca: rekor-tls %s, want would update", res.Changes["secret rekor-system/rekor-tls"])
 	}
 	if got := secretVersions(t, cl); !equalMaps(got, rv) {
@@ -292,18 +294,18 @@ func TestUpStatusDown(t *testing.T) {
 	out.Reset()
 	dry := cfg
 	dry.Domain, dry.DryRun = "example.test", true
-	res, err = Up(ctx, dry)
+	res, err = up(ctx, dry)
 	t.Logf("dry run:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("dry-run up: %v", err)
 	}
-	if res.Changes["release sigstore/scaffold"] != WouldUpdate || res.Changes["secret rekor-system/rekor-tls"] != WouldUpdate {
+	if res.Changes["release sigstore/scaffold"] != wouldUpdate || res.Changes["secret rekor-system/rekor-tls"] != wouldUpdate {
 		t.Errorf("dry run changes = %v, want would update for the scaffold and rekor-tls", res.Changes)
 	}
 	if got := secretVersions(t, cl); !equalMaps(got, rv) {
 		t.Errorf("dry run touched secrets")
 	}
-	if st, _ := cl.ReleaseStatus(ScaffoldNamespace, ScaffoldRelease); st.Revision != 1 {
+	if st, _ := cl.ReleaseStatus(scaffoldNamespace, scaffoldRelease); st.Revision != 1 {
 		t.Errorf("dry run upgraded the scaffold: %s", st)
 	}
 
@@ -318,7 +320,7 @@ func TestUpStatusDown(t *testing.T) {
 		t.Fatalf("down: %v\n%s", err, out.String())
 	}
 	t.Logf("down:\n%s", out.String())
-	for _, r := range [][2]string{{ScaffoldNamespace, ScaffoldRelease}, {MonitorNamespace, MonitorRelease}} {
+	for _, r := range [][2]string{{scaffoldNamespace, scaffoldRelease}, {monitorNamespace, monitorRelease}} {
 		if st, _ := cl.ReleaseStatus(r[0], r[1]); st.Found {
 			t.Errorf("after down: %s", st)
 		}
@@ -332,18 +334,18 @@ func TestUpStatusDown(t *testing.T) {
 	// The copies the copy-secrets job makes with `kubectl create` are gone
 	// (it would fail on them at the next up); the signing key stays.
 	for _, name := range []string{"rekor-public-key", "tsa-cert-chain", "fulcio-server-secret"} {
-		if d, _ := cl.SecretData(ctx, TUFNamespace, name, "key"); d != nil {
-			t.Errorf("after down %s/%s is still there", TUFNamespace, name)
+		if d, _ := cl.SecretData(ctx, tufNamespace, name, "key"); d != nil {
+			t.Errorf("after down %s/%s is still there", tufNamespace, name)
 		}
-		if _, err := cl.Client.CoreV1().Secrets(TUFNamespace).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			t.Errorf("after down %s/%s: %v, want not found", TUFNamespace, name, err)
+		if _, err := cl.Client.CoreV1().Secrets(tufNamespace).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("after down %s/%s: %v, want not found", tufNamespace, name, err)
 		}
 	}
-	if d, _ := cl.SecretData(ctx, RekorSignerNamespace, RekorSignerSecret, RekorSignerPrivateKey); !bytes.Equal(d, signer.Data[RekorSignerPrivateKey]) {
+	if d, _ := cl.SecretData(ctx, rekorSignerNamespace, rekorSignerSecret, rekorSignerPrivateKey); !bytes.Equal(d, signer.Data[rekorSignerPrivateKey]) {
 		t.Errorf("down without --purge changed or removed the Rekor signing key")
 	}
 	out.Reset()
-	if err := Status(ctx, cfg); !errors.Is(err, ErrUnhealthy) {
+	if err := Status(ctx, cfg); !errors.Is(err, errUnhealthy) {
 		t.Errorf("status after down = %v, want ErrUnhealthy", err)
 	}
 
@@ -359,12 +361,12 @@ func TestUpStatusDown(t *testing.T) {
 		t.Fatalf("down --purge: %v\n%s", err, out.String())
 	}
 	t.Logf("down --purge:\n%s", out.String())
-	for _, ns := range append(cfg.sigstoreNamespaces(), MonitorNamespace) {
+	for _, ns := range append(cfg.sigstoreNamespaces(), monitorNamespace) {
 		if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("namespace %s after purge: %v, want not found", ns, err)
 		}
 	}
-	for _, f := range []string{filepath.Join(cfg.Dir, "ca.key"), filepath.Join(cfg.Dir, "ca.crt"), TrustDir(cfg.Dir)} {
+	for _, f := range []string{filepath.Join(cfg.Dir, "ca.key"), filepath.Join(cfg.Dir, "ca.crt"), trustDir(cfg.Dir)} {
 		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s after purge: %v, want gone", f, err)
 		}
@@ -376,10 +378,10 @@ func TestUpStatusDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once only the bootstrap's files are left, purge removes the directory.
-	if err := os.MkdirAll(TrustDir(cfg.Dir), 0o700); err != nil {
+	if err := os.MkdirAll(trustDir(cfg.Dir), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(TrustDir(cfg.Dir), FileTUFRoot), si.tufRoot, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(trustDir(cfg.Dir), fileTUFRoot), si.tufRoot, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
@@ -393,9 +395,9 @@ func TestUpStatusDown(t *testing.T) {
 
 // assertRekorFileSigner checks that the deployed rekor-server signs with the
 // key file mounted from the bootstrap's Secret.
-func assertRekorFileSigner(t *testing.T, cl *Cluster) {
+func assertRekorFileSigner(t *testing.T, cl *cluster) {
 	t.Helper()
-	dep, err := cl.Client.AppsV1().Deployments(RekorSignerNamespace).Get(t.Context(), "rekor-server", metav1.GetOptions{})
+	dep, err := cl.Client.AppsV1().Deployments(rekorSignerNamespace).Get(t.Context(), "rekor-server", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +405,7 @@ func assertRekorFileSigner(t *testing.T, cl *Cluster) {
 }
 
 // checkRekorPodSpec checks rekor-server's pod: a file signer reading the
-// private key of RekorSignerSecret, not the in-memory signer.
+// private key of rekorSignerSecret, not the in-memory signer.
 func checkRekorPodSpec(t *testing.T, spec corev1.PodSpec) {
 	t.Helper()
 	want := "--rekor_server.signer=" + rekorSignerMount + "/" + rekorSignerFile
@@ -420,14 +422,14 @@ func checkRekorPodSpec(t *testing.T, spec corev1.PodSpec) {
 	}
 	found := false
 	for _, v := range spec.Volumes {
-		if v.Secret != nil && v.Secret.SecretName == RekorSignerSecret {
+		if v.Secret != nil && v.Secret.SecretName == rekorSignerSecret {
 			for _, it := range v.Secret.Items {
-				found = found || (it.Key == RekorSignerPrivateKey && it.Path == rekorSignerFile)
+				found = found || (it.Key == rekorSignerPrivateKey && it.Path == rekorSignerFile)
 			}
 		}
 	}
 	if !found || !mounted {
-		t.Errorf("rekor-server does not mount %s/%s at %s (volume %v, mounted %v)", RekorSignerSecret, RekorSignerPrivateKey, rekorSignerMount, found, mounted)
+		t.Errorf("rekor-server does not mount %s/%s at %s (volume %v, mounted %v)", rekorSignerSecret, rekorSignerPrivateKey, rekorSignerMount, found, mounted)
 	}
 }
 
@@ -436,7 +438,7 @@ func scaffoldPath(t *testing.T) string {
 	if p := os.Getenv("VIGIL_SCAFFOLD_CHART"); p != "" {
 		return p
 	}
-	root, err := testenv.RepoRoot()
+	root, err := stack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,10 +447,10 @@ func scaffoldPath(t *testing.T) string {
 
 // secretVersions maps every Secret in the bootstrap's namespaces to its
 // resourceVersion.
-func secretVersions(t *testing.T, cl *Cluster) map[string]string {
+func secretVersions(t *testing.T, cl *cluster) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, ns := range []string{"fulcio-system", "rekor-system", TUFNamespace, TrillianNamespace} {
+	for _, ns := range []string{"fulcio-system", "rekor-system", tufNamespace, trillianNamespace} {
 		l, err := cl.Client.CoreV1().Secrets(ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)

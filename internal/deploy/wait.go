@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// Workload is the readiness of one Deployment, StatefulSet or Job.
-type Workload struct {
+// workload is the readiness of one Deployment, StatefulSet or Job.
+type workload struct {
 	Kind, Namespace, Name string
 	Ready                 bool
 	// Failed is set for a Job that will not complete (backoff limit
@@ -27,7 +27,7 @@ type Workload struct {
 	Reason string
 }
 
-func (w Workload) String() string {
+func (w workload) String() string {
 	s := fmt.Sprintf("%s %s/%s", strings.ToLower(w.Kind), w.Namespace, w.Name)
 	if w.Ready {
 		return s + ": ready"
@@ -35,13 +35,13 @@ func (w Workload) String() string {
 	return s + ": " + w.Reason
 }
 
-// NotReadyError lists the workloads that did not become ready in time.
-type NotReadyError struct {
+// notReadyError lists the workloads that did not become ready in time.
+type notReadyError struct {
 	Waited   time.Duration
-	NotReady []Workload
+	NotReady []workload
 }
 
-func (e *NotReadyError) Error() string {
+func (e *notReadyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d workloads not ready after %v", len(e.NotReady), e.Waited.Round(time.Second))
 	for _, w := range e.NotReady {
@@ -51,14 +51,14 @@ func (e *NotReadyError) Error() string {
 	return b.String()
 }
 
-// ErrJobFailed reports a Job that reached its backoff limit.
-var ErrJobFailed = errors.New("job failed")
+// errJobFailed reports a Job that reached its backoff limit.
+var errJobFailed = errors.New("job failed")
 
 // Workloads lists the Deployments, StatefulSets and Jobs in namespaces with
 // their readiness. A Job owned by a CronJob is skipped (a later run may fix
 // it).
-func (c *Cluster) Workloads(ctx context.Context, namespaces []string) ([]Workload, error) {
-	var out []Workload
+func (c *cluster) Workloads(ctx context.Context, namespaces []string) ([]workload, error) {
+	var out []workload
 	for _, ns := range namespaces {
 		deps, err := c.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -99,8 +99,8 @@ func (c *Cluster) Workloads(ctx context.Context, namespaces []string) ([]Workloa
 	return out, nil
 }
 
-func (c *Cluster) deploymentState(ctx context.Context, d *appsv1.Deployment) Workload {
-	w := Workload{Kind: "Deployment", Namespace: d.Namespace, Name: d.Name}
+func (c *cluster) deploymentState(ctx context.Context, d *appsv1.Deployment) workload {
+	w := workload{Kind: "Deployment", Namespace: d.Namespace, Name: d.Name}
 	want := int32(1)
 	if d.Spec.Replicas != nil {
 		want = *d.Spec.Replicas
@@ -133,8 +133,8 @@ func (c *Cluster) deploymentState(ctx context.Context, d *appsv1.Deployment) Wor
 	return w
 }
 
-func (c *Cluster) statefulSetState(ctx context.Context, s *appsv1.StatefulSet) Workload {
-	w := Workload{Kind: "StatefulSet", Namespace: s.Namespace, Name: s.Name}
+func (c *cluster) statefulSetState(ctx context.Context, s *appsv1.StatefulSet) workload {
+	w := workload{Kind: "StatefulSet", Namespace: s.Namespace, Name: s.Name}
 	want := int32(1)
 	if s.Spec.Replicas != nil {
 		want = *s.Spec.Replicas
@@ -157,8 +157,8 @@ func (c *Cluster) statefulSetState(ctx context.Context, s *appsv1.StatefulSet) W
 	return w
 }
 
-func (c *Cluster) jobState(ctx context.Context, j *batchv1.Job) Workload {
-	w := Workload{Kind: "Job", Namespace: j.Namespace, Name: j.Name}
+func (c *cluster) jobState(ctx context.Context, j *batchv1.Job) workload {
+	w := workload{Kind: "Job", Namespace: j.Namespace, Name: j.Name}
 	for _, cond := range j.Status.Conditions {
 		if cond.Status != corev1.ConditionTrue {
 			continue
@@ -183,7 +183,7 @@ func (c *Cluster) jobState(ctx context.Context, j *batchv1.Job) Workload {
 // podsWhy summarises why the pods matching sel are not ready: the first
 // container waiting reason (ImagePullBackOff, CrashLoopBackOff, ...) or pod
 // condition message (Unschedulable: ...) it finds.
-func (c *Cluster) podsWhy(ctx context.Context, ns string, sel *metav1.LabelSelector) string {
+func (c *cluster) podsWhy(ctx context.Context, ns string, sel *metav1.LabelSelector) string {
 	if sel == nil {
 		return ""
 	}
@@ -221,16 +221,16 @@ func (c *Cluster) podsWhy(ctx context.Context, ns string, sel *metav1.LabelSelec
 }
 
 // WaitReady polls the workloads in namespaces every second until all are
-// ready, a Job fails (an error wrapping [ErrJobFailed]), or timeout passes (a
-// [*NotReadyError]). progress, if not nil, is called after each poll with the
+// ready, a Job fails (an error wrapping [errJobFailed]), or timeout passes (a
+// [*notReadyError]). report, if not nil, is called after each poll with the
 // workloads still not ready.
-func (c *Cluster) WaitReady(ctx context.Context, namespaces []string, timeout time.Duration, progress func(notReady []Workload)) error {
+func (c *cluster) WaitReady(ctx context.Context, namespaces []string, timeout time.Duration, report func(notReady []workload)) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var notReady []Workload
+	var notReady []workload
 	for {
 		ws, err := c.Workloads(ctx, namespaces)
 		if err != nil && ctx.Err() == nil {
@@ -240,26 +240,26 @@ func (c *Cluster) WaitReady(ctx context.Context, namespaces []string, timeout ti
 			notReady = notReady[:0]
 			for _, w := range ws {
 				if w.Failed {
-					return fmt.Errorf("waiting for %s/%s: %w: %s", w.Namespace, w.Name, ErrJobFailed, w.Reason)
+					return fmt.Errorf("waiting for %s/%s: %w: %s", w.Namespace, w.Name, errJobFailed, w.Reason)
 				}
 				if !w.Ready {
 					notReady = append(notReady, w)
 				}
 			}
-			if progress != nil {
-				progress(notReady)
+			if report != nil {
+				report(notReady)
 			}
 			if len(notReady) == 0 && len(ws) > 0 {
 				return nil
 			}
 			if len(ws) == 0 {
-				notReady = []Workload{{Kind: "Namespace", Namespace: strings.Join(namespaces, ","), Reason: "no workloads found yet"}}
+				notReady = []workload{{Kind: "Namespace", Namespace: strings.Join(namespaces, ","), Reason: "no workloads found yet"}}
 			}
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return &NotReadyError{Waited: time.Since(start), NotReady: append([]Workload(nil), notReady...)}
+				return &notReadyError{Waited: time.Since(start), NotReady: append([]workload(nil), notReady...)}
 			}
 			return ctx.Err()
 		case <-tick.C:
@@ -269,7 +269,7 @@ func (c *Cluster) WaitReady(ctx context.Context, namespaces []string, timeout ti
 
 // WaitSecret polls for key in secret namespace/name for at most timeout; it
 // returns the data, or nil when the Secret did not appear in time.
-func (c *Cluster) WaitSecret(ctx context.Context, namespace, name, key string, timeout time.Duration) ([]byte, error) {
+func (c *cluster) WaitSecret(ctx context.Context, namespace, name, key string, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(time.Second)

@@ -51,13 +51,13 @@ func TestWaitReadyReportsWhy(t *testing.T) {
 		want    string // in the error
 	}{
 		{"image pull", []runtime.Object{stuck, pod, ready}, []string{"rekor-system", "fulcio-system"}, nil, "ImagePullBackOff: back-off pulling image"},
-		{"job failed", []runtime.Object{failed, ready}, []string{"rekor-system", "fulcio-system"}, ErrJobFailed, "BackoffLimitExceeded"},
+		{"job failed", []runtime.Object{failed, ready}, []string{"rekor-system", "fulcio-system"}, errJobFailed, "BackoffLimitExceeded"},
 		{"all ready", []runtime.Object{ready}, []string{"fulcio-system"}, nil, ""},
 		{"nothing yet", nil, []string{"tuf-system"}, nil, "no workloads found yet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cl := &Cluster{Client: fake.NewClientset(tt.objs...)}
+			cl := &cluster{Client: fake.NewClientset(tt.objs...)}
 			err := cl.WaitReady(t.Context(), tt.ns, 1500*time.Millisecond, nil)
 			switch {
 			case tt.want == "":
@@ -69,7 +69,7 @@ func TestWaitReadyReportsWhy(t *testing.T) {
 					t.Fatalf("WaitReady = %v, want %v mentioning %q", err, tt.wantErr, tt.want)
 				}
 			default:
-				var nr *NotReadyError
+				var nr *notReadyError
 				if !errors.As(err, &nr) || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("WaitReady = %v, want a NotReadyError mentioning %q", err, tt.want)
 				}
@@ -80,7 +80,7 @@ func TestWaitReadyReportsWhy(t *testing.T) {
 
 func TestProgressLines(t *testing.T) {
 	var b bytes.Buffer
-	p := NewProgress(&b, false, 2)
+	p := newProgress(&b, false, 2)
 	s := p.Start("cluster")
 	s.Update("connecting")
 	s.Done("ready")
@@ -106,7 +106,7 @@ func TestProgressLines(t *testing.T) {
 	// On a terminal the running step's line is drawn (and redrawn) in place,
 	// then replaced by its result.
 	var tb bytes.Buffer
-	tp := NewProgress(&tb, true, 0)
+	tp := newProgress(&tb, true, 0)
 	ts := tp.Start("rollouts")
 	ts.Update("waiting for rekor-server")
 	ts.Done("ready")
