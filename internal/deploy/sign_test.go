@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/vigil-tlog/vigil/internal/stack"
+	"github.com/vigil-tlog/vigil/internal/controlplane"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -237,7 +237,7 @@ func TestMonitorReportsSigner(t *testing.T) {
 	s := newSigningStack(t)
 	env := testenv.Stack(t)
 	ctx := t.Context()
-	root, err := stack.RepoRoot()
+	root, err := controlplane.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/vigil-tlog/vigil/internal/controlplane"
 	"github.com/vigil-tlog/vigil/internal/identity"
-	"github.com/vigil-tlog/vigil/internal/stack"
 	"github.com/vigil-tlog/vigil/internal/testenv"
 )
 
@@ -438,7 +438,7 @@ func scaffoldPath(t *testing.T) string {
 	if p := os.Getenv("VIGIL_SCAFFOLD_CHART"); p != "" {
 		return p
 	}
-	root, err := stack.RepoRoot()
+	root, err := controlplane.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,7 @@ import (
 // with an Ed25519 note key, Rekor v2-style, or Rekor v1-style with shards
 // (origin "<name> - <treeID>", inactive trees listed in the head). It serves
 // what a real Rekor never will on request: entries that are in the signed
-// tree but cannot be parsed, and tree rotations. It implements Source and
-// EntrySource.
+// tree but cannot be parsed, and tree rotations. It implements tlog.Log.
 type memLog struct {
 	origin string
 	signer note.Signer

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/controlplane"
 	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
@@ -21,14 +22,14 @@ import (
 func Cluster(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(stack.CacheDir(), "bin")
-	for _, b := range stack.ControlPlaneBinaries {
+	for _, b := range controlplane.Binaries {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			Unavailable(t, "the Kubernetes test control plane ("+b+")", "run scripts/k8s/build.sh")
 		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cp, err := stack.StartControlPlane(ctx, stack.ControlPlaneOptions{BinDir: bin, Dir: t.TempDir(), Logf: t.Logf})
+	cp, err := controlplane.Start(ctx, controlplane.Options{BinDir: bin, Dir: t.TempDir(), Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("starting the Kubernetes test control plane: %v", err)
 	}

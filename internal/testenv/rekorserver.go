@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/controlplane"
 	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
-	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 // RekorV1 is a rekor-server started for one test on the local stack's
@@ -63,7 +63,7 @@ func StartRekorV1(t testing.TB, opts RekorV1Options) *RekorV1 {
 		opts.SignerKey = env.Get(t, "REKOR_PRIVKEY")
 	}
 	if opts.Port == 0 {
-		ports, err := stack.FreePorts(1)
+		ports, err := controlplane.FreePorts(1)
 		if err != nil {
 			t.Fatal(err)
 		}

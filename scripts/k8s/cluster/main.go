@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/controlplane"
 	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
@@ -38,7 +39,7 @@ func run() int {
 		return 1
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	cp, err := stack.StartControlPlane(startCtx, stack.ControlPlaneOptions{
+	cp, err := controlplane.Start(startCtx, controlplane.Options{
 		Dir:  *dir,
 		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) },
 	})

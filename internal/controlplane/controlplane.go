@@ -1,6 +1,10 @@
-package stack
+// Package controlplane runs a real Kubernetes control plane on loopback,
+// for integration tests (through testenv.Cluster) and for trying bootstrap
+// by hand (scripts/k8s/cluster). It is a package of its own so that tools
+// reading the local stack do not link client-go.
+package controlplane
 
-// A real Kubernetes control plane on loopback for integration tests.
+// A real Kubernetes control plane on loopback.
 //
 // Debian packages no kube-apiserver, and no container runtime runs here, so the
 // control plane is built from the Go module proxy by scripts/k8s/build.sh into
@@ -45,6 +49,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/stack"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -53,13 +59,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// ControlPlaneBinaries are the tool-cache binaries a [ControlPlane] runs, all
+// Binaries are the tool-cache binaries a [ControlPlane] runs, all
 // built by scripts/k8s/build.sh.
-var ControlPlaneBinaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
 
-// ErrControlPlaneBinaries reports that scripts/k8s/build.sh has not built the
+// ErrBinaries reports that scripts/k8s/build.sh has not built the
 // binaries of the test control plane.
-var ErrControlPlaneBinaries = errors.New("control plane binaries missing; run scripts/k8s/build.sh")
+var ErrBinaries = errors.New("control plane binaries missing; run scripts/k8s/build.sh")
 
 // ControlPlane is a running loopback Kubernetes control plane with one fake
 // (KWOK) node. Stop ends it; it is not safe for concurrent Stop calls.
@@ -83,8 +89,8 @@ type proc struct {
 	err  error         // Wait's result; read after done
 }
 
-// ControlPlaneOptions configure [StartControlPlane].
-type ControlPlaneOptions struct {
+// Options configure [Start].
+type Options struct {
 	// BinDir holds the binaries; default $VIGIL_CACHE/bin.
 	BinDir string
 	// Dir is the working directory; it must exist. Default: a new temporary
@@ -97,22 +103,22 @@ type ControlPlaneOptions struct {
 	Logf func(format string, args ...any)
 }
 
-// StartControlPlane starts etcd, kube-apiserver, kube-controller-manager,
+// Start starts etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler and KWOK on loopback, creates the fake node and four 10Gi
 // hostPath PersistentVolumes (there is no provisioner), and returns once the
 // API server is ready and the node is Ready. On error everything started is
 // stopped again.
-func StartControlPlane(ctx context.Context, opts ControlPlaneOptions) (_ *ControlPlane, err error) {
+func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	if opts.BinDir == "" {
-		opts.BinDir = filepath.Join(CacheDir(), "bin")
+		opts.BinDir = filepath.Join(stack.CacheDir(), "bin")
 	}
-	for _, b := range ControlPlaneBinaries {
+	for _, b := range Binaries {
 		if _, err := os.Stat(filepath.Join(opts.BinDir, b)); err != nil {
-			return nil, fmt.Errorf("%w: %s", ErrControlPlaneBinaries, filepath.Join(opts.BinDir, b))
+			return nil, fmt.Errorf("%w: %s", ErrBinaries, filepath.Join(opts.BinDir, b))
 		}
 	}
 	if opts.KWOKStages == "" {
