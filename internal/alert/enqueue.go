@@ -109,9 +109,18 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 	// The batch is one file, one JSON record per line, named after its
 	// first event; where each record lies is kept for delivery.
 	file := recs[0].Event.ID
-	var buf bytes.Buffer
+	// The encoding buffer is kept from batch to batch (under enqMu): a
+	// catch-up queues many batches of megabytes, and fresh memory for each
+	// costs more in page faults than the encoding itself.
+	buf := &o.encBuf
+	buf.Reset()
+	defer func() {
+		if buf.Cap() > maxKeptEncodeBuffer {
+			*buf = bytes.Buffer{}
+		}
+	}()
 	offs := make([]int64, len(recs)+1)
-	enc := json.NewEncoder(&buf)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	for i, rec := range recs {
 		if err := enc.Encode(rec); err != nil { // Encode ends the record with a newline
@@ -150,6 +159,10 @@ func (o *Outbox) Enqueue(ctx context.Context, events ...Event) ([]Event, error) 
 	o.wakeAll()
 	return out, nil
 }
+
+// maxKeptEncodeBuffer is the largest encoding buffer Enqueue keeps for
+// the next batch; a larger one (a batch of large entry bodies) is dropped.
+const maxKeptEncodeBuffer = 8 << 20
 
 // insert adds q to o.order, which stays sorted by ID. Generated IDs only
 // grow, so this is an append unless the caller preset an older ID. o.mu is

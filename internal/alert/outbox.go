@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,7 +30,8 @@ type Outbox struct {
 	open   func(name string) (*os.File, error) // os.Open; tests inject failures
 	wake   map[string]chan struct{}            // per sink; fixed at Open
 
-	enqMu sync.Mutex // serializes Enqueue's disk writes
+	enqMu  sync.Mutex   // serializes Enqueue's disk writes, and guards encBuf
+	encBuf bytes.Buffer // Enqueue's encoding buffer, reused
 
 	mu      sync.Mutex            // guards the fields below
 	events  map[string]*queued    // queued events by ID
