@@ -147,8 +147,11 @@ func (e *FormatError) Unwrap() error { return e.Err }
 
 // NewVerifier returns a note verifier for a Rekor v2 (signed-note) log key.
 // name is the name in the note's signature lines: the log's origin. Ed25519
-// keys use the standard signed-note key hash; ECDSA keys use the SHA-256 of
-// the DER public key, as rekor-tiles does.
+// keys use the standard signed-note key hash; RSA keys the signed-note hash
+// of signature type 0xFF "PKIX-RSA-PKCS#1v1.5" over the DER key (PKCS #1
+// v1.5 signatures over the SHA-256 of the note text); ECDSA keys the
+// SHA-256 of the DER public key. These are rekor-tiles' choices (its
+// pkg/note); the key hash is the first four bytes of [NoteKeyID].
 func NewVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -166,9 +169,70 @@ func NewVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
 			return nil, fmt.Errorf("building Ed25519 note verifier for %q: %w", name, err)
 		}
 		return v, nil
+	case *rsa.PublicKey:
+		id, err := noteKeyID(name, k)
+		if err != nil {
+			return nil, err
+		}
+		return &verifier{name: name, hash: binary.BigEndian.Uint32(id), verify: func(msg, sig []byte) bool {
+			d := sha256.Sum256(msg)
+			return rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], sig) == nil
+		}}, nil
 	default:
-		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA or Ed25519)", pub)
+		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA, Ed25519 or RSA)", pub)
 	}
+}
+
+// Signed-note signature types (C2SP signed-note): Ed25519, and the
+// "undefined" type that rekor-tiles follows with an identifier for RSA.
+const (
+	sigTypeEd25519 = 0x01
+	sigTypeUndef   = 0xff
+	rsaSigID       = "PKIX-RSA-PKCS#1v1.5"
+)
+
+// NoteKeyID returns the hex ID of a signed-note (Rekor v2) log key named
+// name: the log ID Sigstore's trusted_root.json gives a Rekor v2 log (its
+// checkpoint key ID) and that bundles carry. For Ed25519 and RSA keys it is
+// the C2SP signed-note key ID, SHA-256(name || 0x0A || signature type ||
+// key), over the raw key for Ed25519 (type 0x01) and the DER key for RSA
+// (type 0xFF followed by "PKIX-RSA-PKCS#1v1.5"); for ECDSA keys it is the
+// SHA-256 of the DER key, as for Rekor v1 ([KeyID]).
+func NoteKeyID(name string, pub crypto.PublicKey) (string, error) {
+	id, err := noteKeyID(name, pub)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(id), nil
+}
+
+func noteKeyID(name string, pub crypto.PublicKey) ([]byte, error) {
+	var typ, key []byte
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("encoding public key: %w", err)
+		}
+		sum := sha256.Sum256(der)
+		return sum[:], nil
+	case ed25519.PublicKey:
+		typ, key = []byte{sigTypeEd25519}, k
+	case *rsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("encoding public key: %w", err)
+		}
+		typ, key = append([]byte{sigTypeUndef}, rsaSigID...), der
+	default:
+		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA, Ed25519 or RSA)", pub)
+	}
+	h := sha256.New()
+	h.Write([]byte(name))
+	h.Write([]byte{'\n'})
+	h.Write(typ)
+	h.Write(key)
+	return h.Sum(nil), nil
 }
 
 // NewRekorV1Verifier returns a note verifier for a Rekor v1 log key. name is
@@ -226,7 +290,8 @@ func (v *verifier) KeyHash() uint32             { return v.hash }
 func (v *verifier) Verify(msg, sig []byte) bool { return v.verify(msg, sig) }
 
 // KeyID returns the hex SHA-256 of the DER public key: the log ID Sigstore
-// uses in trusted roots and bundles, and the key id given in evidence.
+// gives a Rekor v1 log in trusted roots and bundles, and the key ID given in
+// its evidence. Rekor v2 logs use [NoteKeyID].
 func KeyID(pub crypto.PublicKey) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {

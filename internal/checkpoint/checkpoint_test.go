@@ -405,21 +405,119 @@ func TestNewVerifier(t *testing.T) {
 		t.Errorf("NewVerifier(Ed25519) = %s+%08x, want %s+%08x", v.Name(), v.KeyHash(), std.Name(), std.KeyHash())
 	}
 
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name string
 		pub  crypto.PublicKey
 	}{
-		{"rsa", rsaKey.Public()},
 		{"ed25519 pointer", &pub},
 		{"nil", nil},
 	} {
 		if v, err := checkpoint.NewVerifier(v1Host, tc.pub); err == nil {
 			t.Errorf("NewVerifier(%q, %s) = %v, want error", v1Host, tc.name, v)
 		}
+	}
+}
+
+// rsaNoteSigner signs notes as rekor-tiles does with an RSA key: PKCS #1
+// v1.5 over the SHA-256 of the text, under the key hash of NoteKeyID.
+type rsaNoteSigner struct {
+	name string
+	key  *rsa.PrivateKey
+}
+
+func (s rsaNoteSigner) Name() string { return s.name }
+func (s rsaNoteSigner) KeyHash() uint32 {
+	id, err := checkpoint.NoteKeyID(s.name, s.key.Public())
+	if err != nil {
+		panic(err)
+	}
+	b, _ := hex.DecodeString(id)
+	return binary.BigEndian.Uint32(b)
+}
+func (s rsaNoteSigner) Sign(msg []byte) ([]byte, error) {
+	d := sha256.Sum256(msg)
+	return rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, d[:])
+}
+
+// TestNewVerifierRSA: Rekor v2 logs may sign with RSA keys (rekor-tiles
+// supports them): a checkpoint so signed verifies, and one signed by
+// another RSA key does not.
+func TestNewVerifierRSA(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := v2Origin + "\n3\n" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "\n"
+	raw, err := note.Sign(&note.Note{Text: text}, rsaNoteSigner{v2Origin, key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := checkpoint.NewVerifier(v2Origin, key.Public())
+	if err != nil {
+		t.Fatalf("NewVerifier(RSA) = %v", err)
+	}
+	if cp, err := checkpoint.Parse(raw, v2Origin, v); err != nil || cp.Size != 3 {
+		t.Fatalf("Parse of an RSA-signed checkpoint = %v, %v; want size 3", cp, err)
+	}
+	forged, err := note.Sign(&note.Note{Text: text}, rsaNoteSigner{v2Origin, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoint.Parse(forged, v2Origin, v); err == nil {
+		t.Fatal("a checkpoint signed by another RSA key verified")
+	}
+}
+
+// Sigstore's public-good logs as its trusted_root.json lists them: the key
+// (DER, base64) and the log ID (checkpoint key ID for the Rekor v2 log).
+const (
+	publicRekorV1Key  = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2G2Y+2tabdTV5BcGiBIx0a9fAFwrkBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw=="
+	publicRekorV1ID   = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
+	publicLog20251Key = "MCowBQYDK2VwAyEAt8rlp1knGwjfbcXAYPYAkn0XiLz1x8O4t0YkEhie244="
+	publicLog20251ID  = "cf1199155bddd051268d1f16ac5c0c75c009f6fb5a63f4177f8e18d7051e3fa0"
+)
+
+// TestNoteKeyIDPublicGood: the key IDs of the public-good logs are the log
+// IDs their trusted root gives: SHA-256 of the DER key for the ECDSA Rekor
+// v1 log, the C2SP checkpoint key ID (not the DER hash, b54813cb...) for the
+// Ed25519 Rekor v2 log log2025-1.
+func TestNoteKeyIDPublicGood(t *testing.T) {
+	parse := func(b64 string) crypto.PublicKey {
+		der, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+	v1, v2 := parse(publicRekorV1Key), parse(publicLog20251Key)
+	if got, err := checkpoint.KeyID(v1); err != nil || got != publicRekorV1ID {
+		t.Errorf("KeyID(rekor.sigstore.dev) = %s, %v, want %s", got, err, publicRekorV1ID)
+	}
+	if got, err := checkpoint.NoteKeyID("rekor.sigstore.dev", v1); err != nil || got != publicRekorV1ID {
+		t.Errorf("NoteKeyID(ECDSA) = %s, %v, want the DER hash %s", got, err, publicRekorV1ID)
+	}
+	got, err := checkpoint.NoteKeyID("log2025-1.rekor.sigstore.dev", v2)
+	if err != nil || got != publicLog20251ID {
+		t.Errorf("NoteKeyID(log2025-1) = %s, %v, want %s", got, err, publicLog20251ID)
+	}
+	// The note key hash is the ID's first four bytes.
+	v, err := checkpoint.NewVerifier("log2025-1.rekor.sigstore.dev", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "cf119915"; fmt.Sprintf("%08x", v.KeyHash()) != want {
+		t.Errorf("key hash of log2025-1 = %08x, want %s", v.KeyHash(), want)
+	}
+	if _, err := checkpoint.NoteKeyID("x", struct{}{}); err == nil {
+		t.Error("NoteKeyID accepted an unsupported key type")
 	}
 }
 

@@ -152,12 +152,17 @@ type Scan struct {
 // `cosign initialize --mirror --root` uses for a private deployment).
 type Trust struct {
 	TrustedRootFile string `yaml:"trusted_root_file"`
-	TUF             TUF    `yaml:"tuf"`
-	// FollowShards watches, as a Rekor v2 log, every transparency log of
-	// the trust material valid now that no logs[] entry names (by base URL
-	// or host): a new Rekor v2 shard is a new origin, and this follows
-	// what the trust material lists. Its origin is its base URL's host.
-	// List Rekor v1 logs under logs[] explicitly.
+	// SigningConfigFile is the signing config beside trusted_root_file
+	// (a TUF repository serves it as a target): follow_shards reads the
+	// Rekor API version of each log from it.
+	SigningConfigFile string `yaml:"signing_config_file"`
+	TUF               TUF    `yaml:"tuf"`
+	// FollowShards watches every transparency log of the trust material
+	// valid now that no logs[] entry names (by base URL or host): a new
+	// Rekor v2 shard is a new origin, and this follows what the trust
+	// material lists. Its kind is the Rekor API version the signing config
+	// gives its URL (a log the signing config does not list is not
+	// followed: Vigil never guesses); its origin is its base URL's host.
 	FollowShards bool `yaml:"follow_shards"`
 }
 

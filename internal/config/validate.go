@@ -122,6 +122,12 @@ func (c *Config) Validate() error {
 	if c.Trust.FollowShards && c.Trust.TrustedRootFile == "" && c.Trust.TUF.Mirror == "" {
 		errs.add("trust.follow_shards", "needs trust.trusted_root_file or trust.tuf")
 	}
+	if c.Trust.FollowShards && c.Trust.TrustedRootFile != "" && c.Trust.SigningConfigFile == "" {
+		errs.add("trust.follow_shards", "with trust.trusted_root_file needs trust.signing_config_file: the signing config says which logs are Rekor v1 and which v2")
+	}
+	if c.Trust.SigningConfigFile != "" && c.Trust.TrustedRootFile == "" {
+		errs.add("trust.signing_config_file", "goes with trust.trusted_root_file (a TUF repository serves its own)")
+	}
 	seen := map[string]bool{}
 	for i, l := range c.Logs {
 		errs.log(c, i, l, seen)
@@ -230,6 +236,11 @@ func (errs *errorList) trust(t Trust) {
 	if t.TrustedRootFile != "" {
 		if _, err := os.Stat(t.TrustedRootFile); err != nil {
 			*errs = append(*errs, &FieldError{Field: "trust.trusted_root_file", Err: err})
+		}
+	}
+	if t.SigningConfigFile != "" {
+		if _, err := os.Stat(t.SigningConfigFile); err != nil {
+			*errs = append(*errs, &FieldError{Field: "trust.signing_config_file", Err: err})
 		}
 	}
 	if t.TUF.Mirror != "" {

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-tlog/vigil/internal/alert"
-	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/state"
@@ -48,9 +47,12 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		return nil, err
 	}
 	if cfg.Trust.FollowShards && trust != nil {
-		shards := trust.shards(cfg.Logs, time.Now())
+		shards, skipped := trust.shards(cfg.Logs, time.Now())
 		for _, sh := range shards {
-			logger.InfoContext(ctx, "following a Rekor v2 shard listed in the trust material", "log", sh.Name, "url", sh.URL, "origin", sh.Origin)
+			logger.InfoContext(ctx, "following a log listed in the trust material", "log", sh.Name, "kind", string(sh.Kind), "url", sh.URL, "origin", sh.Origin)
+		}
+		for _, why := range skipped {
+			logger.WarnContext(ctx, "not following a log of the trust material", "reason", why)
 		}
 		if len(shards) > 0 {
 			c := *cfg
@@ -73,8 +75,18 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	logs := make([]*Log, 0, len(cfg.Logs))
 	for i, lc := range cfg.Logs {
-		reload := func() (trustedLogs, error) { return loadTrust(cfg.Trust, cfg.StateDir, ua, logger) }
-		l, err := newLog(lc, trust, reload, ua, scan)
+		reload := func() (trustedLogs, error) {
+			tm, err := loadTrust(cfg.Trust, cfg.StateDir, ua, logger)
+			if err != nil || tm == nil {
+				return nil, err
+			}
+			return tm.logs, nil
+		}
+		var tl trustedLogs
+		if trust != nil {
+			tl = trust.logs
+		}
+		l, err := newLog(lc, tl, reload, ua, scan)
 		if err != nil {
 			return nil, fmt.Errorf("logs[%d] (%s): %w", i, lc.Name, err)
 		}
@@ -306,7 +318,7 @@ func verifiers(name string, src tlog.Log, keys []crypto.PublicKey) ([]note.Verif
 		ids []string
 	)
 	for _, k := range keys {
-		id, err := checkpoint.KeyID(k)
+		id, err := src.KeyID(k)
 		if err != nil {
 			return nil, nil, err
 		}

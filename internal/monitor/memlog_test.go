@@ -141,6 +141,9 @@ func (m *memLog) Verifier(crypto.PublicKey) (note.Verifier, error) {
 	return nil, fmt.Errorf("not needed")
 }
 
+// KeyID is the SHA-256 of the DER key.
+func (m *memLog) KeyID(key crypto.PublicKey) (string, error) { return checkpoint.KeyID(key) }
+
 // Checkpoint verifies as the kind memLog plays does: Rekor v1 by key
 // whatever the hostname, with the tree ID in the origin; else with the
 // origin.

@@ -23,18 +23,41 @@ import (
 // trustedLogs are the transparency logs of a Sigstore trusted root.
 type trustedLogs map[string]*root.TransparencyLog
 
-// loadTrust reads the trust material named by cfg: a trusted_root.json file,
-// or the trusted_root.json target of a TUF repository (verified by
-// sigstore-go's TUF client from the initial root.json). It returns nil when
-// cfg names none.
-func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger) (trustedLogs, error) {
-	var tr *root.TrustedRoot
+// trustMaterial is what the monitor reads from the trust material: the
+// transparency logs of the trusted root, and the Rekor API version the
+// signing config gives each log URL.
+type trustMaterial struct {
+	logs trustedLogs
+	// apiVersions maps a Rekor log URL (without a trailing slash) to the
+	// major API version of the signing config's service for it (1: the
+	// Rekor v1 REST API, 2: Rekor v2). Nil without a signing config.
+	apiVersions map[string]uint32
+}
+
+// Names of the signing config target in Sigstore's TUF repositories,
+// preferred first.
+var signingConfigTargets = []string{"signing_config.v0.2.json", "signing_config.json"}
+
+// loadTrust reads the trust material named by cfg: trusted_root.json (and
+// signing_config_file) files, or the trusted_root.json and signing config
+// targets of a TUF repository (verified by sigstore-go's TUF client from
+// the initial root.json). It returns nil when cfg names none.
+func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger) (*trustMaterial, error) {
+	var (
+		tr *root.TrustedRoot
+		sc []byte
+	)
 	switch {
 	case cfg.TrustedRootFile != "":
 		var err error
 		tr, err = root.NewTrustedRootFromPath(cfg.TrustedRootFile)
 		if err != nil {
 			return nil, fmt.Errorf("trust.trusted_root_file: %w", err)
+		}
+		if cfg.SigningConfigFile != "" {
+			if sc, err = os.ReadFile(cfg.SigningConfigFile); err != nil {
+				return nil, fmt.Errorf("trust.signing_config_file: %w", err)
+			}
 		}
 	case cfg.TUF.Mirror != "":
 		rootJSON, err := os.ReadFile(cfg.TUF.RootFile)
@@ -57,26 +80,48 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 		opts.RepositoryBaseURL = cfg.TUF.Mirror
 		opts.CachePath = cache
 		opts.Fetcher = f
-		b, err := fetchTUFTarget(opts, "trusted_root.json")
+		c, err := tuf.New(opts)
 		if err != nil {
 			// A mirror that is down must not stop a monitor that has
 			// verified metadata cached: fall back to the cache, loudly.
 			opts.ForceCache = true
-			cached, cerr := fetchTUFTarget(opts, "trusted_root.json")
+			cached, cerr := tuf.New(opts)
 			if cerr != nil {
-				return nil, &UnavailableError{Err: fmt.Errorf("fetching trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)}
+				return nil, &UnavailableError{Err: fmt.Errorf("updating TUF metadata from mirror %s: %w", cfg.TUF.Mirror, err)}
 			}
-			logger.Warn("TUF mirror unavailable; using the trusted root from the local TUF cache", "mirror", cfg.TUF.Mirror, "cache", cache, "err", err)
-			b = cached
+			logger.Warn("TUF mirror unavailable; using the trust material in the local TUF cache", "mirror", cfg.TUF.Mirror, "cache", cache, "err", err)
+			c = cached
+		}
+		b, err := c.GetTarget("trusted_root.json")
+		if err != nil {
+			return nil, &UnavailableError{Err: fmt.Errorf("getting trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)}
 		}
 		tr, err = root.NewTrustedRootFromJSON(b)
 		if err != nil {
 			return nil, fmt.Errorf("parsing trusted_root.json from TUF mirror %s: %w", cfg.TUF.Mirror, err)
 		}
+		// The signing config is optional: older repositories have none.
+		for _, name := range signingConfigTargets {
+			if sc, err = c.GetTarget(name); err == nil {
+				break
+			}
+			sc = nil
+		}
 	default:
 		return nil, nil
 	}
-	return trustedLogs(tr.RekorLogs()), nil
+	tm := &trustMaterial{logs: trustedLogs(tr.RekorLogs())}
+	if sc != nil {
+		parsed, err := root.NewSigningConfigFromJSON(sc)
+		if err != nil {
+			return nil, fmt.Errorf("parsing the signing config: %w", err)
+		}
+		tm.apiVersions = map[string]uint32{}
+		for _, s := range parsed.RekorLogURLs() {
+			tm.apiVersions[strings.TrimSuffix(s.URL, "/")] = s.MajorAPIVersion
+		}
+	}
+	return tm, nil
 }
 
 // UnavailableError reports that start-up needed something from the network
@@ -86,20 +131,6 @@ type UnavailableError struct{ Err error }
 
 func (e *UnavailableError) Error() string { return e.Err.Error() }
 func (e *UnavailableError) Unwrap() error { return e.Err }
-
-// fetchTUFTarget initialises sigstore-go's TUF client (refreshing and
-// verifying the metadata, unless opts.ForceCache) and returns target.
-func fetchTUFTarget(opts *tuf.Options, target string) ([]byte, error) {
-	c, err := tuf.New(opts)
-	if err != nil {
-		return nil, fmt.Errorf("initialising TUF client: %w", err)
-	}
-	b, err := c.GetTarget(target)
-	if err != nil {
-		return nil, fmt.Errorf("getting TUF target %s: %w", target, err)
-	}
-	return b, nil
-}
 
 // keyFor finds the key of the log at logURL with checkpoint origin (or, for
 // Rekor v1, signer hostname) origin among the tlogs valid at now. A tlog
@@ -204,9 +235,12 @@ func readPublicKey(path string) (crypto.PublicKey, error) {
 
 // shards returns a log configuration for every transparency log valid at
 // now that none of the configured logs names by base URL or host, in base
-// URL order: the Rekor v2 shards trust.follow_shards follows. Names are
+// URL order: the logs trust.follow_shards follows. The kind comes from the
+// signing config's API version for the log's URL, never from a guess: a log
+// the signing config does not list with version 1 or 2 is not followed, and
+// is returned in skipped with the reason. Names are "rekor-v1-" or
 // "rekor-v2-" and the host with dots as dashes; the origin is the host.
-func (t trustedLogs) shards(configured []config.Log, now time.Time) []config.Log {
+func (tm *trustMaterial) shards(configured []config.Log, now time.Time) (follow []config.Log, skipped []string) {
 	host := func(s string) string {
 		if u, err := url.Parse(s); err == nil {
 			return strings.ToLower(u.Hostname())
@@ -220,17 +254,33 @@ func (t trustedLogs) shards(configured []config.Log, now time.Time) []config.Log
 		known[strings.ToLower(l.Origin)] = true
 	}
 	seen := map[string]bool{}
-	var out []config.Log
-	for _, tl := range t {
+	for _, tl := range tm.logs {
 		h := host(tl.BaseURL)
 		if h == "" || known[h] || known[strings.TrimSuffix(tl.BaseURL, "/")] || seen[h] ||
 			now.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && now.After(tl.ValidityPeriodEnd)) {
 			continue
 		}
 		seen[h] = true
-		out = append(out, config.Log{Name: "rekor-v2-" + strings.ReplaceAll(h, ".", "-"), Kind: config.KindRekorV2,
+		var kind config.Kind
+		switch v, ok := tm.apiVersions[strings.TrimSuffix(tl.BaseURL, "/")]; {
+		case tm.apiVersions == nil:
+			skipped = append(skipped, tl.BaseURL+": no signing config says which Rekor API it serves (give trust.signing_config_file, or list it under logs)")
+			continue
+		case !ok:
+			skipped = append(skipped, tl.BaseURL+": the signing config does not list it, so its Rekor API version is unknown (list it under logs)")
+			continue
+		case v == 1:
+			kind = config.KindRekorV1
+		case v == 2:
+			kind = config.KindRekorV2
+		default:
+			skipped = append(skipped, fmt.Sprintf("%s: the signing config gives it Rekor API version %d, which Vigil does not read", tl.BaseURL, v))
+			continue
+		}
+		follow = append(follow, config.Log{Name: string(kind) + "-" + strings.ReplaceAll(h, ".", "-"), Kind: kind,
 			URL: tl.BaseURL, Origin: h})
 	}
-	slices.SortFunc(out, func(a, b config.Log) int { return strings.Compare(a.URL, b.URL) })
-	return out
+	slices.SortFunc(follow, func(a, b config.Log) int { return strings.Compare(a.URL, b.URL) })
+	slices.Sort(skipped)
+	return follow, skipped
 }

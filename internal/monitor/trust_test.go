@@ -781,7 +781,17 @@ func TestFollowShardsApp(t *testing.T) {
 	if err := os.WriteFile(file, trustedRoot, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := trustConfig(t, []stackLog{v1}, config.Trust{TrustedRootFile: file, FollowShards: true})
+	signingConfig := fmt.Sprintf(`{"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+  "rekorTlogUrls": [
+    {"url": %q, "majorApiVersion": 1, "validFor": {"start": "2021-01-01T00:00:00Z"}},
+    {"url": "https://log2026-1.rekor.example.test", "majorApiVersion": 2, "validFor": {"start": "2021-01-01T00:00:00Z"}}
+  ],
+  "rekorTlogConfig": {"selector": "ANY"}}`, v1.URL)
+	scFile := filepath.Join(t.TempDir(), "signing_config.json")
+	if err := os.WriteFile(scFile, []byte(signingConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := trustConfig(t, []stackLog{v1}, config.Trust{TrustedRootFile: file, SigningConfigFile: scFile, FollowShards: true})
 	app, err := tryApp(t, cfg)
 	if err != nil {
 		t.Fatal(err)

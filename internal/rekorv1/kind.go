@@ -22,6 +22,9 @@ func (l *Log) Verifier(key crypto.PublicKey) (note.Verifier, error) {
 	return checkpoint.NewRekorV1Verifier(l.origin, key)
 }
 
+// KeyID is the SHA-256 of the DER key, Rekor v1's log ID.
+func (l *Log) KeyID(key crypto.PublicKey) (string, error) { return checkpoint.KeyID(key) }
+
 // Checkpoint verifies raw as a signed tree head of tree treeID (see
 // checkpoint.ParseRekorV1).
 func (l *Log) Checkpoint(raw []byte, treeID string, vs []note.Verifier) (*checkpoint.Checkpoint, error) {

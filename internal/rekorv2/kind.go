@@ -18,6 +18,10 @@ func (l *Log) Verifier(key crypto.PublicKey) (note.Verifier, error) {
 	return checkpoint.NewVerifier(l.origin, key)
 }
 
+// KeyID is the log's checkpoint key ID (checkpoint.NoteKeyID under its
+// origin), which trusted_root.json gives a Rekor v2 log as its log ID.
+func (l *Log) KeyID(key crypto.PublicKey) (string, error) { return checkpoint.NoteKeyID(l.origin, key) }
+
 // Checkpoint verifies raw as a checkpoint with the log's origin; treeID is
 // ignored (a Rekor v2 log is one tree; a new tree is a new log, a shard of
 // its own).

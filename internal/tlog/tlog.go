@@ -32,6 +32,9 @@ type Log interface {
 	// Verifier returns a note verifier for key, one of the log's keys,
 	// under the log's configured origin.
 	Verifier(key crypto.PublicKey) (note.Verifier, error)
+	// KeyID returns the hex log ID of key, as Sigstore's trusted roots and
+	// bundles name the log, and as evidence gives it.
+	KeyID(key crypto.PublicKey) (string, error)
 	// Checkpoint parses raw, a signed head of tree treeID, and verifies it
 	// with one of vs. A note that does not verify is a
 	// *checkpoint.IntegrityError.
