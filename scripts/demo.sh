@@ -70,6 +70,9 @@ identities:
       subject: '.*@example\.(com|org)'
     - name: ci-workflows
       subject: 'https://github\.com/.*'
+trust:
+  watch:                 # what expires: here the stack's test CA (bootstrap up's CA in a cluster)
+    ca_files: [$STACK_DIR/testca/ca.crt]
 alerts:
   sinks:
     - name: log
@@ -105,6 +108,14 @@ grep -E 'checkpoint verified' "$DEMO/monitor.log" | sed -E 's/^time=[^ ]+ //; s/
 	END { for (i = 1; i <= k; i++) { lg = order[i]; for (j = (n[lg] > 2 ? n[lg] - 1 : 1); j <= n[lg]; j++) print line[lg, j] } }' || true
 echo "--- alerts delivered (full evidence in $DEMO/monitor.log):"
 grep -E 'msg=(alert|"alert group") ' "$DEMO/monitor.log" | grep -E 'alice|evil' | tail -n 8 | alert_lines || true
+echo "--- trust watch: what expires, as the monitor exports it (vigil_certificate_expiry_*):"
+curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_certificate_expiry_(timestamp_seconds|level)' |
+	while read -r series value; do
+		case $series in
+		*timestamp_seconds*) echo "$series not after $(date -u -d "@$(printf '%.0f' "$value")" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "$value")" ;;
+		*) echo "$series $value (0 ok, 1 warning, 2 critical, 3 expired)" ;;
+		esac
+	done || true
 echo "--- metrics:"
 curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_(log_tree_size|log_last_verified|log_entries_scanned_total|identity_matches_total|unexpected_identities_total|log_integrity_failures_total\{[^}]*reason="fork")' || true
 

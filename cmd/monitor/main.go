@@ -7,6 +7,7 @@
 //	monitor check [flags]   one-shot: fetch, verify, persist, exit
 //	monitor test-alert --config FILE
 //	monitor ack --config FILE DEDUPE_KEY...
+//	monitor trust approve --config FILE
 //	monitor version
 //
 // Exit codes of check: 0 verified, 1 integrity violation, 2 usage or
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "ack":
 		return ack(args, stdout, stderr)
+	case "trust":
+		return trustCmd(args, stdout, stderr)
 	case "run", "check", "test-alert":
 	default:
 		fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", cmd, usage)
@@ -192,6 +195,8 @@ commands:
   test-alert  send a sample event through every configured alert sink
   ack         acknowledge a firing alert condition (integrity violations stay
               firing until acknowledged); --list shows them
+  trust approve
+              record the trust material distributed now as the approved baseline
   version     print the version
 
 Run "monitor <command> -h" for the flags. Exit codes of check: 0 verified,

@@ -75,8 +75,8 @@ func runPromtool(t *testing.T, dir string, args ...string) string {
 
 func TestPromtoolCheckRules(t *testing.T) {
 	out := runPromtool(t, rulesDir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yml")
-	if !strings.Contains(out, "SUCCESS: 13 rules found") {
-		t.Errorf("promtool check rules: %s, want 13 rules", out)
+	if !strings.Contains(out, "SUCCESS: 19 rules found") {
+		t.Errorf("promtool check rules: %s, want 19 rules", out)
 	}
 }
 
@@ -146,6 +146,12 @@ func TestRulesCoverIssue(t *testing.T) {
 		"VigilAlertQueueBacklog":                "warning",
 		"VigilMonitorDown":                      "critical",
 		"VigilMetricsAbsent":                    "critical",
+		"VigilTrustMetadataExpiringSoon":        "warning",
+		"VigilTrustMetadataExpiring":            "critical",
+		"VigilTrustUpdateFailing":               "warning",
+		"VigilTrustChangeUnapproved":            "critical",
+		"VigilCertificateExpiringSoon":          "warning",
+		"VigilCertificateExpiringCritical":      "critical",
 	}
 	got := map[string]string{}
 	for _, g := range readRules(t).Groups {

@@ -37,10 +37,29 @@ const (
 	KindRecovered Kind = "recovered"
 	// KindTest: the sample event of `monitor test-alert` ([SampleEvent]).
 	KindTest Kind = "test"
+	// KindTrustChanged: the distributed trust material (trusted_root.json,
+	// signing config) changed: a log, CT log, CA or TSA added or removed, a
+	// validity window or URL changed. Evidence.Before and After hold the
+	// instance; critical unless the approved baseline has the change.
+	// One-off.
+	KindTrustChanged Kind = "trust_changed"
+	// KindTrustExpiring: TUF metadata of a role expires soon or expired.
+	// Event.Reason is the role. A condition.
+	KindTrustExpiring Kind = "trust_expiring"
+	// KindTrustUpdateFailed: updating the trust material from the TUF
+	// mirror failed; Event.Reason says why (signature, threshold,
+	// rollback, freeze, unreachable, target). The logs are still verified
+	// with the last good material. A condition.
+	KindTrustUpdateFailed Kind = "trust_update_failed"
+	// KindCertificateExpiring: a certificate or key Vigil watches (an
+	// endpoint's TLS certificate, a CA of the trust material, a log key's
+	// validity, a CA file) expires soon or expired. A condition.
+	KindCertificateExpiring Kind = "certificate_expiring"
 )
 
 var kinds = []Kind{KindIntegrityViolation, KindStaleLog, KindIdentityMatch,
-	KindUnexpectedIdentity, KindMalformedEntry, KindRecovered, KindTest}
+	KindUnexpectedIdentity, KindMalformedEntry, KindRecovered, KindTest,
+	KindTrustChanged, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring}
 
 // Valid reports whether k is one of the Kind constants.
 func (k Kind) Valid() bool {
@@ -56,7 +75,11 @@ func (k Kind) Valid() bool {
 // until it clears (integrity violation, stale log) rather than a one-off
 // occurrence. Alertmanager re-sends conditions until they are resolved.
 func (k Kind) Condition() bool {
-	return k == KindIntegrityViolation || k == KindStaleLog
+	switch k {
+	case KindIntegrityViolation, KindStaleLog, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring:
+		return true
+	}
+	return false
 }
 
 // AlertName is the alertname label Vigil gives events of kind k in
@@ -193,6 +216,11 @@ type Evidence struct {
 	Rule string `json:"rule,omitempty"`
 	// Detail is free text: the verification error, the parse error.
 	Detail string `json:"detail,omitempty"`
+	// Before and After are an instance of the trust material as it was
+	// and as it is (key_id, url, valid_from, valid_until, ...), for
+	// trust_changed events; one is empty for an addition or a removal.
+	Before map[string]string `json:"before,omitempty"`
+	After  map[string]string `json:"after,omitempty"`
 }
 
 // Entry identifies one log entry.
@@ -390,6 +418,19 @@ func (e Event) Describe() string {
 		}
 	}
 	line("detail", ev.Detail)
+	for _, side := range []struct {
+		name string
+		m    map[string]string
+	}{{"before", ev.Before}, {"after", ev.After}} {
+		keys := make([]string, 0, len(side.m))
+		for k := range side.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			line(side.name+" "+k, side.m[k])
+		}
+	}
 	if len(ev.Proof) > 0 {
 		line("proof", strings.Join(ev.Proof, " "))
 	}

@@ -64,6 +64,10 @@ const (
 	DefaultMemoryBudget = 64 * MiB
 
 	DefaultWatchSeverity = alert.SeverityWarning
+
+	DefaultTrustInterval = time.Hour
+	DefaultTrustWarning  = 7 * 24 * time.Hour
+	DefaultTrustCritical = 24 * time.Hour
 	// DefaultProgressEvery is the interval of catch-up progress log lines.
 	DefaultProgressEvery = 10 * time.Second
 	// DefaultRekeyEvery is how often, at most, a log's keys are resolved
@@ -164,6 +168,33 @@ type Trust struct {
 	// gives its URL (a log the signing config does not list is not
 	// followed: Vigil never guesses); its origin is its base URL's host.
 	FollowShards bool `yaml:"follow_shards"`
+	// Watch configures the watch of the trust material and of what
+	// expires: on whenever trust material, endpoints or CA files are given.
+	Watch TrustWatch `yaml:"watch"`
+}
+
+// TrustWatch configures the watch of the trust material (TUF metadata,
+// changes of trusted_root.json and the signing config) and of the
+// certificates and keys that expire.
+type TrustWatch struct {
+	// Disabled turns the watch off.
+	Disabled bool `yaml:"disabled"`
+	// Interval between updates and expiry checks (default 1h).
+	Interval Duration `yaml:"interval"`
+	// Warning and Critical: how long before an expiry its alert is a
+	// warning, and critical (defaults 168h and 24h).
+	Warning  Duration `yaml:"warning"`
+	Critical Duration `yaml:"critical"`
+	// Endpoints are more https URLs whose TLS certificates to watch,
+	// beside those of the logs, the TUF mirror and the services the trust
+	// material names.
+	Endpoints []string `yaml:"endpoints"`
+	// CAFiles are PEM files of certificates to watch, such as the CA that
+	// bootstrap up creates.
+	CAFiles []string `yaml:"ca_files"`
+	// BaselineFile is the approved trust material (monitor trust approve);
+	// default <state_dir>/.trust-baseline.json.
+	BaselineFile string `yaml:"baseline_file"`
 }
 
 // TUF locates a TUF repository whose trusted_root.json target lists the logs.
@@ -279,6 +310,18 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Scan.MemoryBudget == 0 {
 		c.Scan.MemoryBudget = DefaultMemoryBudget
+	}
+	{
+		w := &c.Trust.Watch
+		if w.Interval == 0 {
+			w.Interval = Duration(DefaultTrustInterval)
+		}
+		if w.Warning == 0 {
+			w.Warning = Duration(DefaultTrustWarning)
+		}
+		if w.Critical == 0 {
+			w.Critical = Duration(DefaultTrustCritical)
+		}
 	}
 	if len(c.Alerts.Sinks) == 0 {
 		// Events are never dropped silently: without sinks they go to the

@@ -20,6 +20,9 @@ import (
 // to the monitor's own log.
 var defaultAlerts = alert.Config{Sinks: []alert.SinkConfig{{Name: "log", Type: alert.TypeLog}}}
 
+// defaultWatch is the trust.watch section of a config that has none.
+var defaultWatch = config.TrustWatch{Interval: config.Duration(time.Hour), Warning: config.Duration(7 * 24 * time.Hour), Critical: config.Duration(24 * time.Hour)}
+
 // defaultScan is the scan section of a config that has none.
 var defaultScan = config.Scan{Workers: 16, Chunk: 20000, WatchSeverity: "warning", MemoryBudget: 64 * config.MiB}
 
@@ -193,6 +196,7 @@ func TestGoodConfigs(t *testing.T) {
 						Interval:      config.Duration(30 * time.Second),
 						Timeout:       config.Duration(30 * time.Second),
 					}},
+					Trust:  config.Trust{Watch: defaultWatch},
 					Scan:   defaultScan,
 					Alerts: defaultAlerts,
 				}
@@ -245,7 +249,7 @@ func TestGoodConfigs(t *testing.T) {
 						RootFile: dir + "/root.json",
 						CacheDir: "/var/cache/vigil/tuf",
 						CAFile:   dir + "/ca.crt",
-					}},
+					}, Watch: defaultWatch},
 					Scan: config.Scan{StartAtEnd: true, Workers: 4, Chunk: 1000, WatchSeverity: "critical", MemoryBudget: 512 * config.MiB},
 					Alerts: alert.Config{
 						Outbox: alert.OutboxConfig{MaxEvents: 500, WhenFull: alert.Reject},
@@ -275,7 +279,7 @@ func TestGoodConfigs(t *testing.T) {
 						Interval:  config.Duration(2 * time.Minute), // inherited
 						Timeout:   config.Duration(30 * time.Second),
 					}},
-					Trust:  config.Trust{TrustedRootFile: dir + "/trusted_root.json"},
+					Trust:  config.Trust{TrustedRootFile: dir + "/trusted_root.json", Watch: defaultWatch},
 					Scan:   defaultScan,
 					Alerts: defaultAlerts,
 				}

@@ -243,6 +243,23 @@ func (errs *errorList) trust(t Trust) {
 			*errs = append(*errs, &FieldError{Field: "trust.signing_config_file", Err: err})
 		}
 	}
+	w := t.Watch
+	if time.Duration(w.Interval) < time.Minute || time.Duration(w.Interval) > 24*time.Hour {
+		errs.add("trust.watch.interval", "%s is not between 1m and 24h", time.Duration(w.Interval))
+	}
+	if w.Critical <= 0 || w.Warning < w.Critical {
+		errs.add("trust.watch", "want 0 < critical (%s) <= warning (%s)", time.Duration(w.Critical), time.Duration(w.Warning))
+	}
+	for i, e := range w.Endpoints {
+		if u, err := url.Parse(e); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs.add(fmt.Sprintf("trust.watch.endpoints[%d]", i), "%q is not an https URL", e)
+		}
+	}
+	for i, f := range w.CAFiles {
+		if _, err := os.Stat(f); err != nil {
+			*errs = append(*errs, &FieldError{Field: fmt.Sprintf("trust.watch.ca_files[%d]", i), Err: err})
+		}
+	}
 	if t.TUF.Mirror != "" {
 		if u, err := url.Parse(t.TUF.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			errs.add("trust.tuf.mirror", "%q is not an http(s) URL", t.TUF.Mirror)

@@ -31,6 +31,7 @@ import (
 type App struct {
 	cfg      *config.Config
 	monitor  *Monitor
+	trust    *trustWatch // nil: nothing to watch
 	registry *prometheus.Registry
 	store    *state.Store
 	outbox   *alert.Outbox
@@ -107,6 +108,12 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		store.Close()
 		return nil, fmt.Errorf("opening alert outbox: %w", err)
 	}
+	tw, err := newTrustWatch(cfg, outbox, reg, logger, ua)
+	if err != nil {
+		outbox.Close()
+		store.Close()
+		return nil, err
+	}
 	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
 		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir)})
 	if err != nil {
@@ -114,7 +121,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		store.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, monitor: mon, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger}, nil
+	return &App{cfg: cfg, monitor: mon, trust: tw, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger}, nil
 }
 
 // Close closes the outbox and releases the state directory.
@@ -185,11 +192,15 @@ func unwrapAll(err error) []error {
 	return []error{err}
 }
 
-// Check checks every log once, then gives the alert outbox up to flush to
-// deliver what the checks queued (what is left is delivered by the next run
+// Check checks every log once (and the trust material, when it is
+// watched), then gives the alert outbox up to flush to deliver what the
+// checks queued (what is left is delivered by the next run
 // or check).
 func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
 	outs := a.monitor.CheckOnce(ctx)
+	if a.trust != nil {
+		a.trust.check(ctx)
+	}
 	if a.outbox.Stats().Queued == 0 {
 		return outs
 	}
@@ -223,6 +234,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return Serve(ctx, ln, a.monitor.Handler(a.registry)) })
 	g.Go(func() error { return a.monitor.Run(ctx) })
 	g.Go(func() error { return a.outbox.Run(ctx) })
+	if a.trust != nil {
+		g.Go(func() error { a.trust.run(ctx); return nil })
+	}
 	a.logger.InfoContext(ctx, "monitor running", "listen", ln.Addr().String(), "logs", len(a.cfg.Logs), "state_dir", a.cfg.StateDir)
 	return g.Wait()
 }

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/identity/identitytest"
 	"github.com/vigil-tlog/vigil/internal/testenv"
+	"github.com/vigil-tlog/vigil/internal/trust/tuftest"
 )
 
 // assetFiles are the files whose queries must name metrics the monitor
@@ -45,6 +48,19 @@ func TestAssetsReferenceExportedMetrics(t *testing.T) {
 	}
 	rcv := newReceiver(t)
 	cfg := scanConfig(t, l, l.URL, rcv, identity.Config{Watch: []identity.Rule{{Name: "anyone", Fingerprint: keyFingerprint(t, mustSigner(t).key)}}})
+	// The trust watch, on a real TUF repository and a CA file, so that
+	// its series exist too.
+	repo := tuftest.New(t)
+	dir := t.TempDir()
+	cfg.Trust.TUF = config.TUF{Mirror: repo.URL(), RootFile: filepath.Join(dir, "root.json")}
+	if err := os.WriteFile(cfg.Trust.TUF.RootFile, repo.RootJSON(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, identitytest.NewCA(t, "assets").PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Trust.Watch.CAFiles = []string{caFile}
 	app := newApp(t, cfg)
 	defer app.Close()
 	if o := checkOne(t, app); o.Err != nil {

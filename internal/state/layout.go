@@ -25,3 +25,14 @@ func AckDir(stateDir string) string { return filepath.Join(stateDir, "acks") }
 // TUFCacheDir is the TUF metadata cache in the state directory stateDir,
 // used when the config names no other (trust.tuf.cache_dir).
 func TUFCacheDir(stateDir string) string { return filepath.Join(stateDir, "tuf") }
+
+// TrustBaselineFile is the approved trust material (`monitor trust
+// approve`) in the state directory stateDir, used when the config names no
+// other (trust.watch.baseline_file).
+func TrustBaselineFile(stateDir string) string {
+	return filepath.Join(stateDir, ".trust-baseline.json")
+}
+
+// TrustFiringFile keeps the trust watch's conditions that fired and are
+// not resolved.
+func TrustFiringFile(stateDir string) string { return filepath.Join(stateDir, ".trust-firing.json") }
