@@ -58,9 +58,8 @@ var (
 // New returns a reader for the Rekor v1 log at o.URL (e.g.
 // https://rekor.example.com).
 func New(o tlog.Options) (*Log, error) {
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("rekor v1 URL %q: want http(s)://host[:port][/path]", o.URL)
+	if _, err := o.BaseURL("rekor v1"); err != nil {
+		return nil, err
 	}
 	return &Log{base: strings.TrimSuffix(o.URL, "/"), c: o.Client, origin: o.Origin}, nil
 }

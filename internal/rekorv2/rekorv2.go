@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
@@ -54,9 +53,9 @@ var (
 
 // New returns a reader for the tiles served under o.URL.
 func New(o tlog.Options) (*Log, error) {
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("rekor v2 URL %q: want http(s)://host[:port][/path]", o.URL)
+	u, err := o.BaseURL("rekor v2")
+	if err != nil {
+		return nil, err
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"

@@ -16,7 +16,9 @@ package tlog
 import (
 	"context"
 	"crypto"
+	"fmt"
 	"net/http"
+	"net/url"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -63,6 +65,16 @@ type Options struct {
 	Origin string
 	// Client is the HTTP client, from [NewHTTPClient].
 	Client *http.Client
+}
+
+// BaseURL parses the URL a log is read at, for a kind's New: an http(s)
+// URL with a host. kind names the kind in the error.
+func (o Options) BaseURL(kind string) (*url.URL, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s URL %q: want http(s)://host[:port][/path]", kind, o.URL)
+	}
+	return u, nil
 }
 
 // Open opens a log of one kind.
