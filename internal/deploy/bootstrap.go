@@ -130,6 +130,9 @@ type upResult struct {
 	Changes map[string]outcome // "secret fulcio-system/fulcio-tls", "release sigstore/scaffold", ...
 	Trust   trustMaterial
 	Hosts   []string
+	// CACertPEM is the bootstrap CA's certificate (also when a dry run has
+	// not written it yet).
+	CACertPEM []byte
 }
 
 // Changed reports whether anything was created or updated.
@@ -319,6 +322,7 @@ func ensurePKI(ctx context.Context, cl *cluster, cfg *Config, res *upResult) (st
 			return "", err
 		}
 	}
+	res.CACertPEM = ca.CertPEM
 	var parts []string
 	for _, comp := range components(cfg.ExposeCTLog) {
 		ns := comp.Namespace
@@ -579,7 +583,8 @@ func truncate(s string, n int) string {
 }
 
 // applyMonitor installs the monitor chart (embedded in the binary) watching
-// the in-cluster Rekor with the key read from the cluster.
+// the in-cluster Rekor with the key read from the cluster, the TUF
+// repository from its root and the expiry of the bootstrap CA.
 func applyMonitor(ctx context.Context, cl *cluster, cfg *Config, trust *trustMaterial, res *upResult, s *step) (outcome, error) {
 	if len(trust.RekorKeyPEM) == 0 {
 		return "", fmt.Errorf("rekor's public key is missing (secret %s/%s)", rekorSignerNamespace, rekorSignerSecret)
@@ -588,7 +593,11 @@ func applyMonitor(ctx context.Context, cl *cluster, cfg *Config, trust *trustMat
 	if err != nil {
 		return "", err
 	}
-	vals, err := monitorValues(cfg.Monitor, ch.Metadata.AppVersion, trust.RekorKeyPEM)
+	vals, err := monitorValues(cfg.Monitor, ch.Metadata.AppVersion, monitorFiles{
+		RekorKeyPEM: trust.RekorKeyPEM,
+		TUFRoot:     trust.TUFRoot,
+		CACertPEM:   res.CACertPEM,
+	})
 	if err != nil {
 		return "", err
 	}
@@ -612,21 +621,51 @@ func applyMonitor(ctx context.Context, cl *cluster, cfg *Config, trust *trustMat
 	return change, err
 }
 
-// The monitor's view of the in-cluster Rekor: the chart mounts its
-// publicKeys value at monitorKeyDir.
+// The monitor's view of the in-cluster Sigstore: the chart mounts its
+// publicKeys value (see [monitorFiles]) at monitorKeyDir.
 const (
 	monitorRekorURL = "http://rekor-server.rekor-system.svc"
-	monitorKeyDir   = "/etc/vigil/keys"
-	monitorRekorKey = "rekor.pub"
+	// monitorTUFMirror is the scaffold's TUF server (service tuf-server,
+	// port 80, in tuf-system) as a pod in the cluster reaches it; the
+	// ingress (trustMaterial.MirrorURL) may not resolve in the cluster.
+	// It is plain http, which the monitor warns about at start: the TUF
+	// metadata's signatures still protect it, short of freeze attacks.
+	monitorTUFMirror = "http://tuf-server." + tufNamespace + ".svc"
+	monitorKeyDir    = "/etc/vigil/keys"
+	monitorRekorKey  = "rekor.pub"
+	monitorTUFRoot   = "root.json"
+	monitorCACert    = "ca.crt"
 )
+
+// monitorFiles are the files of the monitor's keys ConfigMap (the chart's
+// publicKeys value), mounted at monitorKeyDir. Empty ones are left out, and
+// so is what the configuration would read from them.
+type monitorFiles struct {
+	RekorKeyPEM []byte // rekor.pub: Rekor's public key
+	TUFRoot     []byte // root.json: the initial root of the TUF repository
+	CACertPEM   []byte // ca.crt: the bootstrap CA's certificate
+}
+
+// publicKeys is f as the chart's publicKeys value.
+func (f monitorFiles) publicKeys() map[string]any {
+	v := map[string]any{}
+	for name, b := range map[string][]byte{monitorRekorKey: f.RekorKeyPEM, monitorTUFRoot: f.TUFRoot, monitorCACert: f.CACertPEM} {
+		if len(b) > 0 {
+			v[name] = string(b)
+		}
+	}
+	return v
+}
 
 // monitorConfig is the configuration of the monitor the bootstrap installs:
 // the in-cluster Rekor v1 (service rekor-server in rekor-system) with the
-// public key the chart mounts, and the identity rules to watch. state_dir
-// and listen are the chart's to set; everything else left zero gets the
-// chart's values, then the monitor's defaults.
-func monitorConfig(m MonitorConfig) *config.Config {
-	return &config.Config{
+// public key the chart mounts, the identity rules to watch, and the trust
+// watch: the scaffold's TUF repository (when f has its root) and the expiry
+// of the bootstrap CA (when f has its certificate). state_dir and listen
+// are the chart's to set; everything else left zero gets the chart's
+// values, then the monitor's defaults.
+func monitorConfig(m MonitorConfig, f monitorFiles) *config.Config {
+	c := &config.Config{
 		Logs: []config.Log{{
 			Name:          "rekor",
 			Kind:          config.KindRekorV1,
@@ -635,6 +674,13 @@ func monitorConfig(m MonitorConfig) *config.Config {
 		}},
 		Identities: identity.Config{Watch: m.Watch},
 	}
+	if len(f.TUFRoot) > 0 {
+		c.Trust.TUF = config.TUF{Mirror: monitorTUFMirror, RootFile: path.Join(monitorKeyDir, monitorTUFRoot)}
+	}
+	if len(f.CACertPEM) > 0 {
+		c.Trust.Watch.CAFiles = []string{path.Join(monitorKeyDir, monitorCACert)}
+	}
+	return c
 }
 
 // chartConfig is c as the monitor chart's config value: the YAML
@@ -658,10 +704,11 @@ func chartConfig(c *config.Config) (map[string]any, error) {
 }
 
 // monitorValues are the monitor chart's values: the image, the monitor's
-// configuration ([monitorConfig]) and Rekor's public key, with extra values
-// merged over them.
-func monitorValues(m MonitorConfig, appVersion string, rekorKeyPEM []byte) (map[string]any, error) {
-	cfg, err := chartConfig(monitorConfig(m))
+// configuration ([monitorConfig]) and the files it reads (Rekor's public
+// key, the TUF root, the CA certificate), with extra values merged over
+// them.
+func monitorValues(m MonitorConfig, appVersion string, f monitorFiles) (map[string]any, error) {
+	cfg, err := chartConfig(monitorConfig(m, f))
 	if err != nil {
 		return nil, err
 	}
@@ -669,7 +716,7 @@ func monitorValues(m MonitorConfig, appVersion string, rekorKeyPEM []byte) (map[
 	v := map[string]any{
 		"image":      map[string]any{"repository": repo, "tag": tag, "digest": digest},
 		"config":     cfg,
-		"publicKeys": map[string]any{monitorRekorKey: string(rekorKeyPEM)},
+		"publicKeys": f.publicKeys(),
 	}
 	return mergeValues(v, m.Values), nil
 }

@@ -231,6 +231,8 @@ func TestMonitorChartSchemaRejects(t *testing.T) {
 		{"bad digest", "image: {repository: x, digest: latest}", "digest"},
 		{"bad sink type", "config: {alerts: {sinks: [{name: s, type: email}]}}", "type"},
 		{"key not PEM", "publicKeys: {rekor.pub: nope}", "rekor.pub"},
+		{"TUF root not JSON", "publicKeys: {root.json: nope}", "root.json"},
+		{"CA not a certificate", "publicKeys: {ca.crt: '-----BEGIN PUBLIC KEY-----'}", "ca.crt"},
 		{"alert secret without secretName", "alertSecrets: [{name: pager}]", "secretName"},
 	}
 	for _, tt := range tests {
@@ -319,7 +321,7 @@ func TestMonitorValues(t *testing.T) {
 			"serviceMonitor": map[string]any{"enabled": true},
 			"image":          map[string]any{"pullPolicy": "Always"},
 		},
-	}, "0.1.0", []byte(key))
+	}, "0.1.0", monitorFiles{RekorKeyPEM: []byte(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +344,72 @@ func TestMonitorValues(t *testing.T) {
 	}
 }
 
+// testMonitorFiles are a Rekor key, a TUF root and the certificate of a
+// fresh CA, as the bootstrap collects them.
+func testMonitorFiles(t *testing.T) monitorFiles {
+	t.Helper()
+	ca, err := newCA("test CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return monitorFiles{
+		RekorKeyPEM: []byte("-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"),
+		TUFRoot:     []byte(`{"signed":{"_type":"root","spec_version":"1.0","version":1},"signatures":[]}`),
+		CACertPEM:   ca.CertPEM,
+	}
+}
+
+// The keys ConfigMap holds the TUF root and the CA certificate beside
+// Rekor's key, and the pod mounts it at monitorKeyDir.
+func TestMonitorKeysConfigMap(t *testing.T) {
+	f := testMonitorFiles(t)
+	vals, err := monitorValues(MonitorConfig{}, "0.1.0", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := render(t, vals)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	cm, ok := objs["ConfigMap/vigil-vigil-monitor-keys"]
+	if !ok {
+		t.Fatalf("no keys ConfigMap among %v", keys(objs))
+	}
+	data, _ := cm.get("data").(map[string]any)
+	for name, want := range map[string][]byte{monitorRekorKey: f.RekorKeyPEM, monitorTUFRoot: f.TUFRoot, monitorCACert: f.CACertPEM} {
+		got, _ := data[name].(string)
+		if strings.TrimSpace(got) != strings.TrimSpace(string(want)) {
+			t.Errorf("keys ConfigMap %s = %q, want %q", name, got, want)
+		}
+	}
+	if len(data) != 3 {
+		t.Errorf("keys ConfigMap holds %v, want %s, %s and %s", keys(data), monitorRekorKey, monitorTUFRoot, monitorCACert)
+	}
+	dep, ok := objs["Deployment/vigil-vigil-monitor"]
+	if !ok {
+		t.Fatalf("no Deployment among %v", keys(objs))
+	}
+	pod := object(dep.get("spec", "template", "spec").(map[string]any))
+	var vol string
+	for _, v := range pod.get("volumes").([]any) {
+		if object(v.(map[string]any)).get("configMap", "name") == "vigil-vigil-monitor-keys" {
+			vol, _ = v.(map[string]any)["name"].(string)
+		}
+	}
+	mounted := false
+	for _, c := range pod.get("containers").([]any) {
+		for _, m := range object(c.(map[string]any)).get("volumeMounts").([]any) {
+			m := m.(map[string]any)
+			if vol != "" && m["name"] == vol && m["mountPath"] == monitorKeyDir && m["subPath"] == nil {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("the keys ConfigMap (volume %q) is not mounted whole at %s", vol, monitorKeyDir)
+	}
+}
+
 // The monitor configuration the bootstrap generates, as the chart renders
 // it into config.yaml, decodes with the monitor's own strict decoder and
 // validates, and holds the log and the identity rules it was built from.
@@ -352,12 +420,21 @@ func TestMonitorConfigDecodes(t *testing.T) {
 		{Name: "release", Subject: `.*@example\.com`},
 		{Name: "key", Fingerprint: strings.Repeat("ab", 32)},
 	}
+	full := testMonitorFiles(t)
 	for _, tt := range []struct {
 		name  string
 		watch []identity.Rule
-	}{{"no rules", nil}, {"rules", watch}} {
+		files monitorFiles
+	}{
+		{"no rules", nil, full},
+		{"rules", watch, full},
+		// Without the TUF root (a dry run before the TUF server wrote it)
+		// there is no trust.tuf, rather than one naming a missing file.
+		{"no TUF root", watch, monitorFiles{RekorKeyPEM: full.RekorKeyPEM, CACertPEM: full.CACertPEM}},
+		{"only the key", nil, monitorFiles{RekorKeyPEM: []byte(key)}},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			vals, err := monitorValues(MonitorConfig{Watch: tt.watch}, "0.1.0", []byte(key))
+			vals, err := monitorValues(MonitorConfig{Watch: tt.watch}, "0.1.0", tt.files)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -383,7 +460,7 @@ func TestMonitorConfigDecodes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the monitor rejects the generated config: %v", err)
 			}
-			want := monitorConfig(MonitorConfig{Watch: tt.watch})
+			want := monitorConfig(MonitorConfig{Watch: tt.watch}, tt.files)
 			if len(got.Logs) != 1 {
 				t.Fatalf("logs = %+v, want %+v", got.Logs, want.Logs)
 			}
@@ -397,10 +474,27 @@ func TestMonitorConfigDecodes(t *testing.T) {
 			if got.StateDir != "/var/lib/vigil" {
 				t.Errorf("state_dir = %q, want the chart's /var/lib/vigil", got.StateDir)
 			}
+			var wantTUF config.TUF
+			if len(tt.files.TUFRoot) > 0 {
+				wantTUF = config.TUF{Mirror: "http://tuf-server.tuf-system.svc", RootFile: filepath.Join(dir, monitorTUFRoot)}
+			}
+			if got.Trust.TUF.Mirror != wantTUF.Mirror || got.Trust.TUF.RootFile != wantTUF.RootFile {
+				t.Errorf("trust.tuf = %+v, want mirror %q, root_file %q", got.Trust.TUF, wantTUF.Mirror, wantTUF.RootFile)
+			}
+			var wantCAs []string
+			if len(tt.files.CACertPEM) > 0 {
+				wantCAs = []string{filepath.Join(dir, monitorCACert)}
+			}
+			if diff := cmp.Diff(wantCAs, got.Trust.Watch.CAFiles, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("trust.watch.ca_files (-want +got):\n%s", diff)
+			}
+			if got.Trust.TrustedRootFile != "" || got.Trust.Watch.Disabled {
+				t.Errorf("trust = %+v, want no trusted_root_file and the watch on", got.Trust)
+			}
 		})
 	}
 	// Rules the monitor would refuse at start-up fail the bootstrap instead.
-	_, err := monitorValues(MonitorConfig{Watch: []identity.Rule{{Name: "bad", Subject: "a("}}}, "0.1.0", []byte(key))
+	_, err := monitorValues(MonitorConfig{Watch: []identity.Rule{{Name: "bad", Subject: "a("}}}, "0.1.0", full)
 	if err == nil || !strings.Contains(err.Error(), "identities.watch[0].subject") {
 		t.Errorf("MonitorValues with a bad regular expression: error = %v, want one naming identities.watch[0].subject", err)
 	}

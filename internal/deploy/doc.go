@@ -56,8 +56,9 @@
 // # The monitor's configuration
 //
 // The monitor's configuration file is built as a typed config.Config
-// ([monitorConfig]: the in-cluster Rekor v1 log and the identity rules of
-// MonitorConfig.Watch), written with config.Config.Encode and handed to the
+// ([monitorConfig]: the in-cluster Rekor v1 log, the identity rules of
+// MonitorConfig.Watch, and the trust watch of the in-cluster TUF repository
+// and of the bootstrap CA's expiry), written with config.Config.Encode and handed to the
 // monitor chart as its config value; the chart adds state_dir and listen.
 // The rest of the chart values (image, public keys, extra values) and the
 // scaffold chart's values are maps, as Helm takes them.

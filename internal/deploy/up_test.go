@@ -188,6 +188,13 @@ func TestUpStatusDown(t *testing.T) {
 	if strings.TrimSpace(cm.Data["rekor.pub"]) != strings.TrimSpace(string(rekorKey)) {
 		t.Errorf("monitor rekor.pub = %q, want the signing key's %q", cm.Data["rekor.pub"], rekorKey)
 	}
+	// and the TUF root and the CA certificate its trust watch reads.
+	if strings.TrimSpace(cm.Data[monitorTUFRoot]) != strings.TrimSpace(string(si.tufRoot)) {
+		t.Errorf("monitor root.json = %q, want the TUF root %q", cm.Data[monitorTUFRoot], si.tufRoot)
+	}
+	if caPEM, _ := os.ReadFile(filepath.Join(cfg.Dir, "ca.crt")); len(caPEM) == 0 || strings.TrimSpace(cm.Data[monitorCACert]) != strings.TrimSpace(string(caPEM)) {
+		t.Errorf("monitor ca.crt = %q, want the bootstrap CA's %q", cm.Data[monitorCACert], caPEM)
+	}
 	if b, _ := os.ReadFile(filepath.Join(td, fileRekorKey)); !samePublicKeyPEM(b, rekorKey) {
 		t.Errorf("trust rekor.pub = %q, want the signing key's", b)
 	}
@@ -210,7 +217,7 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"http://rekor-server.rekor-system.svc", "ci@example.com"} {
+	for _, want := range []string{"http://rekor-server.rekor-system.svc", "ci@example.com", monitorTUFMirror, "/etc/vigil/keys/root.json", "/etc/vigil/keys/ca.crt"} {
 		if !strings.Contains(cfgMap.Data["config.yaml"], want) {
 			t.Errorf("monitor config.yaml lacks %q:\n%s", want, cfgMap.Data["config.yaml"])
 		}
