@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/tlog"
+	"github.com/vigil-tlog/vigil/internal/trust"
 )
 
 // trustedLogs are the transparency logs of a Sigstore trusted root.
@@ -112,13 +114,13 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 	}
 	tm := &trustMaterial{logs: trustedLogs(tr.RekorLogs())}
 	if sc != nil {
-		parsed, err := root.NewSigningConfigFromJSON(sc)
+		// Only follow_shards needs the signing config: one that cannot be
+		// read must not stop the monitor or its key rotations.
+		v, err := trust.RekorAPIVersions(sc)
 		if err != nil {
-			return nil, fmt.Errorf("parsing the signing config: %w", err)
-		}
-		tm.apiVersions = map[string]uint32{}
-		for _, s := range parsed.RekorLogURLs() {
-			tm.apiVersions[strings.TrimSuffix(s.URL, "/")] = s.MajorAPIVersion
+			logger.Warn("cannot read the signing config; trust.follow_shards follows no log until it can", "err", err)
+		} else {
+			tm.apiVersions = v
 		}
 	}
 	return tm, nil
@@ -254,13 +256,13 @@ func (tm *trustMaterial) shards(configured []config.Log, now time.Time) (follow 
 		known[strings.ToLower(l.Origin)] = true
 	}
 	seen := map[string]bool{}
-	for _, tl := range tm.logs {
+	for _, id := range slices.Sorted(maps.Keys(tm.logs)) {
+		tl := tm.logs[id]
 		h := host(tl.BaseURL)
 		if h == "" || known[h] || known[strings.TrimSuffix(tl.BaseURL, "/")] || seen[h] ||
 			now.Before(tl.ValidityPeriodStart) || (!tl.ValidityPeriodEnd.IsZero() && now.After(tl.ValidityPeriodEnd)) {
 			continue
 		}
-		seen[h] = true
 		var kind config.Kind
 		switch v, ok := tm.apiVersions[strings.TrimSuffix(tl.BaseURL, "/")]; {
 		case tm.apiVersions == nil:
@@ -277,6 +279,7 @@ func (tm *trustMaterial) shards(configured []config.Log, now time.Time) (follow 
 			skipped = append(skipped, fmt.Sprintf("%s: the signing config gives it Rekor API version %d, which Vigil does not read", tl.BaseURL, v))
 			continue
 		}
+		seen[h] = true
 		follow = append(follow, config.Log{Name: string(kind) + "-" + strings.ReplaceAll(h, ".", "-"), Kind: kind,
 			URL: tl.BaseURL, Origin: h})
 	}

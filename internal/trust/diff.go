@@ -235,6 +235,22 @@ func instances(s *Snapshot) (map[string]instance, error) {
 // parseSigningConfig parses a signing config as sigstore-go does, but
 // accepting any media type and ignoring unknown fields, so that a newer
 // or older format still yields its service URLs.
+// RekorAPIVersions returns the major API version the signing config b
+// gives each Rekor log URL (without a trailing slash). It reads any media
+// type and ignores fields it does not know, as a monitor must: a newer
+// signing config must not stop it.
+func RekorAPIVersions(b []byte) (map[string]uint32, error) {
+	sc, err := parseSigningConfig(b)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint32{}
+	for _, s := range sc.GetRekorTlogUrls() {
+		out[strings.TrimSuffix(s.GetUrl(), "/")] = s.GetMajorApiVersion()
+	}
+	return out, nil
+}
+
 func parseSigningConfig(b []byte) (*prototrustroot.SigningConfig, error) {
 	sc := &prototrustroot.SigningConfig{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, sc); err != nil {
