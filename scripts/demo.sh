@@ -3,14 +3,20 @@
 # entries into them, and watch both with the Vigil monitor: one-shot `monitor check`,
 # then `monitor run` with metrics, while a watched identity and an unexpected one sign.
 #
+# The stack's trust material (trusted_root.json, signing config) is published in a local TUF
+# repository (tools/tufrepo) that the monitor's trust watch polls; before the monitor run (step 5) a changed
+# trusted_root.json is published, and the monitor reports it.
+#
 # Env: DEMO_SECONDS (default 45; 0 = keep the monitor running until Ctrl-C),
-#      DEMO_LISTEN (default 127.0.0.1:9464), VIGIL_CACHE.
+#      DEMO_LISTEN (default 127.0.0.1:9464), DEMO_TUF_LISTEN (the TUF repository's address;
+#      default 127.0.0.1:0, a free port), VIGIL_CACHE.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 export VIGIL_CACHE="${VIGIL_CACHE:-$HOME/.cache/vigil}"
 DEMO=$VIGIL_CACHE/demo
 LISTEN=${DEMO_LISTEN:-127.0.0.1:9464}
+TUF_LISTEN=${DEMO_TUF_LISTEN:-127.0.0.1:0}
 SECONDS_TO_RUN=${DEMO_SECONDS:-45}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # alert_lines: the monitor's text log made readable. An alert becomes one line: kind, severity,
@@ -26,18 +32,39 @@ alert_lines() {
 		-e '/^time=.{241}/ s/^(.{1,240}) .*$/\1 .../'
 }
 
+# The processes the demo starts in the background: stopped when it exits, however it exits.
+MON='' TUF_PID=''
+cleanup() {
+	[[ -z $MON ]] || kill "$MON" 2>/dev/null || true
+	[[ -z $TUF_PID ]] || kill "$TUF_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
 say "1/7 standing up Rekor v1 (rekor-server + Trillian + PostgreSQL), Rekor v2 (rekor-tiles) and Fulcio on 127.0.0.1"
 scripts/stack/up.sh
 ENV=$VIGIL_CACHE/stack/env
 # shellcheck disable=SC1090
 source "$ENV"
 
-say "2/7 building the monitor and the load generator"
+say "2/7 building the monitor, the load generator and the TUF repository tool"
 mkdir -p "$DEMO" bin
-go build -o bin/ ./cmd/monitor ./tools/loadgen
+go build -o bin/ ./cmd/monitor ./tools/loadgen ./tools/tufrepo
 
 say "3/7 adding signed entries (keys and Fulcio-style certificates)"
 bin/loadgen -env "$ENV" -v1 20 -v2 20 -quiet
+
+# A TUF repository (fresh keys each run) publishing the stack's trusted_root.json (its Rekor v1
+# and v2 logs and Fulcio's CA) and signing config, served on 127.0.0.1 for the trust watch.
+echo "--- TUF repository for the stack's trust material (tools/tufrepo):"
+TUF=$DEMO/tuf
+rm -rf "$TUF" "$DEMO/tuf.url"
+bin/tufrepo -dir "$TUF" -from-stack-env "$ENV" -serve "$TUF_LISTEN" -url-file "$DEMO/tuf.url" >"$DEMO/tufrepo.log" 2>&1 &
+TUF_PID=$!
+for _ in $(seq 50); do [[ -s $DEMO/tuf.url ]] && break; kill -0 "$TUF_PID" 2>/dev/null || break; sleep 0.2; done
+[[ -s $DEMO/tuf.url ]] || { cat "$DEMO/tufrepo.log"; echo "tufrepo did not start serving" >&2; exit 1; }
+TUF_URL=$(cat "$DEMO/tuf.url")
+sed -n '/^serving /q; p' "$DEMO/tufrepo.log"
+echo "mirror $TUF_URL (pinned root $TUF/1.root.json)"
 
 rm -rf "$DEMO/state"
 cat >"$DEMO/config.yml" <<YAML
@@ -71,7 +98,11 @@ identities:
     - name: ci-workflows
       subject: 'https://github\.com/.*'
 trust:
-  watch:                 # what expires: here the stack's test CA (bootstrap up's CA in a cluster)
+  tuf:                   # the trust material, from the TUF repository above (verified from the pinned root)
+    mirror: $TUF_URL
+    root_file: $TUF/1.root.json
+  watch:                 # what expires: the TUF metadata, the material's CAs, and the stack's test CA
+    interval: 1m         # (default 1h; 1m is the shortest)
     ca_files: [$STACK_DIR/testca/ca.crt]
 alerts:
   sinks:
@@ -84,10 +115,15 @@ bin/monitor check --config "$DEMO/config.yml" --check-config
 say "4/7 one-shot integrity check (monitor check): fetch, verify, persist"
 bin/monitor check --config "$DEMO/config.yml" 2>"$DEMO/check.log" || { cat "$DEMO/check.log"; exit 1; }
 
-say "5/7 monitor run: watching both logs; metrics at http://$LISTEN/metrics"
+say "5/7 monitor run: watching both logs and the TUF repository; metrics at http://$LISTEN/metrics"
+# An unreviewed change of the trust material: the TUF repository publishes a trusted_root.json
+# that lists one more log (key: the stack's client key). monitor check recorded the material it
+# saw as the approved baseline, so the trust watch's first check reports trust_changed, critical.
+echo "publishing a changed trusted_root.json (one more log, not approved) in the TUF repository:"
+bin/tufrepo -dir "$TUF" -publish -from-stack-env "$ENV" -extra-tlog "http://127.0.0.1:31399=$CLIENT_PUBKEY" | grep -E '^(targets|timestamp) ' ||
+	echo "(publishing failed; the trust watch has nothing new to report)"
 bin/monitor run --config "$DEMO/config.yml" >"$DEMO/monitor.log" 2>&1 &
 MON=$!
-trap 'kill $MON 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -fsS -o /dev/null "http://$LISTEN/readyz" 2>/dev/null && break; sleep 0.2; done
 curl -fsS "http://$LISTEN/readyz"
 
@@ -107,12 +143,25 @@ grep -E 'checkpoint verified' "$DEMO/monitor.log" | sed -E 's/^time=[^ ]+ //; s/
 	}
 	END { for (i = 1; i <= k; i++) { lg = order[i]; for (j = (n[lg] > 2 ? n[lg] - 1 : 1); j <= n[lg]; j++) print line[lg, j] } }' || true
 echo "--- alerts delivered (full evidence in $DEMO/monitor.log):"
-grep -E 'msg=(alert|"alert group") ' "$DEMO/monitor.log" | grep -E 'alice|evil' | tail -n 8 | alert_lines || true
-echo "--- trust watch: what expires, as the monitor exports it (vigil_certificate_expiry_*):"
-curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_certificate_expiry_(timestamp_seconds|level)' |
-	while read -r series value; do
+grep -E 'msg=(alert|"alert group") ' "$DEMO/monitor.log" | grep -E 'alice|evil|kind=trust_changed' | tail -n 9 | alert_lines || true
+# The trust watch: the TUF roles as last verified, then what expires (levels: 0 ok, 1 warning,
+# 2 critical, 3 expired).
+METRICS=$(curl -fsS "http://$LISTEN/metrics" || true)
+metric() { awk -v s="$1" '$1 == s { print $2 }' <<<"$METRICS"; }
+utc() { [[ -n $1 ]] && date -u -d "@$(printf '%.0f' "$1")" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "${1:-?}"; }
+echo "--- trust watch: TUF repository $TUF_URL as the monitor verified it (vigil_trust_*):"
+echo "vigil_trust_update_up $(metric vigil_trust_update_up) (1: the last update verified), vigil_trust_unapproved_changes $(metric vigil_trust_unapproved_changes)"
+for role in root targets snapshot timestamp; do
+	printf 'role %-9s version %-3s expires %s  level %s\n' "$role" "$(metric "vigil_trust_role_version{role=\"$role\"}")" \
+		"$(utc "$(metric "vigil_trust_role_expiry_timestamp_seconds{role=\"$role\"}")")" "$(metric "vigil_trust_role_expiry_level{role=\"$role\"}")"
+done
+echo "--- trust watch: what expires (vigil_certificate_expiry_*):"
+# A series' labels may hold spaces (a CA's subject): the value is what follows the last one.
+grep -E '^vigil_certificate_expiry_(timestamp_seconds|level)' <<<"$METRICS" |
+	while IFS= read -r line; do
+		series=${line% *} value=${line##* }
 		case $series in
-		*timestamp_seconds*) echo "$series not after $(date -u -d "@$(printf '%.0f' "$value")" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "$value")" ;;
+		*timestamp_seconds*) echo "$series not after $(utc "$value")" ;;
 		*) echo "$series $value (0 ok, 1 warning, 2 critical, 3 expired)" ;;
 		esac
 	done || true
