@@ -27,14 +27,17 @@ func trustCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("monitor trust approve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML configuration `file`")
+	expect := fs.String("expect-sha256", "", "approve only if the trusted_root.json distributed now has this SHA-256 (`hex`, as the trust_changed event shows it): what was reviewed")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: monitor trust approve --config FILE
+		fmt.Fprint(stderr, `usage: monitor trust approve --config FILE [--expect-sha256 HEX]
 
 Fetches the trust material (from the TUF mirror, verified from the pinned
 root.json, or from trusted_root_file) and records it as the approved
 baseline. Run it once a change of the trust material (a new log, key, CA)
 is known good: trust_changed events that the baseline holds are then
-informational, and vigil_trust_unapproved_changes drops to 0.
+informational, and vigil_trust_unapproved_changes drops to 0. Give
+--expect-sha256 with the trusted_root.json hash of the trust_changed event
+you reviewed: if the material changed again since, nothing is approved.
 
 flags:
 `)
@@ -57,7 +60,7 @@ flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	changes, err := monitor.ApproveTrust(ctx, cfg, newLogger(stderr, cfg.LogFormat, "warn"))
+	changes, err := monitor.ApproveTrust(ctx, cfg, newLogger(stderr, cfg.LogFormat, "warn"), *expect)
 	if err != nil {
 		fmt.Fprintf(stderr, "monitor trust approve: %v\n", err)
 		var ue *trust.UpdateError

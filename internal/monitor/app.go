@@ -110,9 +110,9 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	}
 	tw, err := newTrustWatch(cfg, outbox, reg, logger, ua)
 	if err != nil {
-		outbox.Close()
-		store.Close()
-		return nil, err
+		// The logs are still checked: the trust watch is beside them.
+		logger.ErrorContext(ctx, "the trust watch cannot start; the logs are checked without it", "err", err)
+		tw = nil
 	}
 	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
 		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir)})

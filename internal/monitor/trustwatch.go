@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,6 +75,8 @@ type trustWatch struct {
 	fired    map[string]alert.Event
 	certKeys map[[2]string]bool // label pairs of vigil_certificate_expiry_timestamp_seconds set
 	roleSeen map[string]roleSeen
+	// failStreak counts consecutive failed updates of one reason.
+	failStreak map[trust.Reason]int
 }
 
 // roleSeen is when a version of a TUF role was first seen.
@@ -149,7 +152,9 @@ func newTrustWatch(cfg *config.Config, events Notifier, reg prometheus.Registere
 				return err
 			}
 			roots = x509.NewCertPool()
-			roots.AppendCertsFromPEM(pem)
+			if !roots.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("%s holds no PEM certificate", caFile)
+			}
 		}
 		w.endpoints = append(w.endpoints, watchedEndpoint{url: raw, roots: roots})
 		return nil
@@ -162,8 +167,15 @@ func newTrustWatch(cfg *config.Config, events Notifier, reg prometheus.Registere
 	if err := add(tc.TUF.Mirror, tc.TUF.CAFile); err != nil {
 		return nil, fmt.Errorf("trust.tuf.ca_file: %w", err)
 	}
-	if len(w.endpoints) > 0 && tc.TUF.CAFile != "" {
-		w.material = w.endpoints[len(w.endpoints)-1].roots
+	if tc.TUF.CAFile != "" {
+		pem, err := os.ReadFile(tc.TUF.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("trust.tuf.ca_file: %w", err)
+		}
+		w.material = x509.NewCertPool()
+		if !w.material.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("trust.tuf.ca_file %s holds no PEM certificate", tc.TUF.CAFile)
+		}
 	}
 	for _, e := range wc.Endpoints {
 		if err := add(e, ""); err != nil {
@@ -177,9 +189,9 @@ func newTrustWatch(cfg *config.Config, events Notifier, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	if b != nil {
+	if b != nil && w.prev == nil {
 		// Changes since the approved material are reported at the first
-		// check (receivers drop repeats by dedupe key).
+		// check.
 		w.prev = b.Snapshot()
 	}
 	return w, nil
@@ -204,44 +216,67 @@ func (w *trustWatch) run(ctx context.Context) {
 func (w *trustWatch) check(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
 	now := w.now()
+	prev := w.prev
 	var events []alert.Event
 	snap, failed := w.update(ctx)
+	if ctx.Err() != nil {
+		// Shutting down: what failed now is the shutdown, not the
+		// material or an endpoint.
+		w.prev = prev
+		return
+	}
 	events = append(events, w.updateEvents(failed, now)...)
 	if snap != nil {
 		events = append(events, w.materialEvents(snap, now)...)
 	}
 	events = append(events, w.expiryEvents(ctx, snap, now)...)
-	if len(events) == 0 || w.events == nil {
-		if err := w.saveFired(); err != nil {
-			w.logger.ErrorContext(ctx, "could not save the trust watch's state", "err", err)
-		}
+	if ctx.Err() != nil {
+		w.prev = prev
 		return
 	}
-	if _, err := w.events.Enqueue(context.WithoutCancel(ctx), events...); err != nil {
-		w.logger.ErrorContext(ctx, "could not queue trust alerts; the next check tries again", "err", err)
-		// Forget what was not queued, so that it fires again.
-		for _, ev := range events {
-			if ev.Kind.Condition() {
-				delete(w.fired, ev.DedupeKey)
+	if len(events) > 0 && w.events != nil {
+		if _, err := w.events.Enqueue(context.WithoutCancel(ctx), events...); err != nil {
+			w.logger.ErrorContext(ctx, "could not queue trust alerts; the next check tries again", "err", err)
+			// Forget what was not queued, so that it fires again, and
+			// compare the next material with the same previous one.
+			for _, ev := range events {
+				if ev.Kind.Condition() {
+					delete(w.fired, ev.DedupeKey)
+				}
 			}
+			w.prev = prev
+			return
 		}
-		return
-	}
-	for _, ev := range events {
-		if ev.Kind == alert.KindRecovered {
-			delete(w.fired, ev.Resolves.DedupeKey)
+		for _, ev := range events {
+			if ev.Kind == alert.KindRecovered {
+				delete(w.fired, ev.Resolves.DedupeKey)
+			}
 		}
 	}
 	if err := w.saveFired(); err != nil {
-		w.logger.ErrorContext(ctx, "could not save the fired trust conditions", "err", err)
+		w.logger.ErrorContext(ctx, "could not save the trust watch's state", "err", err)
 	}
+}
+
+// updateFailure is why the trust material could not be updated.
+type updateFailure struct {
+	reason trust.Reason
+	err    error
 }
 
 // update fetches the trust material: a TUF update, or the files. It returns
 // the material to check (the last good one when the update failed) and the
 // failure, if any.
-func (w *trustWatch) update(ctx context.Context) (*trust.Snapshot, *trust.UpdateError) {
+func (w *trustWatch) update(ctx context.Context) (*trust.Snapshot, *updateFailure) {
+	fail := func(reason trust.Reason, err error) *updateFailure {
+		w.m.up.Set(0)
+		w.m.failures.WithLabelValues(string(reason)).Inc()
+		return &updateFailure{reason, err}
+	}
 	if w.tuf != nil {
 		snap, err := w.tuf.Update(ctx)
 		if err == nil {
@@ -249,14 +284,15 @@ func (w *trustWatch) update(ctx context.Context) (*trust.Snapshot, *trust.Update
 			w.m.lastUpdate.Set(float64(w.now().Unix()))
 			return snap, nil
 		}
+		reason := trust.ReasonOther
 		var ue *trust.UpdateError
-		if !errors.As(err, &ue) {
-			ue = &trust.UpdateError{Reason: trust.ReasonOther, Mirror: w.mirror, Err: err}
+		if errors.As(err, &ue) {
+			reason = ue.Reason
 		}
-		w.m.up.Set(0)
-		w.m.failures.WithLabelValues(string(ue.Reason)).Inc()
-		w.logger.ErrorContext(ctx, "TUF update failed; the logs are still verified with the last good trust material", "mirror", w.mirror, "reason", string(ue.Reason), "err", err)
-		return w.tuf.Last(), ue
+		if ctx.Err() == nil {
+			w.logger.ErrorContext(ctx, "TUF update failed; the logs are still verified with the last good trust material", "mirror", w.mirror, "reason", string(reason), "err", err)
+		}
+		return w.tuf.Last(), fail(reason, err)
 	}
 	if w.rootFile == "" {
 		return nil, nil
@@ -270,31 +306,49 @@ func (w *trustWatch) update(ctx context.Context) (*trust.Snapshot, *trust.Update
 		_, err = snap.Parsed()
 	}
 	if err != nil {
-		w.m.up.Set(0)
-		w.m.failures.WithLabelValues(string(trust.ReasonTarget)).Inc()
-		w.logger.ErrorContext(ctx, "reading the trust material failed", "file", w.rootFile, "err", err)
-		return w.prev, &trust.UpdateError{Reason: trust.ReasonTarget, Err: err}
+		w.logger.ErrorContext(ctx, "reading the trust material failed; the last good material stays in use", "file", w.rootFile, "err", err)
+		return w.prev, fail(trust.ReasonTarget, fmt.Errorf("reading the trust material (%s): %w", w.rootFile, err))
 	}
 	w.m.up.Set(1)
 	w.m.lastUpdate.Set(float64(w.now().Unix()))
 	return snap, nil
 }
 
+// transientReasons fail often for a moment (a rollout of the mirror, a
+// network blip): they fire after failing twice in a row. The others are
+// evidence (or an expired repository) and fire at once.
+var transientReasons = map[trust.Reason]bool{trust.ReasonUnreachable: true, trust.ReasonTarget: true, trust.ReasonOther: true}
+
 // updateEvents fires trust_update_failed for a failure (one condition per
-// reason) and resolves every fired one once an update succeeds.
-func (w *trustWatch) updateEvents(failed *trust.UpdateError, now time.Time) []alert.Event {
+// reason; critical for what may be an attack: a bad signature, an unmet
+// threshold, a rollback, or frozen metadata) and resolves every fired one
+// once an update succeeds.
+func (w *trustWatch) updateEvents(failed *updateFailure, now time.Time) []alert.Event {
 	if w.tuf == nil && w.rootFile == "" {
 		return nil
 	}
-	var want map[string]alert.Event
-	if failed != nil {
-		ev := alert.Event{Kind: alert.KindTrustUpdateFailed, Severity: alert.SeverityWarning, Log: trustSource, Reason: string(failed.Reason), Time: now,
-			DedupeKey: alert.Key(alert.KindTrustUpdateFailed, trustSource, string(failed.Reason)),
-			Summary:   fmt.Sprintf("trust material update failed (%s); logs are verified with the last good material", failed.Reason),
-			Evidence:  alert.Evidence{Detail: failed.Error()}}
-		want = map[string]alert.Event{ev.DedupeKey: ev}
+	want := map[string]alert.Event{}
+	if failed == nil {
+		w.failStreak = map[trust.Reason]int{}
+	} else {
+		streak := w.failStreak[failed.reason] + 1
+		w.failStreak = map[trust.Reason]int{failed.reason: streak}
+		if !transientReasons[failed.reason] || streak >= 2 {
+			sev := alert.SeverityCritical
+			if transientReasons[failed.reason] {
+				sev = alert.SeverityWarning
+			}
+			ev := alert.Event{Kind: alert.KindTrustUpdateFailed, Severity: sev, Log: trustSource, Reason: string(failed.reason), Time: now,
+				DedupeKey: alert.Key(alert.KindTrustUpdateFailed, trustSource, string(failed.reason)),
+				Summary:   fmt.Sprintf("trust material update failed (%s); logs are verified with the last good material", failed.reason),
+				Evidence:  alert.Evidence{Detail: failed.err.Error()}}
+			want[ev.DedupeKey] = ev
+		}
 	}
-	return w.reconcile(alert.KindTrustUpdateFailed, want, now, "trust material updates again")
+	// While an update fails, a condition of another reason is not over:
+	// only a successful update resolves them.
+	evaluated := func(alert.Event) bool { return failed == nil }
+	return w.reconcile(alert.KindTrustUpdateFailed, want, evaluated, now, func(alert.Event) string { return "trust material updates again" })
 }
 
 // materialEvents reports changes of the material since the previous check
@@ -316,7 +370,7 @@ func (w *trustWatch) materialEvents(snap *trust.Snapshot, now time.Time) []alert
 		}
 	}
 	if w.prev != nil {
-		changes, err := trust.Diff(w.prev, snap)
+		changes, err := diffMaterial(w.prev, snap)
 		if err != nil {
 			w.logger.Error("comparing the trust material with the previous one", "err", err)
 		}
@@ -327,15 +381,16 @@ func (w *trustWatch) materialEvents(snap *trust.Snapshot, now time.Time) []alert
 		}
 	}
 	w.prev = snap
-	unapproved := 0
 	if b != nil {
-		changes, err := trust.Diff(b.Snapshot(), snap)
+		// A baseline that cannot be read or compared leaves the gauge as
+		// it was: an error is logged, and no count is made up.
+		changes, err := diffMaterial(b.Snapshot(), snap)
 		if err != nil {
 			w.logger.Error("comparing the trust material with the approved baseline", "err", err)
+		} else {
+			w.m.unapproved.Set(float64(len(changes)))
 		}
-		unapproved = len(changes)
 	}
-	w.m.unapproved.Set(float64(unapproved))
 
 	want := map[string]alert.Event{}
 	for _, r := range snap.Roles {
@@ -359,7 +414,31 @@ func (w *trustWatch) materialEvents(snap *trust.Snapshot, now time.Time) []alert
 			Evidence:  alert.Evidence{Detail: fmt.Sprintf("mirror %s; role %s version %d expires %s", w.mirror, r.Name, r.Version, r.Expires.UTC().Format(time.RFC3339))}}
 		want[ev.DedupeKey] = ev
 	}
-	return append(events, w.reconcile(alert.KindTrustExpiring, want, now, "TUF metadata re-signed")...)
+	roles := map[string]bool{}
+	for _, r := range snap.Roles {
+		roles[r.Name] = true
+	}
+	evaluated := func(ev alert.Event) bool { return roles[ev.Reason] }
+	return append(events, w.reconcile(alert.KindTrustExpiring, want, evaluated, now, levelWhy(want, "re-signed"))...)
+}
+
+// diffMaterial is trust.Diff, but without the signing config's services
+// when either side has no signing config: one that was not read before
+// (signing_config_file newly set, a switch to TUF) is no change of the
+// material.
+func diffMaterial(prev, next *trust.Snapshot) ([]trust.Change, error) {
+	changes, err := trust.Diff(prev, next)
+	if err != nil || (len(prev.SigningConfig) > 0 && len(next.SigningConfig) > 0) {
+		return changes, err
+	}
+	return slices.DeleteFunc(changes, func(c trust.Change) bool { return c.Instance == trust.InstanceSigningConfigURL }), nil
+}
+
+// materialSHA256 is the hex SHA-256 of the trusted_root.json of snap, by
+// which `monitor trust approve --expect-sha256` names what was reviewed.
+func materialSHA256(snap *trust.Snapshot) string {
+	sum := sha256.Sum256(snap.TrustedRoot)
+	return hex.EncodeToString(sum[:])
 }
 
 // trustChangedEvent is the event of one change of the trust material.
@@ -373,7 +452,7 @@ func trustChangedEvent(c trust.Change, approved bool, snap *trust.Snapshot, now 
 	for _, r := range snap.Roles {
 		versions = append(versions, fmt.Sprintf("%s v%d", r.Name, r.Version))
 	}
-	detail := c.String()
+	detail := c.String() + "; trusted_root.json sha256:" + materialSHA256(snap)
 	if len(versions) > 0 {
 		detail += "; TUF " + strings.Join(versions, ", ")
 	}
@@ -384,33 +463,40 @@ func trustChangedEvent(c trust.Change, approved bool, snap *trust.Snapshot, now 
 }
 
 // expiryEvents checks what expires: the CAs and log keys of the material,
-// the endpoints' TLS certificates and the CA files.
+// the endpoints' TLS certificates and the CA files. What could not be read
+// this time keeps its series and conditions: nothing is known of it.
 func (w *trustWatch) expiryEvents(ctx context.Context, snap *trust.Snapshot, now time.Time) []alert.Event {
 	var all []trust.Expiry
+	keep := map[[2]string]bool{} // series of what could not be read now
 	endpoints := slices.Clone(w.endpoints)
-	if snap != nil {
-		if tr, err := snap.Parsed(); err == nil {
-			for _, e := range trust.TrustedRootExpiries(tr) {
-				if !e.Retired(now) {
-					all = append(all, e)
-				}
+	tr, err := snapshotRoot(snap)
+	if err != nil || tr == nil {
+		for k := range w.certKeys {
+			if k[0] != trust.KindTLS && k[0] != trust.KindCAFile {
+				keep[k] = true
 			}
-			// The services the material names, valid now.
-			var urls []string
-			for _, ca := range tr.FulcioCertificateAuthorities() {
-				if f, ok := ca.(*root.FulcioCertificateAuthority); ok && (f.ValidityPeriodEnd.IsZero() || now.Before(f.ValidityPeriodEnd)) {
-					urls = append(urls, f.URI)
-				}
+		}
+	} else {
+		for _, e := range trust.TrustedRootExpiries(tr) {
+			if !e.Retired(now) && !succeeded(tr, e) {
+				all = append(all, e)
 			}
-			for _, l := range tr.CTLogs() {
-				if l.ValidityPeriodEnd.IsZero() || now.Before(l.ValidityPeriodEnd) {
-					urls = append(urls, l.BaseURL)
-				}
+		}
+		// The services the material names, valid now.
+		var urls []string
+		for _, ca := range tr.FulcioCertificateAuthorities() {
+			if f, ok := ca.(*root.FulcioCertificateAuthority); ok && (f.ValidityPeriodEnd.IsZero() || now.Before(f.ValidityPeriodEnd)) {
+				urls = append(urls, f.URI)
 			}
-			for _, u := range urls {
-				if strings.HasPrefix(u, "https://") && !slices.ContainsFunc(endpoints, func(e watchedEndpoint) bool { return e.url == u }) {
-					endpoints = append(endpoints, watchedEndpoint{url: u, roots: w.material})
-				}
+		}
+		for _, l := range tr.CTLogs() {
+			if l.ValidityPeriodEnd.IsZero() || now.Before(l.ValidityPeriodEnd) {
+				urls = append(urls, l.BaseURL)
+			}
+		}
+		for _, u := range urls {
+			if strings.HasPrefix(u, "https://") && !slices.ContainsFunc(endpoints, func(e watchedEndpoint) bool { return e.url == u }) {
+				endpoints = append(endpoints, watchedEndpoint{url: u, roots: w.material})
 			}
 		}
 	}
@@ -422,25 +508,31 @@ func (w *trustWatch) expiryEvents(ctx context.Context, snap *trust.Snapshot, now
 		case err == nil, errors.Is(err, trust.ErrCertificateExpired):
 			all = append(all, e)
 		default:
+			keep[[2]string{trust.KindTLS, hostPort(ep.url)}] = true
 			w.logger.WarnContext(ctx, "could not read the TLS certificate of an endpoint", "url", ep.url, "err", err)
 		}
 	}
 	for _, f := range w.caFiles {
 		es, err := trust.CertificateFile(f)
 		if err != nil {
+			keep[[2]string{trust.KindCAFile, f}] = true
 			w.logger.WarnContext(ctx, "could not read a CA file", "file", f, "err", err)
 			continue
 		}
 		all = append(all, es...)
 	}
-	seen := map[[2]string]bool{}
-	want := map[string]alert.Event{}
+	// One series per kind and name: the earliest expiry (a CA file holds
+	// a root and an intermediate; the first to expire is what breaks).
+	first := map[[2]string]trust.Expiry{}
 	for _, e := range all {
 		k := [2]string{e.Kind, e.Name}
-		if seen[k] {
-			continue
+		if f, ok := first[k]; !ok || e.NotAfter.Before(f.NotAfter) {
+			first[k] = e
 		}
-		seen[k] = true
+	}
+	want := map[string]alert.Event{}
+	for _, k := range slices.SortedFunc(maps.Keys(first), func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) }) {
+		e := first[k]
 		w.m.certExpiry.WithLabelValues(e.Kind, e.Name).Set(float64(e.NotAfter.Unix()))
 		lvl := trust.ClassifyLifetime(e.NotBefore, e.NotAfter, now, time.Duration(w.cfg.Warning), time.Duration(w.cfg.Critical))
 		w.m.certLevel.WithLabelValues(e.Kind, e.Name).Set(float64(lvl))
@@ -453,19 +545,97 @@ func (w *trustWatch) expiryEvents(ctx context.Context, snap *trust.Snapshot, now
 			Evidence:  alert.Evidence{Detail: e.Detail}}
 		want[ev.DedupeKey] = ev
 	}
+	next := map[[2]string]bool{}
 	for k := range w.certKeys {
-		if !seen[k] {
+		if keep[k] {
+			next[k] = true
+			continue
+		}
+		if _, ok := first[k]; !ok {
 			w.m.certExpiry.DeleteLabelValues(k[0], k[1])
 			w.m.certLevel.DeleteLabelValues(k[0], k[1])
 		}
 	}
-	w.certKeys = seen
-	return w.reconcile(alert.KindCertificateExpiring, want, now, "renewed")
+	for k := range first {
+		next[k] = true
+	}
+	w.certKeys = next
+	evaluated := func(ev alert.Event) bool {
+		for k := range first {
+			if strings.HasPrefix(ev.DedupeKey, alert.Key(alert.KindCertificateExpiring, trustSource, k[0], k[1])+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	return w.reconcile(alert.KindCertificateExpiring, want, evaluated, now, levelWhy(want, "renewed"))
+}
+
+// snapshotRoot parses the trusted root of snap (nil without one).
+func snapshotRoot(snap *trust.Snapshot) (*root.TrustedRoot, error) {
+	if snap == nil || len(snap.TrustedRoot) == 0 {
+		return nil, nil
+	}
+	return snap.Parsed()
+}
+
+// succeeded reports whether the trusted root has a successor for e, a CA
+// or log key whose validity window ends: another of its kind whose window
+// lasts longer. Then the end is a planned rotation, not an expiry to page
+// for.
+func succeeded(tr *root.TrustedRoot, e trust.Expiry) bool {
+	if e.WindowEnd.IsZero() {
+		return false
+	}
+	outlives := func(end time.Time) bool { return end.IsZero() || end.After(e.WindowEnd) }
+	switch e.Kind {
+	case trust.KindRekorLogKey:
+		for _, l := range tr.RekorLogs() {
+			if outlives(l.ValidityPeriodEnd) {
+				return true
+			}
+		}
+	case trust.KindCTLogKey:
+		for _, l := range tr.CTLogs() {
+			if outlives(l.ValidityPeriodEnd) {
+				return true
+			}
+		}
+	case trust.KindFulcioCA:
+		for _, ca := range tr.FulcioCertificateAuthorities() {
+			if f, ok := ca.(*root.FulcioCertificateAuthority); ok && outlives(f.ValidityPeriodEnd) {
+				return true
+			}
+		}
+	case trust.KindTSACA:
+		for _, ta := range tr.TimestampingAuthorities() {
+			if t, ok := ta.(*root.SigstoreTimestampingAuthority); ok && outlives(t.ValidityPeriodEnd) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostPort is the host:port an https URL is dialled at, as
+// trust.EndpointCertificate names it.
+func hostPort(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "443")
 }
 
 // reconcile returns the events that take the fired conditions of kind to
-// want: new ones fire, those no longer wanted are resolved.
-func (w *trustWatch) reconcile(kind alert.Kind, want map[string]alert.Event, now time.Time, why string) []alert.Event {
+// want: new ones fire; fired ones no longer wanted are resolved, with why,
+// but only if evaluated says this check looked at their subject (an
+// endpoint that did not answer, a file that could not be read, material
+// not fetched: nothing is known, so nothing is resolved).
+func (w *trustWatch) reconcile(kind alert.Kind, want map[string]alert.Event, evaluated func(alert.Event) bool, now time.Time, why func(alert.Event) string) []alert.Event {
 	var out []alert.Event
 	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if _, ok := w.fired[k]; !ok {
@@ -475,14 +645,28 @@ func (w *trustWatch) reconcile(kind alert.Kind, want map[string]alert.Event, now
 	}
 	for _, k := range slices.Sorted(maps.Keys(w.fired)) {
 		ev := w.fired[k]
-		if ev.Kind != kind {
+		if ev.Kind != kind || !evaluated(ev) {
 			continue
 		}
 		if _, ok := want[k]; !ok {
-			out = append(out, alert.Recovered(ev, now, fmt.Sprintf("%s resolved: %s", ev.Summary, why)))
+			out = append(out, alert.Recovered(ev, now, fmt.Sprintf("%s: %s", ev.Summary, why(ev))))
 		}
 	}
 	return out
+}
+
+// levelWhy says why an expiry condition of subject prefix (its dedupe key
+// without the level) ended: renewed, or at another level now.
+func levelWhy(want map[string]alert.Event, renewed string) func(alert.Event) string {
+	return func(ev alert.Event) string {
+		prefix := ev.DedupeKey[:strings.LastIndex(ev.DedupeKey, "/")+1]
+		for k, w := range want {
+			if strings.HasPrefix(k, prefix) {
+				return "now " + strings.TrimPrefix(k, prefix) + " (" + string(w.Severity) + ")"
+			}
+		}
+		return renewed
+	}
 }
 
 // levelSeverity maps an expiry level to an event severity.
@@ -499,6 +683,9 @@ func levelSeverity(l trust.Level) alert.Severity {
 type firedFile struct {
 	Fired    map[string]alert.Event `json:"fired"`
 	RoleSeen map[string]roleSeen    `json:"role_seen"`
+	// Prev is the material the last check saw, whose changes are
+	// reported: a restart does not report them again.
+	Prev *trust.Snapshot `json:"prev,omitempty"`
 }
 
 func (w *trustWatch) loadFired() error {
@@ -515,11 +702,12 @@ func (w *trustWatch) loadFired() error {
 	}
 	maps.Copy(w.fired, f.Fired)
 	maps.Copy(w.roleSeen, f.RoleSeen)
+	w.prev = f.Prev
 	return nil
 }
 
 func (w *trustWatch) saveFired() error {
-	b, err := json.Marshal(firedFile{Fired: w.fired, RoleSeen: w.roleSeen})
+	b, err := json.Marshal(firedFile{Fired: w.fired, RoleSeen: w.roleSeen, Prev: w.prev})
 	if err != nil {
 		return err
 	}
@@ -590,7 +778,12 @@ func newTrustMetrics(reg prometheus.Registerer, material bool) *trustMetrics {
 // left alone) or reads the files, and saves the result, which the running
 // monitor reads at its next check. It returns the changes from the
 // previous baseline that it approves.
-func ApproveTrust(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]trust.Change, error) {
+//
+// expectSHA256, when set, is the hex SHA-256 of the trusted_root.json that
+// was reviewed (trust_changed events carry it): what is fetched now must
+// be exactly that, so that a change published after the review is not
+// approved with it.
+func ApproveTrust(ctx context.Context, cfg *config.Config, logger *slog.Logger, expectSHA256 string) ([]trust.Change, error) {
 	tmp, err := os.MkdirTemp("", "vigil-trust-approve-")
 	if err != nil {
 		return nil, err
@@ -608,7 +801,13 @@ func ApproveTrust(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	}
 	snap, failed := w.update(ctx)
 	if failed != nil {
-		return nil, failed
+		if ue := (*trust.UpdateError)(nil); errors.As(failed.err, &ue) {
+			return nil, ue
+		}
+		return nil, &trust.UpdateError{Reason: failed.reason, Mirror: w.rootFile, Err: failed.err}
+	}
+	if got := materialSHA256(snap); expectSHA256 != "" && !strings.EqualFold(got, strings.TrimPrefix(expectSHA256, "sha256:")) {
+		return nil, fmt.Errorf("the trusted_root.json distributed now has SHA-256 %s, not the %s that was reviewed: review what changed since (nothing approved)", got, expectSHA256)
 	}
 	old, err := trust.LoadBaseline(w.baseline)
 	if err != nil {

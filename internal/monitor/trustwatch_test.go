@@ -1,12 +1,14 @@
 package monitor
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"math/big"
 	"os"
@@ -121,7 +123,10 @@ func TestTrustWatch(t *testing.T) {
 	if len(rec.events) != 0 {
 		t.Errorf("unchanged material raised %v", eventKinds(rec.events))
 	}
-	changes, err := ApproveTrust(t.Context(), cfg, discardLogger())
+	if _, err := ApproveTrust(t.Context(), cfg, discardLogger(), strings.Repeat("00", 32)); err == nil || !strings.Contains(err.Error(), "not the") {
+		t.Fatalf("ApproveTrust with the hash of other material = %v, want a refusal", err)
+	}
+	changes, err := ApproveTrust(t.Context(), cfg, discardLogger(), materialSHA256(w.tuf.Last()))
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("ApproveTrust = %v, %v; want the one change", changes, err)
 	}
@@ -138,7 +143,7 @@ func TestTrustWatch(t *testing.T) {
 	repo.ServeOld(tsV - 1)
 	rec.events = nil
 	w.check(t.Context())
-	if got := eventKinds(rec.events); len(got) != 1 || got[0] != "trust_update_failed:warning" || rec.events[0].Reason != string(trust.ReasonRollback) {
+	if got := eventKinds(rec.events); len(got) != 1 || got[0] != "trust_update_failed:critical" || rec.events[0].Reason != string(trust.ReasonRollback) {
 		t.Fatalf("rollback: events %v (reason %q), want trust_update_failed rollback", got, rec.events[0].Reason)
 	}
 	if got := testutil.ToFloat64(w.m.failures.WithLabelValues("rollback")); got != 1 {
@@ -165,6 +170,63 @@ func TestTrustWatch(t *testing.T) {
 	w2.check(t.Context())
 	if len(rec.events) != 0 {
 		t.Errorf("check after a restart raised %v", eventKinds(rec.events))
+	}
+
+	// The mirror unreachable once (a rollout) is no alert; twice is.
+	repo.Down(true)
+	rec.events = nil
+	w2.check(t.Context())
+	if len(rec.events) != 0 {
+		t.Errorf("mirror unreachable once: events %v, want none yet", eventKinds(rec.events))
+	}
+	w2.check(t.Context())
+	if got := eventKinds(rec.events); len(got) != 1 || got[0] != "trust_update_failed:warning" {
+		t.Errorf("mirror unreachable twice: events %v, want trust_update_failed warning", got)
+	}
+	repo.Down(false)
+
+	// A check cut short by shutdown raises nothing.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	rec.events = nil
+	w2.check(ctx)
+	if len(rec.events) != 0 {
+		t.Errorf("check during shutdown raised %v", eventKinds(rec.events))
+	}
+}
+
+// failingNotifier refuses every event.
+type failingNotifier struct{}
+
+func (failingNotifier) Enqueue(context.Context, ...alert.Event) ([]alert.Event, error) {
+	return nil, errors.New("outbox full")
+}
+
+// TestTrustWatchChangesNotLost: a change whose event could not be queued is
+// reported at the next check; one that was is not reported again after a
+// restart.
+func TestTrustWatchChangesNotLost(t *testing.T) {
+	repo := tuftest.New(t)
+	cfg := trustWatchConfig(t, repo)
+	rec := &recorder{}
+	w, _ := newTestTrustWatch(t, cfg, rec)
+	w.check(t.Context())
+	repo.TrustedRoot().AddRekorV2("https://log2027-1.rekor.example.test", time.Now().Add(-time.Minute))
+	repo.SetTarget(tuftest.TrustedRootTarget, repo.TrustedRoot().JSON())
+	repo.Publish()
+	w.events = failingNotifier{}
+	w.check(t.Context())
+	w.events = rec
+	rec.events = nil
+	w.check(t.Context())
+	if got := eventKinds(rec.events); len(got) != 1 || got[0] != "trust_changed:critical" {
+		t.Fatalf("after a change that could not be queued: events %v, want it reported now", got)
+	}
+	w2, _ := newTestTrustWatch(t, cfg, rec)
+	rec.events = nil
+	w2.check(t.Context())
+	if len(rec.events) != 0 {
+		t.Errorf("after a restart the change was reported again: %v", eventKinds(rec.events))
 	}
 }
 
@@ -216,11 +278,25 @@ func TestTrustWatchExpiry(t *testing.T) {
 		t.Errorf("check after a restart raised %v again", eventKinds(rec.events))
 	}
 
+	// The CA file unreadable for a while: its condition holds (nothing is
+	// known), it is not "renewed".
+	if err := os.Rename(caFile, caFile+".away"); err != nil {
+		t.Fatal(err)
+	}
+	rec.events = nil
+	w2.check(t.Context())
+	if len(rec.events) != 0 {
+		t.Errorf("CA file unreadable: events %v, want the condition kept", eventKinds(rec.events))
+	}
+	if err := os.Rename(caFile+".away", caFile); err != nil {
+		t.Fatal(err)
+	}
+
 	// Renewed: both resolve.
 	writeCert(t, caFile, time.Now(), time.Now().Add(365*24*time.Hour))
 	repo.SetTimestampExpiry(time.Now().Add(7 * 24 * time.Hour))
 	rec.events = nil
-	w.check(t.Context())
+	w2.check(t.Context())
 	got := strings.Join(eventKinds(rec.events), " ")
 	for _, want := range []string{"recovered:certificate_expiring", "recovered:trust_expiring"} {
 		if !strings.Contains(got, want) {
@@ -275,5 +351,25 @@ func TestTrustWatchCAFilesOnly(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "vigil_certificate_expiry_level vigil_certificate_expiry_timestamp_seconds" {
 		t.Errorf("series = %s, want only the certificate expiry ones", got)
+	}
+}
+
+// TestTrustWatchPlannedRetirement: a log key whose validity window in the
+// trusted root ends tomorrow, while other logs go on, is a planned
+// rotation: no certificate_expiring page.
+func TestTrustWatchPlannedRetirement(t *testing.T) {
+	repo := tuftest.New(t)
+	id := repo.TrustedRoot().AddRekorV1("https://rekor-old.example.test", time.Now().Add(-30*24*time.Hour))
+	repo.TrustedRoot().EndLog(id, time.Now().Add(20*time.Hour))
+	repo.SetTarget(tuftest.TrustedRootTarget, repo.TrustedRoot().JSON())
+	repo.Publish()
+	cfg := trustWatchConfig(t, repo)
+	rec := &recorder{}
+	w, _ := newTestTrustWatch(t, cfg, rec)
+	w.check(t.Context())
+	for _, e := range rec.events {
+		if e.Kind == alert.KindCertificateExpiring {
+			t.Errorf("a retiring log key with successors raised %s: %s", e.Severity, e.Summary)
+		}
 	}
 }
