@@ -86,7 +86,7 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 		scan = prev.Scan
 	}
 	if l.Scan != nil {
-		if scan, err = c.scan(ctx, scan, head, cp); err != nil {
+		if scan, err = c.scan(ctx, prev, head, cp); err != nil {
 			return nil, false, err
 		}
 	}
@@ -243,14 +243,20 @@ func (c *checker) consistencyProof(ctx context.Context, treeID string, from, to 
 	return p, nil
 }
 
-// scan scans the entries the log added since prev, up to cp, saving the
-// progress (with cp, which verified) after each chunk but the last, which
-// the caller saves with the new state. When the log moved to a new tree
-// (extend proved the old shard's final checkpoint), it first finishes the
-// old shard, then scans the new tree from its first entry; a crash in
-// between re-scans the old shard's tail (at-least-once).
-func (c *checker) scan(ctx context.Context, prev *state.Scan, head *tlog.Head, cp *checkpoint.Checkpoint) (*state.Scan, error) {
+// scan scans the entries the log added since the saved state, up to cp,
+// saving the progress (with cp, which verified) after each chunk but the
+// last, which the caller saves with the new state. When the log moved to a
+// new tree (extend proved the old shard's final checkpoint), it first
+// finishes the old shard, saving its progress too (the saved scan is then
+// of the old tree, which the next check resumes), then scans the new tree
+// from its first entry.
+func (c *checker) scan(ctx context.Context, saved *state.State, head *tlog.Head, cp *checkpoint.Checkpoint) (*state.Scan, error) {
+	var prev *state.Scan
+	if saved != nil {
+		prev = saved.Scan
+	}
 	s := c.scanner()
+	at := progress{saved: saved, head: head, cp: cp}
 	if prev != nil && prev.TreeID != head.TreeID {
 		final, listed, err := c.shard(ctx, head, prev.TreeID)
 		if err != nil {
@@ -259,7 +265,7 @@ func (c *checker) scan(ctx context.Context, prev *state.Scan, head *tlog.Head, c
 		if !listed {
 			return nil, fmt.Errorf("scan of %s stopped in tree %s, which the log no longer lists", c.log.Name, prev.TreeID)
 		}
-		if _, err := c.scanTree(ctx, s, prev, head.Tree(prev.TreeID, final.Size), final, nil); err != nil {
+		if _, err := c.scanTree(ctx, s, prev, head.Tree(prev.TreeID, final.Size), final, at); err != nil {
 			return nil, fmt.Errorf("scanning the rest of inactive shard %s: %w", prev.TreeID, err)
 		}
 		prev = &state.Scan{TreeID: head.TreeID}
@@ -269,24 +275,46 @@ func (c *checker) scan(ctx context.Context, prev *state.Scan, head *tlog.Head, c
 	if err != nil {
 		return nil, err
 	}
-	return c.scanTree(ctx, s, sc, tree, cp, head)
+	return c.scanTree(ctx, s, sc, tree, cp, at)
 }
 
-// scanTree scans tree from sc up to cp. With head set, each chunk's
-// progress but the last is saved with cp.
-func (c *checker) scanTree(ctx context.Context, s *scanner, sc *state.Scan, tree tlog.Tree, cp *checkpoint.Checkpoint, head *tlog.Head) (*state.Scan, error) {
-	if sc.Next > cp.Size {
-		return nil, &checkpoint.IntegrityError{Reason: checkpoint.ReasonInclusion, New: cp.Raw,
-			Err: fmt.Errorf("scanned %d entries of tree %q, but the verified checkpoint has only %d", sc.Next, sc.TreeID, cp.Size)}
+// progress is what a scan's progress is saved with: the verified head and
+// checkpoint of this check, and the state saved before it.
+type progress struct {
+	saved *state.State
+	head  *tlog.Head
+	cp    *checkpoint.Checkpoint
+}
+
+// state is the state that records sc with the check's verified checkpoint.
+// On an unchanged tree head it keeps the saved note and AdvancedAt: a scan
+// that catches up does not make the log look as if it grew.
+func (p progress) state(c *checker, sc *state.Scan) *state.State {
+	st := c.newState(p.head, p.cp, sc)
+	if s := p.saved; s != nil && s.TreeID == p.head.TreeID && s.Checkpoint != nil {
+		if old, err := c.log.Source.Checkpoint(s.Checkpoint, s.TreeID, c.log.Keys().Saved); err == nil && old.Size == p.cp.Size {
+			st.Checkpoint, st.AdvancedAt = s.Checkpoint, s.AdvancedAt
+		}
 	}
-	s.begin(sc.Next, cp.Size)
-	for sc.Next < cp.Size {
+	return st
+}
+
+// scanTree scans tree from sc up to treeCP (the verified size of the
+// tree), saving each chunk's progress but the last with at.
+func (c *checker) scanTree(ctx context.Context, s *scanner, sc *state.Scan, tree tlog.Tree, treeCP *checkpoint.Checkpoint, at progress) (*state.Scan, error) {
+	if sc.Next > treeCP.Size {
+		return nil, &checkpoint.IntegrityError{Reason: checkpoint.ReasonInclusion, New: treeCP.Raw,
+			Err: fmt.Errorf("scanned %d entries of tree %q, but the verified checkpoint has only %d", sc.Next, sc.TreeID, treeCP.Size)}
+	}
+	s.begin(sc.Next, treeCP.Size)
+	for sc.Next < treeCP.Size {
 		var err error
-		if sc, err = s.chunk(ctx, sc, tree, cp); err != nil {
+		if sc, err = s.chunk(ctx, sc, tree, treeCP); err != nil {
 			return nil, err
 		}
-		if head != nil && sc.Next < cp.Size {
-			if err := c.store.Update(c.log.Name, func(*state.State) (*state.State, error) { return c.newState(head, cp, sc), nil }); err != nil {
+		if sc.Next < treeCP.Size || tree.ID != at.head.TreeID {
+			next := at.state(c, sc)
+			if err := c.store.Update(c.log.Name, func(*state.State) (*state.State, error) { return next, nil }); err != nil {
 				return nil, fmt.Errorf("saving scan progress of %s: %w", c.log.Name, err)
 			}
 		}

@@ -647,3 +647,61 @@ func TestFirstContactWithStartCheckpoint(t *testing.T) {
 		t.Errorf("a head the key does not sign, after a starting checkpoint it does = %s (%v), want a violation", o.Result(), o.Err)
 	}
 }
+
+// failTree is a memLog whose entries of one tree cannot be fetched.
+type failTree struct {
+	*memLog
+	fail string
+}
+
+func (f *failTree) Entries(ctx context.Context, tree tlog.Tree, from, to uint64, opts tlog.EntriesOptions, fn func(tlog.Entry) error) error {
+	if tree.ID == f.fail {
+		return errors.New("tree unavailable")
+	}
+	return f.memLog.Entries(ctx, tree, from, to, opts, fn)
+}
+
+// TestShardRotationSavesOldTail: the old shard's tail is scanned with its
+// progress saved, so a failure in the new tree afterwards neither loses it
+// nor scans it again; the next check goes on with the new tree.
+func TestShardRotationSavesOldTail(t *testing.T) {
+	ml, v := newMemLog(t)
+	ml.v1 = true
+	alice := identitytest.NewCA(t, "test").Issue(t, identitytest.CertOptions{Emails: []string{"alice@example.com"}})
+	entry := func(s string) []byte { return identitytest.HashedRekordV2(t, alice, []byte(s)) }
+	ml.add(entry("a0"))
+	matcher, err := identity.Compile(identity.Config{Watch: []identity.Rule{{Name: "alice", Subject: `alice@example\.com`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &failTree{memLog: ml}
+	rec := &recorder{}
+	l := &Log{Name: "mem", keys: Keys{Verifiers: []note.Verifier{v}}, Source: src, Staleness: time.Hour,
+		Schedule: everySecond{}, Scan: &ScanConfig{Matcher: matcher, Chunk: 2}, parser: identity.NewParser(16)}
+	mon, store := startMonitor(t, t.TempDir(), l, Config{Events: rec})
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	ml.add(entry("a1"), entry("a2"), entry("a3"), entry("a4"))
+	ml.rotate("2")
+	ml.add(entry("b0"))
+	src.fail = "2"
+	if o := mon.CheckOnce(t.Context())[0]; o.Err == nil {
+		t.Fatal("check with the new tree unavailable verified")
+	}
+	st, err := store.Load("mem")
+	if err != nil || st.TreeID != "2" || st.Scan == nil || st.Scan.TreeID != "1" || st.Scan.Next != 5 {
+		t.Fatalf("state after the old tail = %+v, %v; want the new tree's checkpoint and the old shard scanned to 5", st, err)
+	}
+	src.fail = ""
+	if o := mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	var got []int64
+	for _, e := range rec.events {
+		got = append(got, e.Evidence.Entry.Index)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5]" {
+		t.Errorf("reported log indexes %v, want each once: [0 1 2 3 4 5]", got)
+	}
+}
