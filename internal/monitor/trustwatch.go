@@ -194,6 +194,11 @@ func newTrustWatch(cfg *config.Config, events Notifier, reg prometheus.Registere
 		// check.
 		w.prev = b.Snapshot()
 	}
+	if w.tuf != nil && w.prev != nil {
+		// The versions verified before the restart stay a floor even if
+		// the TUF cache is lost.
+		w.tuf.SetFloor(w.prev.Roles)
+	}
 	return w, nil
 }
 

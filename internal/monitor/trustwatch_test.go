@@ -373,3 +373,27 @@ func TestTrustWatchPlannedRetirement(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustWatchRollbackAfterCacheLoss: the versions verified before a
+// restart stay a floor when the TUF cache is lost, so a mirror serving an
+// older version is still a rollback.
+func TestTrustWatchRollbackAfterCacheLoss(t *testing.T) {
+	repo := tuftest.New(t)
+	cfg := trustWatchConfig(t, repo)
+	rec := &recorder{}
+	w, _ := newTestTrustWatch(t, cfg, rec)
+	w.check(t.Context())
+	repo.Publish()
+	w.check(t.Context())
+	_, tsV, _, _ := repo.Versions()
+	if err := os.RemoveAll(filepath.Join(cfg.StateDir, "tuf")); err != nil {
+		t.Fatal(err)
+	}
+	repo.ServeOld(tsV - 1)
+	w2, _ := newTestTrustWatch(t, cfg, rec)
+	rec.events = nil
+	w2.check(t.Context())
+	if got := eventKinds(rec.events); len(got) != 1 || got[0] != "trust_update_failed:critical" || rec.events[0].Reason != string(trust.ReasonRollback) {
+		t.Fatalf("older timestamp after the cache was lost: events %v, want a critical rollback", got)
+	}
+}

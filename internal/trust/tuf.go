@@ -67,8 +67,9 @@ type TUF struct {
 
 	updateMu sync.Mutex // held for a whole Update: one go-tuf updater owns the cache at a time
 
-	mu   sync.Mutex // guards last
-	last *Snapshot
+	mu    sync.Mutex // guards last and floor
+	last  *Snapshot
+	floor []Role // versions no update may go below (SetFloor)
 }
 
 // NewTUF checks cfg and returns a watcher. It does no I/O; the first
@@ -206,6 +207,15 @@ func (e *UpdateError) Error() string {
 
 func (e *UpdateError) Unwrap() error { return e.Err }
 
+// SetFloor sets role versions that no update may go below, as a rollback:
+// those of material verified before a restart (kept by the caller), so
+// that losing the TUF cache does not lose rollback protection.
+func (t *TUF) SetFloor(roles []Role) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.floor = slices.Clone(roles)
+}
+
 // Last returns the snapshot of the last successful update, nil before the
 // first.
 func (t *TUF) Last() *Snapshot {
@@ -242,11 +252,17 @@ func (t *TUF) Update(ctx context.Context) (*Snapshot, error) {
 	// go-tuf's rollback protection is only as good as its cache. Versions
 	// below those this watcher already accepted are a rollback even if the
 	// cache was lost.
-	if prev := t.Last(); prev != nil {
-		for _, r := range s.Roles {
-			if p := prev.Role(r.Name); p != nil && r.Version < p.Version {
+	t.mu.Lock()
+	floor := slices.Clone(t.floor)
+	if t.last != nil {
+		floor = append(floor, t.last.Roles...)
+	}
+	t.mu.Unlock()
+	for _, r := range s.Roles {
+		for _, p := range floor {
+			if p.Name == r.Name && r.Version < p.Version {
 				return nil, &UpdateError{Reason: ReasonRollback, Mirror: t.mirror, Role: r.Name,
-					Err: fmt.Errorf("%s version %d is older than version %d of the last good update", r.Name, r.Version, p.Version)}
+					Err: fmt.Errorf("%s version %d is older than version %d already verified", r.Name, r.Version, p.Version)}
 			}
 		}
 	}
