@@ -70,9 +70,11 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"github.com/vigil-tlog/vigil/internal/stack"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
+	"github.com/vigil-tlog/vigil/internal/stack"
 )
 
 // Target names of Sigstore's TUF repositories.
@@ -616,9 +618,9 @@ func fromStackEnv(envFile string, extraTlogs []string, stderr io.Writer) (trJSON
 		TsaConfig:       &prototrustroot.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
 	}
 	for _, l := range []struct {
-		urlKey, keyKey string
-		api            uint32
-	}{{"REKOR_URL", "REKOR_PUBKEY", 1}, {"REKOR_V2_READ_URL", "REKOR_V2_PUBKEY", 2}} {
+		urlKey, keyKey, originKey string
+		api                       uint32
+	}{{"REKOR_URL", "REKOR_PUBKEY", "", 1}, {"REKOR_V2_READ_URL", "REKOR_V2_PUBKEY", "REKOR_V2_ORIGIN", 2}} {
 		u, err := get(l.urlKey)
 		if err != nil {
 			return nil, nil, err
@@ -627,7 +629,13 @@ func fromStackEnv(envFile string, extraTlogs []string, stderr io.Writer) (trJSON
 		if err != nil {
 			return nil, nil, err
 		}
-		tl, err := transparencyLog(u, kf)
+		origin := ""
+		if l.originKey != "" {
+			if origin, err = get(l.originKey); err != nil {
+				return nil, nil, err
+			}
+		}
+		tl, err := transparencyLog(u, kf, origin)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", l.keyKey, err)
 		}
@@ -639,7 +647,7 @@ func fromStackEnv(envFile string, extraTlogs []string, stderr io.Writer) (trJSON
 		if !ok || u == "" || kf == "" {
 			return nil, nil, fmt.Errorf("-extra-tlog %q: want URL=PEMFILE", e)
 		}
-		tl, err := transparencyLog(u, kf)
+		tl, err := transparencyLog(u, kf, "")
 		if err != nil {
 			return nil, nil, fmt.Errorf("-extra-tlog %s: %w", u, err)
 		}
@@ -677,10 +685,12 @@ func service(url string, api uint32, start time.Time) *prototrustroot.Service {
 }
 
 // transparencyLog is the log at baseURL with the PEM public key in
-// keyFile. Its log ID is the SHA-256 of the DER public key; its key is
+// keyFile. Its log ID is the SHA-256 of the DER public key, or for a Rekor
+// v2 log (origin set) its checkpoint key ID, as Sigstore's trusted roots
+// give them (checkpoint.NoteKeyID); its key is
 // valid from the key file's modification time (when the stack made it),
 // an hour earlier for clock skew.
-func transparencyLog(baseURL, keyFile string) (*prototrustroot.TransparencyLogInstance, error) {
+func transparencyLog(baseURL, keyFile, origin string) (*prototrustroot.TransparencyLogInstance, error) {
 	b, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, err
@@ -715,7 +725,17 @@ func transparencyLog(baseURL, keyFile string) (*prototrustroot.TransparencyLogIn
 	if err != nil {
 		return nil, err
 	}
-	id := sha256.Sum256(der)
+	sum := sha256.Sum256(der)
+	id := sum[:]
+	if origin != "" {
+		hexID, err := checkpoint.NoteKeyID(origin, pub)
+		if err != nil {
+			return nil, err
+		}
+		if id, err = hex.DecodeString(hexID); err != nil {
+			return nil, err
+		}
+	}
 	return &prototrustroot.TransparencyLogInstance{
 		BaseUrl:       baseURL,
 		HashAlgorithm: protocommon.HashAlgorithm_SHA2_256,
@@ -724,7 +744,7 @@ func transparencyLog(baseURL, keyFile string) (*prototrustroot.TransparencyLogIn
 			KeyDetails: details,
 			ValidFor:   &protocommon.TimeRange{Start: timestamppb.New(fi.ModTime().UTC().Add(-time.Hour).Truncate(time.Second))},
 		},
-		LogId: &protocommon.LogId{KeyId: id[:]},
+		LogId: &protocommon.LogId{KeyId: id},
 	}, nil
 }
 

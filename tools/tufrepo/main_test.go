@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -27,6 +28,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/trust"
 	"github.com/vigil-tlog/vigil/internal/trust/tuftest"
 )
@@ -303,6 +306,7 @@ REKOR_URL=http://127.0.0.1:31300
 REKOR_PUBKEY=%s
 REKOR_V2_READ_URL=http://127.0.0.1:31380
 REKOR_V2_PUBKEY=%s
+REKOR_V2_ORIGIN=rekor-tiles.local
 FULCIO_URL=%s
 OIDC_ISSUER=http://127.0.0.1:31556
 `, pemKey("v1.pub", ec.Public()), pemKey("v2.pub", edPub), fulcio.URL))
@@ -324,6 +328,21 @@ OIDC_ISSUER=http://127.0.0.1:31556
 	}
 	if l := byURL["http://127.0.0.1:31380"]; l == nil || !edPub.Equal(l.PublicKey) {
 		t.Errorf("Rekor v2 log: %+v", l)
+	}
+	// The Rekor v2 log's ID is its checkpoint key ID, as Sigstore's
+	// trusted roots give it; the v1 log's the SHA-256 of its DER key.
+	wantV2, err := checkpoint.NoteKeyID("rekor-tiles.local", edPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantV1, err := checkpoint.KeyID(ec.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u, want := range map[string]string{"http://127.0.0.1:31380": wantV2, "http://127.0.0.1:31300": wantV1} {
+		if l := byURL[u]; l == nil || hex.EncodeToString(l.ID) != want {
+			t.Errorf("log ID of %s = %x, want %s", u, l.ID, want)
+		}
 	}
 	for _, l := range byURL {
 		if !l.ValidityPeriodStart.Before(time.Now()) {
