@@ -85,12 +85,14 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 	if prev != nil {
 		scan = prev.Scan
 	}
+	// The tree head is the saved one (Rekor v1 signs afresh on every
+	// request, so the head is compared, not the bytes).
+	same := prev != nil && prev.TreeID == head.TreeID && trusted.Size == cp.Size
 	if l.Scan != nil {
-		if scan, err = c.scan(ctx, prev, head, cp); err != nil {
+		if scan, err = c.scan(ctx, progress{saved: prev, same: same, head: head, cp: cp}); err != nil {
 			return nil, false, err
 		}
 	}
-	same := prev != nil && prev.TreeID == head.TreeID && trusted.Size == cp.Size
 	if err := c.save(prev, c.newState(head, cp, scan), same); err != nil {
 		return nil, false, err
 	}
@@ -129,9 +131,8 @@ func (c *checker) newState(head *tlog.Head, cp *checkpoint.Checkpoint, scan *sta
 }
 
 // save writes next, the state after a verified check. When the tree head is
-// the saved one (same: Rekor v1 signs afresh on every request, so the head
-// is compared, not the bytes) it keeps the saved note, and writes only when
-// the scan moved or VerifiedAt is due a refresh.
+// the saved one (same) it keeps the saved note, and writes only when the
+// scan moved or VerifiedAt is due a refresh.
 func (c *checker) save(prev, next *state.State, same bool) error {
 	if same {
 		next.Checkpoint, next.AdvancedAt = prev.Checkpoint, prev.AdvancedAt
@@ -250,13 +251,13 @@ func (c *checker) consistencyProof(ctx context.Context, treeID string, from, to 
 // finishes the old shard, saving its progress too (the saved scan is then
 // of the old tree, which the next check resumes), then scans the new tree
 // from its first entry.
-func (c *checker) scan(ctx context.Context, saved *state.State, head *tlog.Head, cp *checkpoint.Checkpoint) (*state.Scan, error) {
+func (c *checker) scan(ctx context.Context, at progress) (*state.Scan, error) {
+	head, cp := at.head, at.cp
 	var prev *state.Scan
-	if saved != nil {
-		prev = saved.Scan
+	if at.saved != nil {
+		prev = at.saved.Scan
 	}
 	s := c.scanner()
-	at := progress{saved: saved, head: head, cp: cp}
 	if prev != nil && prev.TreeID != head.TreeID {
 		final, listed, err := c.shard(ctx, head, prev.TreeID)
 		if err != nil {
@@ -279,9 +280,11 @@ func (c *checker) scan(ctx context.Context, saved *state.State, head *tlog.Head,
 }
 
 // progress is what a scan's progress is saved with: the verified head and
-// checkpoint of this check, and the state saved before it.
+// checkpoint of this check, the state saved before it, and whether the
+// tree head is the saved one.
 type progress struct {
 	saved *state.State
+	same  bool
 	head  *tlog.Head
 	cp    *checkpoint.Checkpoint
 }
@@ -291,10 +294,8 @@ type progress struct {
 // that catches up does not make the log look as if it grew.
 func (p progress) state(c *checker, sc *state.Scan) *state.State {
 	st := c.newState(p.head, p.cp, sc)
-	if s := p.saved; s != nil && s.TreeID == p.head.TreeID && s.Checkpoint != nil {
-		if old, err := c.log.Source.Checkpoint(s.Checkpoint, s.TreeID, c.log.Keys().Saved); err == nil && old.Size == p.cp.Size {
-			st.Checkpoint, st.AdvancedAt = s.Checkpoint, s.AdvancedAt
-		}
+	if p.same {
+		st.Checkpoint, st.AdvancedAt = p.saved.Checkpoint, p.saved.AdvancedAt
 	}
 	return st
 }
