@@ -147,13 +147,9 @@ func newTrustWatch(cfg *config.Config, events Notifier, reg prometheus.Registere
 		}
 		var roots *x509.CertPool
 		if caFile != "" {
-			pem, err := os.ReadFile(caFile)
-			if err != nil {
+			var err error
+			if roots, err = certPool(caFile); err != nil {
 				return err
-			}
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("%s holds no PEM certificate", caFile)
 			}
 		}
 		w.endpoints = append(w.endpoints, watchedEndpoint{url: raw, roots: roots})
@@ -168,13 +164,9 @@ func newTrustWatch(cfg *config.Config, events Notifier, reg prometheus.Registere
 		return nil, fmt.Errorf("trust.tuf.ca_file: %w", err)
 	}
 	if tc.TUF.CAFile != "" {
-		pem, err := os.ReadFile(tc.TUF.CAFile)
-		if err != nil {
+		var err error
+		if w.material, err = certPool(tc.TUF.CAFile); err != nil {
 			return nil, fmt.Errorf("trust.tuf.ca_file: %w", err)
-		}
-		w.material = x509.NewCertPool()
-		if !w.material.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("trust.tuf.ca_file %s holds no PEM certificate", tc.TUF.CAFile)
 		}
 	}
 	for _, e := range wc.Endpoints {
@@ -620,6 +612,19 @@ func succeeded(tr *root.TrustedRoot, e trust.Expiry) bool {
 		}
 	}
 	return false
+}
+
+// certPool reads the PEM certificates of file into a pool.
+func certPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // hostPort is the host:port an https URL is dialled at, as
