@@ -138,7 +138,7 @@ func (mp *matchPipeline) wait() []alert.Event {
 // match parses and matches one entry and returns the events it causes. It
 // is called concurrently by the match workers.
 func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) []alert.Event {
-	ids, err := s.src.Identities(s.parser, e.Data)
+	ids, err := s.src.Identities(s.parser, e)
 	ev := entryEvents{log: s.log, keyID: s.keyID, from: s.from, now: now, entry: e, leaf: leaf}
 	if err != nil {
 		s.m.malformed.Inc()

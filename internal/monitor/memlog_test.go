@@ -132,8 +132,8 @@ func (m *memLog) RangeNodes(context.Context, tlog.Tree, uint64) ([][]byte, error
 	return nil, fmt.Errorf("not needed")
 }
 
-func (m *memLog) Identities(p *identity.Parser, data []byte) ([]identity.Identity, error) {
-	return p.ParseV2(data)
+func (m *memLog) Identities(p *identity.Parser, e tlog.Entry) ([]identity.Identity, error) {
+	return p.ParseV2(e.Data)
 }
 
 // Verifier is not used: tests give the log's verifiers.

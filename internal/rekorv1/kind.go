@@ -32,8 +32,8 @@ func (l *Log) Checkpoint(raw []byte, treeID string, vs []note.Verifier) (*checkp
 }
 
 // Identities parses a Rekor v1 entry body.
-func (l *Log) Identities(p *identity.Parser, data []byte) ([]identity.Identity, error) {
-	return p.ParseV1(data)
+func (l *Log) Identities(p *identity.Parser, e tlog.Entry) ([]identity.Identity, error) {
+	return p.ParseV1(e.Data)
 }
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}

@@ -30,8 +30,8 @@ func (l *Log) Checkpoint(raw []byte, _ string, vs []note.Verifier) (*checkpoint.
 }
 
 // Identities parses a Rekor v2 entry (a TransparencyLogEntry's body).
-func (l *Log) Identities(p *identity.Parser, data []byte) ([]identity.Identity, error) {
-	return p.ParseV2(data)
+func (l *Log) Identities(p *identity.Parser, e tlog.Entry) ([]identity.Identity, error) {
+	return p.ParseV2(e.Data)
 }
 
 // ExplainNotFound says whether the URL serves the Rekor v1 API, or only

@@ -25,6 +25,10 @@ type Entry struct {
 	// LeafHash is the RFC 6962 leaf hash of Data, computed by the fetching
 	// goroutine (so hashing runs in parallel with the in-order consumer).
 	LeafHash []byte
+	// Extra is what a log serves beside the leaf and outside the Merkle
+	// tree, for kinds that need it to name the signer (a CT log's
+	// extra_data: the submitted chain); nil for Rekor.
+	Extra []byte
 
 	// hold is the budget share of the response Data is part of.
 	hold *hold

@@ -52,8 +52,10 @@ type Log interface {
 	// tree t, as the log serves them: the caller proves it against a
 	// signed root before building on it.
 	RangeNodes(ctx context.Context, t Tree, size uint64) ([][]byte, error)
-	// Identities returns the signing identities in an entry's data.
-	Identities(p *identity.Parser, data []byte) ([]identity.Identity, error)
+	// Identities returns the signing identities of an entry: from its Data,
+	// and for kinds whose leaf does not carry the whole signer (a CT
+	// precertificate), from its Extra.
+	Identities(p *identity.Parser, e Entry) ([]identity.Identity, error)
 }
 
 // Options are what every kind needs to open a log.
