@@ -32,7 +32,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 		logLevel    = fs.String("log-level", "", "log level: debug, info, warn or error (default info)")
 
 		logURL      = fs.String("log-url", "", "base `URL` of the log (Rekor v1 API, or Rekor v2 tiles)")
-		logKind     = fs.String("log-kind", string(config.KindRekorV1), "log kind: rekor-v1 or rekor-v2")
+		logKind     = fs.String("log-kind", string(config.KindRekorV1), "log kind: rekor-v1, rekor-v2, ct or static-ct")
 		logName     = fs.String("log-name", "rekor", "`name` of the log in metrics, alerts and the state file")
 		publicKey   = fs.String("public-key", "", "PEM public key `file` of the log")
 		origin      = fs.String("origin", "", "checkpoint origin (rekor-v2) or signer hostname (rekor-v1); default: the URL's host")
@@ -162,7 +162,7 @@ var logFlags = map[string]string{
 // maps to a flag, so that the user reads the flag they typed:
 //
 //	--state-dir: required
-//	--log-kind: logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2
+//	--log-kind: logs[0].kind: "rekor-v3" is not rekor-v1, rekor-v2, ct or static-ct
 //
 // A field path that is not just the flag's own name stays in the message:
 // it is what to write in a config file. Errors the same after renaming

@@ -32,7 +32,7 @@ func TestFlagErrors(t *testing.T) {
 		want []string // the error's lines
 	}{
 		{"state dir", []string{"--log-url", "https://rekor.example", "--public-key", key}, []string{"--state-dir: required"}},
-		{"log kind", append(base, "--log-kind", "rekor-v3"), []string{`--log-kind: logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2`}},
+		{"log kind", append(base, "--log-kind", "rekor-v3"), []string{`--log-kind: logs[0].kind: "rekor-v3" is not rekor-v1, rekor-v2, ct or static-ct`}},
 		{"log url", []string{"--state-dir", dir, "--log-url", "ftp://rekor.example", "--public-key", key}, []string{`--log-url: logs[0].url: "ftp://rekor.example" is not an http(s) URL`}},
 		{"log name", append(base, "--log-name", "../x"), []string{`--log-name: logs[0].name: "../x" must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`}},
 		{"public key", []string{"--state-dir", dir, "--log-url", "https://rekor.example"},
@@ -54,13 +54,13 @@ func TestFlagErrors(t *testing.T) {
 		{"several", append(base, "--log-format", "xml", "--log-level", "trace", "--log-kind", "x"), []string{
 			`--log-format: "xml" is not json or text`,
 			`--log-level: "trace" is not debug, info, warn or error`,
-			`--log-kind: logs[0].kind: "x" is not rekor-v1 or rekor-v2`,
+			`--log-kind: logs[0].kind: "x" is not rekor-v1, rekor-v2, ct or static-ct`,
 		}},
 		// With --config, only the flags that override the file are named.
-		{"config", []string{"--config", cfgFile}, []string{"config " + cfgFile + `: logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2`}},
+		{"config", []string{"--config", cfgFile}, []string{"config " + cfgFile + `: logs[0].kind: "rekor-v3" is not rekor-v1, rekor-v2, ct or static-ct`}},
 		{"config and override", []string{"--config", cfgFile, "--log-format", "xml"}, []string{
 			"config " + cfgFile + `: --log-format: "xml" is not json or text`,
-			`logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2`,
+			`logs[0].kind: "rekor-v3" is not rekor-v1, rekor-v2, ct or static-ct`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

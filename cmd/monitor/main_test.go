@@ -46,7 +46,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no command", nil, "usage: monitor"},
 		{"unknown command", []string{"watch"}, `unknown command "watch"`},
 		{"no log", []string{"check", "--state-dir", dir}, "--config or --log-url is required"},
-		{"bad kind", []string{"check", "--state-dir", dir, "--log-url", "http://127.0.0.1:1", "--log-kind", "rekor-v3", "--public-key", bad}, `logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2`},
+		{"bad kind", []string{"check", "--state-dir", dir, "--log-url", "http://127.0.0.1:1", "--log-kind", "rekor-v3", "--public-key", bad}, `logs[0].kind: "rekor-v3" is not rekor-v1, rekor-v2, ct or static-ct`},
 		{"unknown config key", []string{"check", "--config", bad}, "field logz not found"},
 		{"config and log flags", []string{"check", "--config", bad, "--log-url", "http://x"}, "--log-url cannot be combined with --config"},
 		{"missing key file", []string{"check", "--state-dir", dir, "--log-url", "http://127.0.0.1:1", "--public-key", filepath.Join(dir, "nope.pem")}, "logs[0].public_key_file: stat"},

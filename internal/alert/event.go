@@ -55,11 +55,21 @@ const (
 	// endpoint's TLS certificate, a CA of the trust material, a log key's
 	// validity, a CA file) expires soon or expired. A condition.
 	KindCertificateExpiring Kind = "certificate_expiring"
+	// KindSCTUnhonored: a certificate used in a Rekor entry carries an SCT
+	// from the paired CT log, and that log did not include it within its
+	// maximum merge delay. Evidence: the certificate, the SCT and the CT
+	// log's latest verified head. One-off.
+	KindSCTUnhonored Kind = "sct_unhonored"
+	// KindCertificateUnused: a certificate of a watched identity is in the
+	// CT log and no entry of the paired Rekor log used it within the
+	// window. One-off.
+	KindCertificateUnused Kind = "certificate_unused"
 )
 
 var kinds = []Kind{KindIntegrityViolation, KindStaleLog, KindIdentityMatch,
 	KindUnexpectedIdentity, KindMalformedEntry, KindRecovered, KindTest,
-	KindTrustChanged, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring}
+	KindTrustChanged, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring,
+	KindSCTUnhonored, KindCertificateUnused}
 
 // Valid reports whether k is one of the Kind constants.
 func (k Kind) Valid() bool {

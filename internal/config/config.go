@@ -30,6 +30,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -45,12 +46,19 @@ type Kind string
 
 // Log kinds.
 const (
-	KindRekorV1 Kind = "rekor-v1"
-	KindRekorV2 Kind = "rekor-v2"
+	KindRekorV1  Kind = "rekor-v1"
+	KindRekorV2  Kind = "rekor-v2"
+	KindCT       Kind = "ct"        // certificate transparency, RFC 6962 API
+	KindStaticCT Kind = "static-ct" // certificate transparency, C2SP static-ct-api
 )
 
 // Kinds lists the log kinds, in the order error messages name them.
-var Kinds = []Kind{KindRekorV1, KindRekorV2}
+var Kinds = []Kind{KindRekorV1, KindRekorV2, KindCT, KindStaticCT}
+
+// CertificateTransparency reports whether k is a certificate transparency
+// log (its keys are the trusted root's ctlogs, its entries certificates),
+// rather than a Rekor log.
+func (k Kind) CertificateTransparency() bool { return k == KindCT || k == KindStaticCT }
 
 // Defaults.
 const (
@@ -64,6 +72,18 @@ const (
 	DefaultMemoryBudget = 64 * MiB
 
 	DefaultWatchSeverity = alert.SeverityWarning
+
+	// DefaultMaxMergeDelay is how long a CT log may take to include a
+	// certificate it gave an SCT for (RFC 6962's MMD; 24h is what public
+	// and scaffold-deployed logs announce).
+	DefaultMaxMergeDelay = 24 * time.Hour
+	// DefaultUnusedWindow is how long a watched identity's certificate may
+	// stay unused in Rekor after it appeared in the CT log.
+	DefaultUnusedWindow   = time.Hour
+	DefaultUnusedSeverity = alert.SeverityWarning
+	// DefaultMaxPending bounds the certificates a pair keeps, pending and
+	// recently seen, per list.
+	DefaultMaxPending = 100000
 
 	DefaultTrustInterval = time.Hour
 	DefaultTrustWarning  = 7 * 24 * time.Hour
@@ -93,6 +113,47 @@ type Config struct {
 	// Alerts configures the alert sinks and the durable outbox
 	// (<state_dir>/outbox); see package alert.
 	Alerts alert.Config `yaml:"alerts"`
+	// Reconcile holds CT logs against the Rekor logs whose certificates
+	// they log.
+	Reconcile Reconcile `yaml:"reconcile"`
+}
+
+// Reconcile configures the pairs of a Rekor log and the CT log its Fulcio
+// writes to. Without pairs, each Rekor log and each CT log whose keys both
+// come from the trust material (one deployment) are paired, with the
+// trust material's certificate authorities.
+type Reconcile struct {
+	// Disabled turns reconciliation off, including the pairs from the
+	// trust material.
+	Disabled bool   `yaml:"disabled"`
+	Pairs    []Pair `yaml:"pairs"`
+	// MaxPending bounds each list a pair keeps in the state directory:
+	// certificates awaiting their CT entry or their use in Rekor, and the
+	// recently seen ones (default 100000, range 100 to 10000000). What does
+	// not fit is dropped, counted and logged, never alerted on.
+	MaxPending int `yaml:"max_pending"`
+}
+
+// Pair is a Rekor log and the CT log holding the certificates its entries
+// use.
+type Pair struct {
+	// Rekor and CT name logs[] entries (or followed shards).
+	Rekor string `yaml:"rekor"`
+	CT    string `yaml:"ct"`
+	// CAFiles are PEM files of the certificate authorities (Fulcio) whose
+	// certificates the CT log holds: an SCT is verified against its issuer.
+	// Default: the trust material's certificate authorities.
+	CAFiles []string `yaml:"ca_files"`
+	// MaxMergeDelay: a certificate with an SCT from the CT log must be in
+	// the log this long after the SCT's timestamp (default 24h), else
+	// sct_unhonored.
+	MaxMergeDelay Duration `yaml:"max_merge_delay"`
+	// UnusedWindow: a certificate of a watched identity in the CT log that
+	// no Rekor entry uses within this time of its timestamp raises
+	// certificate_unused (default 1h), of severity UnusedSeverity
+	// (default warning).
+	UnusedWindow   Duration       `yaml:"unused_window"`
+	UnusedSeverity alert.Severity `yaml:"unused_severity"`
 }
 
 // Log is one log to watch.
@@ -100,13 +161,18 @@ type Log struct {
 	// Name labels the log in metrics, logs, alerts and the state file name.
 	Name string `yaml:"name"`
 	Kind Kind   `yaml:"kind"`
-	// URL is the Rekor v1 API base, or the Rekor v2 read (tiles) base.
+	// URL is the Rekor v1 API base, the Rekor v2 read (tiles) base, the CT
+	// log's base with its prefix (ct: <url>/ct/v1/get-sth), or the
+	// static-ct read base (static-ct: <url>/checkpoint).
 	URL string `yaml:"url"`
 	// PublicKeyFile is the log's PEM public key. When empty the key comes
 	// from the trust material (trust:) by matching URL.
 	PublicKeyFile string `yaml:"public_key_file"`
-	// Origin is the checkpoint origin (Rekor v2) or the signer hostname whose
-	// "<hostname> - <treeID>" is the origin (Rekor v1). Default: URL's host.
+	// Origin is the checkpoint origin (Rekor v2, static-ct) or the signer
+	// hostname whose "<hostname> - <treeID>" is the origin (Rekor v1).
+	// Default: URL's host; for CT kinds the URL without its scheme, as
+	// C2SP static-ct-api names a log by its submission prefix (for ct, the
+	// origin only names the checkpoint form of its tree heads).
 	Origin string `yaml:"origin"`
 	// CAFile is a PEM bundle to verify the log's TLS certificate with.
 	CAFile string `yaml:"ca_file"`
@@ -344,9 +410,35 @@ func (c *Config) applyDefaults() {
 		if l.Origin == "" {
 			if u, err := url.Parse(l.URL); err == nil {
 				l.Origin = u.Hostname()
+				if l.Kind.CertificateTransparency() && u.Hostname() != "" {
+					l.Origin = strings.ToLower(strings.TrimSuffix(u.Host+u.Path, "/"))
+				}
 			}
 		}
 	}
+	if c.Reconcile.MaxPending == 0 {
+		c.Reconcile.MaxPending = DefaultMaxPending
+	}
+	for i := range c.Reconcile.Pairs {
+		p := &c.Reconcile.Pairs[i]
+		if p.MaxMergeDelay == 0 {
+			p.MaxMergeDelay = Duration(DefaultMaxMergeDelay)
+		}
+		if p.UnusedWindow == 0 {
+			p.UnusedWindow = Duration(DefaultUnusedWindow)
+		}
+		if p.UnusedSeverity == "" {
+			p.UnusedSeverity = DefaultUnusedSeverity
+		}
+	}
+}
+
+// PairDefaults returns p with its defaults filled in, for pairs made from
+// the trust material.
+func PairDefaults(p Pair) Pair {
+	c := Config{Reconcile: Reconcile{Pairs: []Pair{p}}}
+	c.applyDefaults()
+	return c.Reconcile.Pairs[0]
 }
 
 // ParseSchedule parses a cron spec (5 fields) or descriptor (@every 1m,

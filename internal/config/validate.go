@@ -35,6 +35,9 @@ import (
 //	alerts.sinks[].timeout           10s            100ms .. 10m
 //	alerts.sinks[].resend_interval   1m             1s .. 24h
 //	alerts.sinks[].one_off_duration  1h             1m .. 720h
+//	reconcile.max_pending            100000         100 .. 10000000
+//	reconcile.pairs[].max_merge_delay 24h           1s .. 720h
+//	reconcile.pairs[].unused_window  1h             1s .. 720h
 const (
 	MinInterval       = time.Second
 	MaxInterval       = 24 * time.Hour
@@ -61,6 +64,12 @@ const (
 	MaxResendInterval = 24 * time.Hour
 	MinOneOffDuration = time.Minute
 	MaxOneOffDuration = 30 * 24 * time.Hour
+	MinMaxPending     = 100
+	MaxMaxPending     = 10000000
+	MinMaxMergeDelay  = time.Second
+	MaxMaxMergeDelay  = 30 * 24 * time.Hour
+	MinUnusedWindow   = time.Second
+	MaxUnusedWindow   = 30 * 24 * time.Hour
 )
 
 // errorList collects the errors of one validation.
@@ -138,7 +147,59 @@ func (c *Config) Validate() error {
 	}
 	errs.scan(c.Scan)
 	errs.trust(c.Trust)
+	errs.reconcile(c)
 	return errors.Join(errs...)
+}
+
+func (errs *errorList) reconcile(c *Config) {
+	r := c.Reconcile
+	if r.MaxPending < MinMaxPending || r.MaxPending > MaxMaxPending {
+		errs.add("reconcile.max_pending", "%d is not between %d and %d", r.MaxPending, MinMaxPending, MaxMaxPending)
+	}
+	kinds := map[string]Kind{}
+	for _, l := range c.Logs {
+		kinds[l.Name] = l.Kind
+	}
+	hasTrust := c.Trust.TrustedRootFile != "" || c.Trust.TUF.Mirror != ""
+	seen := map[[2]string]bool{}
+	for i, p := range r.Pairs {
+		f := fmt.Sprintf("reconcile.pairs[%d].", i)
+		switch k, ok := kinds[p.Rekor]; {
+		case p.Rekor == "":
+			errs.add(f+"rekor", "required: the name of a rekor-v1 or rekor-v2 log")
+		case !ok && !c.Trust.FollowShards:
+			errs.add(f+"rekor", "no log is named %q", p.Rekor)
+		case ok && k.CertificateTransparency():
+			errs.add(f+"rekor", "log %q is of kind %s, not a Rekor log", p.Rekor, k)
+		}
+		switch k, ok := kinds[p.CT]; {
+		case p.CT == "":
+			errs.add(f+"ct", "required: the name of a ct or static-ct log")
+		case !ok:
+			errs.add(f+"ct", "no log is named %q", p.CT)
+		case !k.CertificateTransparency():
+			errs.add(f+"ct", "log %q is of kind %s, not a ct or static-ct log", p.CT, k)
+		}
+		if seen[[2]string{p.Rekor, p.CT}] {
+			errs.add(f+"ct", "the pair %s and %s is listed twice", p.Rekor, p.CT)
+		}
+		seen[[2]string{p.Rekor, p.CT}] = true
+		if len(p.CAFiles) == 0 && !hasTrust {
+			errs.add(f+"ca_files", "required unless trust.trusted_root_file or trust.tuf gives the certificate authorities")
+		}
+		for j, path := range p.CAFiles {
+			if _, err := os.Stat(path); err != nil {
+				*errs = append(*errs, &FieldError{Field: fmt.Sprintf("%sca_files[%d]", f, j), Err: err})
+			}
+		}
+		errs.duration(f+"max_merge_delay", time.Duration(p.MaxMergeDelay), MinMaxMergeDelay, MaxMaxMergeDelay)
+		errs.duration(f+"unused_window", time.Duration(p.UnusedWindow), MinUnusedWindow, MaxUnusedWindow)
+		switch p.UnusedSeverity {
+		case alert.SeverityInfo, alert.SeverityWarning, alert.SeverityCritical:
+		default:
+			errs.add(f+"unused_severity", "%q is not info, warning or critical", p.UnusedSeverity)
+		}
+	}
 }
 
 func (errs *errorList) log(c *Config, i int, l Log, seen map[string]bool) {
@@ -154,7 +215,7 @@ func (errs *errorList) log(c *Config, i int, l Log, seen map[string]bool) {
 		for i, k := range Kinds {
 			names[i] = string(k)
 		}
-		errs.add(p+"kind", "%q is not %s", l.Kind, strings.Join(names, " or "))
+		errs.add(p+"kind", "%q is not %s or %s", l.Kind, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 	}
 	if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs.add(p+"url", "%q is not an http(s) URL", l.URL)

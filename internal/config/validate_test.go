@@ -229,7 +229,7 @@ alerts:
 	want := []string{
 		"state_dir: required",
 		`log_format: "xml" is not json or text`,
-		`logs[0].kind: "rekor-v3" is not rekor-v1 or rekor-v2`,
+		`logs[0].kind: "rekor-v3" is not rekor-v1, rekor-v2, ct or static-ct`,
 		"logs[0].public_key_file: stat " + dir + "/missing.pub: no such file or directory",
 		"logs[0].timeout: 1ns is below the 100ms minimum",
 		`logs[1].name: duplicate log name "a"`,
