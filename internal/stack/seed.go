@@ -399,17 +399,23 @@ func FetchV1TreeSize(ctx context.Context, rekorURL string) (int64, error) {
 // FetchV2Checkpoint returns the raw checkpoint the Rekor v2 read side at
 // readURL serves and the tree size on its second line.
 func FetchV2Checkpoint(ctx context.Context, readURL string) ([]byte, int64, error) {
+	return fetchCheckpoint(ctx, readURL, "rekor v2")
+}
+
+// fetchCheckpoint GETs {readURL}/checkpoint of the what log (tlog-tiles or
+// static-ct-api) and parses the tree size on its second line.
+func fetchCheckpoint(ctx context.Context, readURL, what string) ([]byte, int64, error) {
 	raw, err := get(ctx, strings.TrimSuffix(readURL, "/")+"/checkpoint")
 	if err != nil {
-		return nil, 0, fmt.Errorf("fetching rekor v2 checkpoint: %w", err)
+		return nil, 0, fmt.Errorf("fetching %s checkpoint: %w", what, err)
 	}
 	lines := strings.SplitN(string(raw), "\n", 3)
 	if len(lines) < 3 {
-		return raw, 0, errors.New("parsing rekor v2 checkpoint: fewer than 3 lines")
+		return raw, 0, fmt.Errorf("parsing %s checkpoint: fewer than 3 lines", what)
 	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
 	if err != nil {
-		return raw, 0, fmt.Errorf("parsing rekor v2 checkpoint size: %w", err)
+		return raw, 0, fmt.Errorf("parsing %s checkpoint size: %w", what, err)
 	}
 	return raw, size, nil
 }

@@ -2,8 +2,9 @@
 # down.sh - stop the local Sigstore stack started by up.sh, strictly by the PIDs it recorded.
 #
 #   down.sh            stop every process (SIGTERM, then SIGKILL after $GRACE seconds), PostgreSQL last
-#   down.sh --purge    also delete the stack's data (database, Trillian tree id, tiles, env file);
-#                      keys and binaries are kept
+#   down.sh --purge    also delete the stack's data (database, the Trillian tree ids of Rekor and the
+#                      CT log, tiles, static-ct storage, CT log config and roots, env file); keys,
+#                      loadgen's test CA and binaries are kept
 #
 # A PID is only signalled when it still runs the binary up.sh started from $VIGIL_CACHE/bin
 # (PostgreSQL: the postmaster of this stack's cluster), so a stale PID file never hits a stranger.
@@ -22,6 +23,9 @@ case "${1:-}" in
   *) echo "usage: $0 [--purge]" >&2; exit 2 ;;
 esac
 
+# alive PID: PID exists and is not a zombie (an exited orphan stays one until PID 1 reaps it, which
+# in some containers takes seconds).
+alive() { kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 # owned PID EXE: PID is alive and runs EXE (possibly replaced on disk since: "EXE (deleted)").
 owned() {
   local exe
@@ -31,7 +35,8 @@ owned() {
 }
 
 pids=() names=()
-for n in fulcio devoidc tileserve rekor-tiles-posix rekor-server trillian_log_signer trillian_log_server; do
+for n in fulcio devoidc tileserve-staticct tesseract-posix ct_server tileserve rekor-tiles-posix rekor-server \
+  trillian_log_signer trillian_log_server; do
   f=$RUN/$n.pid
   [ -s "$f" ] || continue
   p=$(head -n1 "$f")
@@ -44,12 +49,12 @@ done
 if [ ${#pids[@]} -gt 0 ]; then
   for _ in $(seq $((GRACE * 10))); do
     alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    for p in "${pids[@]}"; do alive "$p" && alive=1; done
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
   for i in "${!pids[@]}"; do
-    if kill -0 "${pids[$i]}" 2>/dev/null; then
+    if alive "${pids[$i]}"; then
       kill -KILL "${pids[$i]}" 2>/dev/null || true
       echo "killed ${names[$i]} (pid ${pids[$i]}) after ${GRACE}s"
     else
@@ -65,8 +70,8 @@ if [ -n "$PGHOME" ] && [ -s "$PGHOME/cluster/postmaster.pid" ]; then
   exe=$(readlink "/proc/$p/exe" 2>/dev/null || true)
   if kill -0 "$p" 2>/dev/null && [[ "$exe" == */bin/postgres* ]]; then
     kill -INT "$p"
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then kill -QUIT "$p" 2>/dev/null || true; echo "postgres (pid $p) did not stop in 10s; sent SIGQUIT"
+    for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
+    if alive "$p"; then kill -QUIT "$p" 2>/dev/null || true; echo "postgres (pid $p) did not stop in 10s; sent SIGQUIT"
     else echo "stopped postgres (pid $p)"; fi
   fi
 fi

@@ -3,22 +3,30 @@
 #
 #   Rekor v1  rekor-server (sigstore/rekor)      -> Trillian log server + log signer -> PostgreSQL (Debian)
 #   Rekor v2  rekor-tiles POSIX (writes tiles)   +  tools/tileserve (serves the tiles, read side)
-#   Fulcio    ephemeral CA, no CT log            +  tools/devoidc (TEST-ONLY OIDC issuer)
+#   CT log    ct_server (RFC 6962 API)           -> the same Trillian (second tree) -> PostgreSQL
+#   static-ct tesseract POSIX (static-ct-api)    +  tools/tileserve as tileserve-staticct (read side)
+#   Fulcio    file CA (keys/fulcio-root.crt)     +  tools/devoidc (TEST-ONLY OIDC issuer); logs every
+#             precertificate in the CT log and embeds the SCT. Both CT logs trust Fulcio's root and
+#             loadgen's test CA ($VIGIL_STACK_DIR/testca, created here with loadgen -init-ca).
 #
 # Pinned servers are built with `go install pkg@version` into $VIGIL_CACHE/bin (stamp <name>.version,
 # rebuilt only when the pinned version changes); Vigil's own tools are built from this work tree on
 # every run (seconds with a warm build cache). Data, logs, PIDs and keys live in $VIGIL_STACK_DIR.
-# Keys, the database and the Trillian tree are created once and reused, so re-running after down.sh
-# restarts the same logs. Idempotent: running processes are left alone.
+# Keys, the database and the Trillian trees are created once and reused, so re-running after down.sh
+# restarts the same logs. Idempotent: running processes are left alone, unless their binary or their
+# arguments changed (then they are restarted), or the CT logs' roots file changed.
 #
 # Env knobs (all optional):
 #   VIGIL_CACHE      tool cache (default $HOME/.cache/vigil)
 #   VIGIL_STACK_DIR  stack state (default $VIGIL_CACHE/stack); env file is $VIGIL_STACK_DIR/env
-#   FRESH=1          stop the stack and wipe its data (DB, tree, tiles) first; keys and binaries kept
-#   SMOKE=0          skip the smoke check (one v1 and one v2 entry, both checkpoints fetched)
+#   FRESH=1          stop the stack and wipe its data (DB, trees, tiles, static-ct log) first; keys,
+#                    loadgen's test CA and binaries kept
+#   SMOKE=0          skip the smoke check (one v1 and one v2 entry, a Fulcio certificate whose
+#                    precertificate grows the CT log, one static-ct entry; checkpoints fetched)
 #   VIGIL_*_PORT     ports, see the list below; everything binds 127.0.0.1 except two metrics
 #                    listeners the upstream servers hard-wire to all interfaces (see README notes):
-#                    rekor-server :2112 (not configurable) and Fulcio's --metrics-port.
+#                    rekor-server :2112 (not configurable) and Fulcio's --metrics-port. tesseract
+#                    has no metrics listener (OTel push only) and serves /debug/pprof on its port.
 #   VIGIL_PG_DIR     PostgreSQL cluster directory (default $VIGIL_STACK_DIR/data/pg, or, when the
 #                    postgres user cannot reach that path, e.g. under /root, a directory in
 #                    /var/lib/postgresql/vigil/ recorded in $VIGIL_STACK_DIR/data/pg.path)
@@ -34,6 +42,8 @@ TRILLIAN_VERSION=v1.8.0
 REKOR_VERSION=v1.5.4        # v1.5.5 declares go 1.27
 REKOR_TILES_VERSION=v2.3.0  # v2.4.x declares go 1.27
 FULCIO_VERSION=v1.8.8
+CT_VERSION=v1.4.0           # certificate-transparency-go: ct_server
+TESSERACT_VERSION=v0.1.1
 
 HOST=127.0.0.1
 PG_PORT=${VIGIL_PG_PORT:-31432}
@@ -44,8 +54,15 @@ TILES_HTTP_PORT=${VIGIL_TILES_HTTP_PORT:-31303} TILES_GRPC_PORT=${VIGIL_TILES_GR
 TILES_METRICS_PORT=${VIGIL_TILES_METRICS_PORT:-31314} TILES_READ_PORT=${VIGIL_TILES_READ_PORT:-31380}
 FULCIO_HTTP_PORT=${VIGIL_FULCIO_HTTP_PORT:-31555} FULCIO_GRPC_PORT=${VIGIL_FULCIO_GRPC_PORT:-31554}
 FULCIO_METRICS_PORT=${VIGIL_FULCIO_METRICS_PORT:-31513} OIDC_PORT=${VIGIL_OIDC_PORT:-31556}
+CT_PORT=${VIGIL_CT_PORT:-31662} CT_METRICS_PORT=${VIGIL_CT_METRICS_PORT:-31664}
+STATIC_CT_PORT=${VIGIL_STATIC_CT_PORT:-31663} STATIC_CT_READ_PORT=${VIGIL_STATIC_CT_READ_PORT:-31680}
 REKOR_HOSTNAME=rekor.local           # v1 checkpoint origin is "<hostname> - <treeID>"
 REKOR_V2_ORIGIN=rekor-tiles.local    # v2 checkpoint origin
+CT_PREFIX=vigil-ct                   # CT log URL: http://$HOST:$CT_PORT/$CT_PREFIX
+STATIC_CT_ORIGIN=static-ct.local     # static-ct checkpoint origin (and submission prefix, sans scheme)
+# Trillian's PEM key loader (ct_server's private_key) only reads a legacy-encrypted PEM, and refuses an
+# empty password: keys/ct-signer.trillian.pem is keys/ct-signer.pem encrypted with this.
+CT_KEY_PASS=vigil-stack
 
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 
@@ -61,6 +78,15 @@ pid_ok() {
   exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
   [ "${exe% (deleted)}" = "$2" ]
 }
+# alive PID: PID exists and is not a zombie (an exited orphan stays one until PID 1 reaps it, which
+# in some containers takes seconds).
+alive() { kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/.*) \(.\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+# kill_wait PID: SIGTERM, then SIGKILL after 5 s.
+kill_wait() {
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 50); do alive "$1" || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+}
 # running NAME: the PID file of NAME names a live process running $BIN/NAME, and that binary was not
 # replaced since it started (a replaced binary shows as "(deleted)": the process is restarted).
 running() {
@@ -71,18 +97,35 @@ running() {
   exe=$(readlink "/proc/$p/exe")
   if [ "$exe" != "$BIN/$1" ]; then
     say "$1: binary replaced since pid $p started; restarting"
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
+    kill_wait "$p"
     return 1
   fi
 }
-# start NAME ARGS...: start $BIN/NAME in the background unless already running; PID -> $RUN/NAME.pid
+# stop NAME [WHY]: stop NAME if it runs (so that start restarts it).
+stop() {
+  running "$1" || return 0
+  local p; p=$(head -n1 "$RUN/$1.pid")
+  say "$1: ${2:-stopping}; restarting pid $p"
+  kill_wait "$p"
+}
+# same_args NAME ARGS...: the running NAME was started with exactly ARGS.
+same_args() {
+  local name=$1; shift
+  cmp -s "/proc/$(head -n1 "$RUN/$name.pid")/cmdline" <(printf '%s\0' "$BIN/$name" "$@")
+}
+# start NAME ARGS...: start $BIN/NAME in the background unless already running with the same ARGS (a
+# process started with other arguments is restarted); PID -> $RUN/NAME.pid
 start() {
   local name=$1; shift
+  if running "$name" && ! same_args "$name" "$@"; then stop "$name" "arguments changed"; fi
   if running "$name"; then echo "  $name already running (pid $(head -n1 "$RUN/$name.pid"))"; return; fi
   nohup "$BIN/$name" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
+}
+# replace_if_changed FILE: move FILE.tmp to FILE unless their bytes are equal; true when FILE changed.
+replace_if_changed() {
+  if cmp -s "$1.tmp" "$1"; then rm -f "$1.tmp"; return 1; fi
+  mv -f "$1.tmp" "$1"
 }
 # wait_http NAME URL [tries of 0.1s]: wait until URL answers 2xx; fail fast if NAME's process died.
 wait_http() {
@@ -126,7 +169,7 @@ say "prerequisites ok ($("$PG_BIN/postgres" --version), $(go env GOVERSION))"
 
 # ------------------------------------------------------------------ 2. binaries
 # build_pinned NAME PKG VERSION: go install PKG@VERSION -> $BIN/NAME unless $BIN/NAME.version says VERSION.
-# From a cold cache a build takes minutes (all six together ~24 min on 2 cores) and go install is
+# From a cold cache a build takes minutes (all eight together ~25-30 min on 2 cores) and go install is
 # silent, so a ticker prints "building NAME VERSION ... 2m30s" every 30 s while it runs (it stops
 # with the build, or when this shell is gone).
 build_pinned() {
@@ -164,15 +207,20 @@ build_pinned createtree github.com/google/trillian/cmd/createtree "$TRILLIAN_VER
 build_pinned rekor-server github.com/sigstore/rekor/cmd/rekor-server "$REKOR_VERSION" & pids+=($!)
 build_pinned rekor-tiles-posix github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix "$REKOR_TILES_VERSION" & pids+=($!)
 build_pinned fulcio github.com/sigstore/fulcio "$FULCIO_VERSION" & pids+=($!)
+build_pinned ct_server github.com/google/certificate-transparency-go/trillian/ctfe/ct_server "$CT_VERSION" & pids+=($!)
+build_pinned tesseract-posix github.com/transparency-dev/tesseract/cmd/tesseract/posix "$TESSERACT_VERSION" & pids+=($!)
 fail=0; for p in "${pids[@]}"; do wait "$p" || fail=1; done
 [ "$fail" = 0 ] || die "building pinned servers failed (logs in $LOGS/build-*.log)"
 say "pinned servers ready in $BIN"
 
 # Our own tools, from the work tree; a binary is replaced only when its bytes change, so a running
-# process is restarted only when its code changed.
+# process is restarted only when its code changed. tileserve-staticct is a copy of tileserve: the
+# second instance (static-ct read side) needs its own binary name, which names its PID file and is
+# what running/down.sh check /proc/PID/exe against (a symlink would resolve to tileserve).
 NEW=$(mktemp -d "$BIN/.build-own-XXXXXX")
 (cd "$REPO" && go build -o "$NEW/" ./tools/tileserve ./tools/devoidc ./tools/loadgen) || { rm -rf "$NEW"; die "building tools from $REPO failed"; }
-for t in tileserve devoidc loadgen; do
+cp "$NEW/tileserve" "$NEW/tileserve-staticct"
+for t in tileserve tileserve-staticct devoidc loadgen; do
   cmp -s "$NEW/$t" "$BIN/$t" 2>/dev/null || mv -f "$NEW/$t" "$BIN/$t"
 done
 rm -rf "$NEW"
@@ -197,13 +245,39 @@ gen_keys() {
     if [ ! -s "$KEYS/devoidc.pem" ]; then # test OIDC issuer token key: RSA 2048
       openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$KEYS/devoidc.pem" 2>/dev/null
     fi
+    if [ ! -s "$KEYS/ct-signer.pem" ]; then # CT log (ct_server) STHs and SCTs: ECDSA P-256
+      openssl ecparam -genkey -name prime256v1 -noout | openssl pkcs8 -topk8 -nocrypt -out "$KEYS/ct-signer.pem"
+      openssl ec -in "$KEYS/ct-signer.pem" -pubout -out "$KEYS/ct-signer.pub" 2>/dev/null
+      rm -f "$KEYS/ct-signer.trillian.pem"
+    fi
+    if [ ! -s "$KEYS/ct-signer.trillian.pem" ]; then # the same key as ct_server reads it (see CT_KEY_PASS)
+      openssl ec -in "$KEYS/ct-signer.pem" -aes256 -passout "pass:$CT_KEY_PASS" -out "$KEYS/ct-signer.trillian.pem" 2>/dev/null
+    fi
+    if [ ! -s "$KEYS/static-ct-signer.pem" ]; then # static-ct log checkpoints and SCTs: ECDSA P-256, SEC1
+      openssl ecparam -genkey -name prime256v1 -noout -out "$KEYS/static-ct-signer.pem" # tesseract reads only SEC1
+      openssl ec -in "$KEYS/static-ct-signer.pem" -pubout -out "$KEYS/static-ct-signer.pub" 2>/dev/null
+    fi
+    if [ ! -s "$KEYS/fulcio-ca.pem" ]; then # Fulcio's file CA: ECDSA P-256 (PKCS#8, unencrypted)
+      openssl ecparam -genkey -name prime256v1 -noout | openssl pkcs8 -topk8 -nocrypt -out "$KEYS/fulcio-ca.pem"
+      rm -f "$KEYS/fulcio-root.crt"
+    fi
+    if [ ! -s "$KEYS/fulcio-root.crt" ]; then # its self-signed root, 10 years, no extendedKeyUsage
+      openssl req -x509 -new -key "$KEYS/fulcio-ca.pem" -sha256 -days 3650 \
+        -subj "/O=vigil-stack/CN=vigil stack fulcio root" -extensions v3 -out "$KEYS/fulcio-root.crt" \
+        -config <(printf '%s\n' '[req]' 'distinguished_name=dn' '[dn]' '[v3]' \
+          'basicConstraints=critical,CA:TRUE' 'keyUsage=critical,keyCertSign,cRLSign' 'subjectKeyIdentifier=hash')
+    fi
   )
-  chmod 644 "$KEYS"/*.pub
+  chmod 644 "$KEYS"/*.pub "$KEYS/fulcio-root.crt"
 }
-if [ ! -s "$KEYS/rekor-signer.pem" ] || [ ! -s "$KEYS/tiles-signer.pem" ] || [ ! -s "$KEYS/client.pem" ] || [ ! -s "$KEYS/devoidc.pem" ]; then
-  gen_keys
-  say "generated keys in $KEYS"
-fi
+for k in rekor-signer.pem tiles-signer.pem client.pem devoidc.pem ct-signer.pem ct-signer.trillian.pem \
+  static-ct-signer.pem fulcio-ca.pem fulcio-root.crt; do
+  if [ ! -s "$KEYS/$k" ]; then
+    gen_keys
+    say "generated keys in $KEYS"
+    break
+  fi
+done
 
 # ------------------------------------------------------------------ 4. PostgreSQL (private cluster)
 # PostgreSQL refuses to run as root: as root, run it as the Debian 'postgres' user. That user must be
@@ -293,30 +367,92 @@ wait_http rekor-tiles-posix "http://$HOST:$TILES_HTTP_PORT/healthz" 600
 wait_http tileserve "http://$HOST:$TILES_READ_PORT/checkpoint" 600
 say "rekor v2 up: write http://$HOST:$TILES_HTTP_PORT, read http://$HOST:$TILES_READ_PORT"
 
-# ------------------------------------------------------------------ 8. Fulcio + test OIDC issuer
+# ------------------------------------------------------------------ 8. CT logs: ct_server (RFC 6962) + tesseract (static-ct-api)
+# Both trust Fulcio's root and loadgen's test CA; the roots file is rebuilt on every run and a change
+# restarts both logs. loadgen creates its CA the first time it runs; here, before the env file exists.
+"$BIN/loadgen" -init-ca -ca "$STACK/testca" >/dev/null || die "creating loadgen's test CA in $STACK/testca failed"
+cat "$KEYS/fulcio-root.crt" "$STACK/testca/ca.crt" >"$DATA/ct-roots.pem.tmp"
+ROOTS_CHANGED=0; replace_if_changed "$DATA/ct-roots.pem" && ROOTS_CHANGED=1
+# The CT log is a second Trillian tree (ct_server, unlike rekor-server, never creates one).
+if [ ! -s "$DATA/ct_tree_id" ]; then
+  "$BIN/createtree" --admin_server="$HOST:$TRILLIAN_RPC_PORT" --display_name=vigil-ctlog --max_root_duration=0s \
+    >"$DATA/ct_tree_id.tmp" 2>>"$LOGS/createtree.log" || die "createtree (CT log) failed (see $LOGS/createtree.log)"
+  mv "$DATA/ct_tree_id.tmp" "$DATA/ct_tree_id"
+fi
+CT_TREE_ID=$(cat "$DATA/ct_tree_id")
+cat >"$DATA/ct-config.textproto.tmp" <<EOF
+# written by scripts/stack/up.sh: ct_server --log_config (configpb.LogConfigSet, text format)
+config {
+  log_id: $CT_TREE_ID
+  prefix: "$CT_PREFIX"
+  roots_pem_file: "$DATA/ct-roots.pem"
+  private_key {
+    [type.googleapis.com/keyspb.PEMKeyFile] {
+      path: "$KEYS/ct-signer.trillian.pem"
+      password: "$CT_KEY_PASS"
+    }
+  }
+  ext_key_usages: "CodeSigning"
+  max_merge_delay_sec: 86400
+  expected_merge_delay_sec: 120
+}
+EOF
+CONFIG_CHANGED=0; replace_if_changed "$DATA/ct-config.textproto" && CONFIG_CHANGED=1
+mkdir -p "$DATA/static-ct"
+port_check "$CT_PORT" ct_server; port_check "$CT_METRICS_PORT" ct_server
+port_check "$STATIC_CT_PORT" tesseract-posix; port_check "$STATIC_CT_READ_PORT" tileserve-staticct
+if [ "$ROOTS_CHANGED" = 1 ] || [ "$CONFIG_CHANGED" = 1 ]; then stop ct_server "log config or roots changed"; fi
+[ "$ROOTS_CHANGED" = 0 ] || stop tesseract-posix "roots changed"
+start ct_server --log_rpc_server="$HOST:$TRILLIAN_RPC_PORT" --log_config="$DATA/ct-config.textproto" \
+  --http_endpoint="$HOST:$CT_PORT" --metrics_endpoint="$HOST:$CT_METRICS_PORT" \
+  --quota_remote=false --quota_intermediate=false
+# tesseract only pushes OTel metrics (to the default OTLP endpoint, localhost:4318, nothing listens
+# there): export once a day rather than logging a failed export every minute. It serves
+# /debug/pprof on its write port (it imports net/http/pprof).
+OTEL_METRIC_EXPORT_INTERVAL=86400000 start tesseract-posix \
+  --http_endpoint="$HOST:$STATIC_CT_PORT" --origin="$STATIC_CT_ORIGIN" --storage_dir="$DATA/static-ct" \
+  --private_key="$KEYS/static-ct-signer.pem" --roots_pem_file="$DATA/ct-roots.pem" --ext_key_usages=CodeSigning \
+  --accept_sha1_signing_algorithms=false --checkpoint_interval=200ms --batch_max_age=50ms
+start tileserve-staticct -addr "$HOST:$STATIC_CT_READ_PORT" -dir "$DATA/static-ct"
+# A brand new tree has its first (empty) signed root from createtree; get-sth answers 200 once the
+# log server serves it.
+wait_http ct_server "http://$HOST:$CT_PORT/$CT_PREFIX/ct/v1/get-sth" 600
+wait_http tesseract-posix "http://$HOST:$STATIC_CT_PORT/ct/v1/get-roots" 600
+wait_http tileserve-staticct "http://$HOST:$STATIC_CT_READ_PORT/checkpoint" 600
+say "CT logs up: http://$HOST:$CT_PORT/$CT_PREFIX (tree $CT_TREE_ID); static-ct write http://$HOST:$STATIC_CT_PORT, read http://$HOST:$STATIC_CT_READ_PORT"
+
+# ------------------------------------------------------------------ 9. Fulcio + test OIDC issuer
 OIDC_ISSUER=http://$HOST:$OIDC_PORT
 port_check "$OIDC_PORT" devoidc; port_check "$FULCIO_HTTP_PORT" fulcio
 start devoidc -addr "$HOST:$OIDC_PORT" -key-file "$KEYS/devoidc.pem"
 printf '{"OIDCIssuers":{"%s":{"IssuerURL":"%s","ClientID":"sigstore","Type":"email"}}}\n' \
   "$OIDC_ISSUER" "$OIDC_ISSUER" >"$DATA/fulcio-config.json"
 wait_http devoidc "$OIDC_ISSUER/.well-known/openid-configuration"
+# fileca: the loader parses an unencrypted PKCS#8 key and ignores the (required) password. Each
+# certificate's precertificate goes to the CT log; Fulcio verifies the SCT with the log's key.
+FULCIO_ARGS=(serve --ca=fileca --fileca-cert="$KEYS/fulcio-root.crt" --fileca-key="$KEYS/fulcio-ca.pem"
+  --fileca-key-passwd=unused --fileca-watch=false
+  --ct-log-url="http://$HOST:$CT_PORT/$CT_PREFIX" --ct-log-public-key-path="$KEYS/ct-signer.pub"
+  --host=$HOST --port="$FULCIO_HTTP_PORT" --grpc-host=$HOST --grpc-port="$FULCIO_GRPC_PORT"
+  --metrics-port="$FULCIO_METRICS_PORT" --log_type=prod
+  --config-path="$DATA/fulcio-config.json" --legacy-unix-domain-socket="$RUN/fulcio-legacy.sock")
+if running fulcio && ! same_args fulcio "${FULCIO_ARGS[@]}"; then stop fulcio "arguments changed"; fi
 running fulcio || rm -f "$RUN/fulcio-legacy.sock" # a killed fulcio leaves its socket behind; bind would fail
-start fulcio serve --ca=ephemeralca --ct-log-url="" --host=$HOST --port="$FULCIO_HTTP_PORT" \
-  --grpc-host=$HOST --grpc-port="$FULCIO_GRPC_PORT" --metrics-port="$FULCIO_METRICS_PORT" --log_type=prod \
-  --config-path="$DATA/fulcio-config.json" --legacy-unix-domain-socket="$RUN/fulcio-legacy.sock"
+start fulcio "${FULCIO_ARGS[@]}"
 wait_http fulcio "http://$HOST:$FULCIO_HTTP_PORT/api/v2/trustBundle"
-say "fulcio up: http://$HOST:$FULCIO_HTTP_PORT (issuer $OIDC_ISSUER)"
+say "fulcio up: http://$HOST:$FULCIO_HTTP_PORT (issuer $OIDC_ISSUER, CT log $CT_PREFIX)"
 
-# ------------------------------------------------------------------ 9. every process alive
+# ------------------------------------------------------------------ 10. every process alive
 sleep 0.3 # a process that lost a port race exits right after its health endpoint answered elsewhere
-for n in trillian_log_server trillian_log_signer rekor-server rekor-tiles-posix tileserve devoidc fulcio; do
+for n in trillian_log_server trillian_log_signer rekor-server rekor-tiles-posix tileserve ct_server tesseract-posix \
+  tileserve-staticct devoidc fulcio; do
   running "$n" || { echo "ERROR: $n is not running; tail of $LOGS/$n.log:" >&2; tail -n 15 "$LOGS/$n.log" >&2; exit 1; }
 done
 pg_running || die "postgres is not running (see $LOGS/postgres.log)"
 
-# ------------------------------------------------------------------ 10. env file (atomic)
+# ------------------------------------------------------------------ 11. env file (atomic)
 cat >"$STACK/env.tmp" <<EOF
-# written by scripts/stack/up.sh; KEY=VALUE, shell-safe; *KEY/*PUBKEY are PEM file paths
+# written by scripts/stack/up.sh; KEY=VALUE, shell-safe; *KEY/*PUBKEY/*ROOT(S) are PEM file paths
 # Rekor v1 checkpoint origin: "<REKOR_HOSTNAME> - <REKOR_TREE_ID>"; Rekor v2 origin: REKOR_V2_ORIGIN
 STACK_DIR=$STACK
 BIN_DIR=$BIN
@@ -331,7 +467,19 @@ REKOR_V2_ORIGIN=$REKOR_V2_ORIGIN
 REKOR_V2_PUBKEY=$KEYS/tiles-signer.pub
 REKOR_V2_PRIVKEY=$KEYS/tiles-signer.pem
 FULCIO_URL=http://$HOST:$FULCIO_HTTP_PORT
+FULCIO_ROOT=$KEYS/fulcio-root.crt
+FULCIO_CA_KEY=$KEYS/fulcio-ca.pem
 OIDC_ISSUER=$OIDC_ISSUER
+CT_URL=http://$HOST:$CT_PORT/$CT_PREFIX
+CT_TREE_ID=$CT_TREE_ID
+CT_PUBKEY=$KEYS/ct-signer.pub
+CT_PRIVKEY=$KEYS/ct-signer.pem
+CT_ROOTS=$DATA/ct-roots.pem
+STATIC_CT_WRITE_URL=http://$HOST:$STATIC_CT_PORT
+STATIC_CT_READ_URL=http://$HOST:$STATIC_CT_READ_PORT
+STATIC_CT_ORIGIN=$STATIC_CT_ORIGIN
+STATIC_CT_PUBKEY=$KEYS/static-ct-signer.pub
+STATIC_CT_PRIVKEY=$KEYS/static-ct-signer.pem
 CLIENT_KEY=$KEYS/client.pem
 CLIENT_PUBKEY=$KEYS/client.pub
 TRILLIAN_RPC=$HOST:$TRILLIAN_RPC_PORT
@@ -340,14 +488,30 @@ EOF
 mv -f "$STACK/env.tmp" "$STACK/env"
 say "stack up; env in $STACK/env"
 
-# ------------------------------------------------------------------ 11. smoke check (SMOKE=0 skips)
+# ------------------------------------------------------------------ 12. smoke check (SMOKE=0 skips)
 if [ "${SMOKE:-1}" = 1 ]; then
-  "$BIN/loadgen" -env "$STACK/env" -v1 1 -v2 1 -workers 1 -mix key -quiet \
+  ct_size() { curl -fsS --max-time 5 "http://$HOST:$CT_PORT/$CT_PREFIX/ct/v1/get-sth" | sed -n 's/.*"tree_size":\([0-9]*\).*/\1/p'; }
+  ct0=$(ct_size) && [ -n "$ct0" ] || die "smoke check: fetching the CT log's STH failed"
+  # v1: a key entry and a hashedrekord with a certificate from Fulcio, whose precertificate Fulcio
+  # logs in the CT log; v2: a key entry; static-ct: one precertificate from the test CA.
+  "$BIN/loadgen" -env "$STACK/env" -v1 2 -v2 1 -static-ct 1 -workers 1 -mix key,fulcio -quiet \
     || die "smoke check: adding entries failed"
   v1=$(curl -fsS --max-time 5 "http://$HOST:$REKOR_PORT/api/v1/log") || die "smoke check: fetching the v1 checkpoint failed"
   v1size=$(printf %s "$v1" | sed -n 's/.*"treeSize":\([0-9]*\).*/\1/p')
   v2=$(curl -fsS --max-time 5 "http://$HOST:$TILES_READ_PORT/checkpoint") || die "smoke check: fetching the v2 checkpoint failed"
   if [ -z "$v1size" ] || [ "$v1size" -lt 1 ]; then die "smoke check: v1 tree size is '$v1size'"; fi
   [ "$(printf '%s\n' "$v2" | sed -n 1p)" = "$REKOR_V2_ORIGIN" ] || die "smoke check: v2 checkpoint origin is not $REKOR_V2_ORIGIN"
-  say "smoke ok: v1 tree size $v1size, v2 tree size $(printf '%s\n' "$v2" | sed -n 2p)"
+  # Fulcio's SCT promises inclusion within the MMD; Trillian's signer sequences within ~100ms.
+  ct1=$ct0
+  for _ in $(seq 100); do
+    ct1=$(ct_size || true)
+    [ -n "$ct1" ] && [ "$ct1" -gt "$ct0" ] && break
+    sleep 0.1
+  done
+  if [ -z "$ct1" ] || [ "$ct1" -le "$ct0" ]; then die "smoke check: the CT log did not grow in 10 s (tree size '$ct0' -> '$ct1')"; fi
+  sct=$(curl -fsS --max-time 5 "http://$HOST:$STATIC_CT_READ_PORT/checkpoint") || die "smoke check: fetching the static-ct checkpoint failed"
+  [ "$(printf '%s\n' "$sct" | sed -n 1p)" = "$STATIC_CT_ORIGIN" ] || die "smoke check: static-ct checkpoint origin is not $STATIC_CT_ORIGIN"
+  sctsize=$(printf '%s\n' "$sct" | sed -n 2p)
+  if [ -z "$sctsize" ] || [ "$sctsize" -lt 1 ]; then die "smoke check: static-ct tree size is '$sctsize'"; fi
+  say "smoke ok: v1 tree size $v1size, v2 tree size $(printf '%s\n' "$v2" | sed -n 2p), CT tree size $ct0 -> $ct1, static-ct tree size $sctsize"
 fi

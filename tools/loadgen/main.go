@@ -15,14 +15,22 @@
 //	intoto  as dsse, but an intoto 0.0.2 entry in v1 (v2: as dsse)
 //	fulcio  hashedrekord with a certificate from the stack's real Fulcio (token from devoidc)
 //
-// The test CA is kept in -ca (default $STACK_DIR/testca: ca.crt, ca.key) so that
-// a monitor config can trust it. -san/-issuer pin every certificate to one
-// identity (e.g. an unexpected signer for an alert demo).
+// -ct N and -static-ct N submit N certificate chains to the stack's CT log
+// (ct_server, CT_URL) and static-ct log (tesseract, STATIC_CT_WRITE_URL): each a
+// fresh Fulcio-shaped certificate from the test CA, identities as for cert,
+// even i as a precertificate (add-pre-chain, with the CT poison extension),
+// odd i as a final certificate (add-chain). -mix does not apply to them.
 //
-// Rekor v1 returns once an entry is sequenced; Rekor v2 once a checkpoint covers
-// it (>= 1s), so v2 needs many writers: the defaults are 64 v1 and 256 v2
-// workers, running at the same time. Exit status: 0 all added, 1 a write
-// failed, 2 usage error.
+// The test CA is kept in -ca (default $STACK_DIR/testca: ca.crt, ca.key) so that
+// a monitor config can trust it; the CT logs trust the one in $STACK_DIR/testca
+// (up.sh creates it with -init-ca before starting them). -san/-issuer pin every
+// certificate to one identity (e.g. an unexpected signer for an alert demo).
+//
+// Rekor v1 returns once an entry is sequenced, and so does the CT log; Rekor v2
+// and the static-ct log once a checkpoint covers the entry (>= 1s and ~0.2-1s),
+// so they need many writers: the defaults are 64 v1 and CT and 256 v2 and
+// static-ct workers, all logs running at the same time. Exit status: 0 all
+// added, 1 a write failed, 2 usage error.
 package main
 
 import (
@@ -50,8 +58,11 @@ func main() { os.Exit(run()) }
 type config struct {
 	env              stack.Env
 	v1, v2           int
+	ct, staticCT     int
 	v1Workers        int
 	v2Workers        int
+	ctWorkers        int
+	staticCTWorkers  int
 	mix              []string
 	san, issuer      string
 	caDir            string
@@ -66,7 +77,9 @@ func run() int {
 		envFile   = flag.String("env", stack.EnvFile(), "stack env file written by scripts/stack/up.sh")
 		v1        = flag.Int("v1", 0, "entries to add to Rekor v1")
 		v2        = flag.Int("v2", 0, "entries to add to Rekor v2")
-		workers   = flag.Int("workers", 0, "parallel writers per log (0: 64 for v1, 256 for v2)")
+		ctN       = flag.Int("ct", 0, "certificate chains to add to the CT log (half precertificates)")
+		staticCT  = flag.Int("static-ct", 0, "certificate chains to add to the static-ct log (half precertificates)")
+		workers   = flag.Int("workers", 0, "parallel writers per log (0: 64 for v1 and ct, 256 for v2 and static-ct)")
 		v1Workers = flag.Int("v1-workers", 0, "parallel Rekor v1 writers (overrides -workers)")
 		v2Workers = flag.Int("v2-workers", 0, "parallel Rekor v2 writers (overrides -workers)")
 		mix       = flag.String("mix", "key,cert,dsse", "entry kinds, round-robin: key,cert,dsse,intoto,fulcio")
@@ -75,22 +88,26 @@ func run() int {
 		caDir     = flag.String("ca", "", "test CA directory (default $STACK_DIR/testca)")
 		timeout   = flag.Duration("timeout", 30*time.Minute, "give up after this long")
 		quiet     = flag.Bool("quiet", false, "print only the summary lines")
+		initCA    = flag.Bool("init-ca", false, "only create the test CA in -ca unless it exists, print its root's path and exit")
 	)
 	flag.Parse()
-	if flag.NArg() > 0 || *v1 < 0 || *v2 < 0 {
+	if flag.NArg() > 0 || *v1 < 0 || *v2 < 0 || *ctN < 0 || *staticCT < 0 {
 		flag.Usage()
 		return 2
+	}
+	if *initCA && *caDir != "" { // up.sh, before the env file exists
+		return initTestCA(*caDir)
 	}
 	env, err := stack.ReadEnv(*envFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: reading stack env: %v (run scripts/stack/up.sh)\n", err)
 		return 2
 	}
-	cfg := config{env: env, v1: *v1, v2: *v2, san: *san, issuer: *issuer, caDir: *caDir, quiet: *quiet,
-		progressInterval: 5 * time.Second}
-	cfg.v1Workers, cfg.v2Workers = 64, 256
+	cfg := config{env: env, v1: *v1, v2: *v2, ct: *ctN, staticCT: *staticCT, san: *san, issuer: *issuer,
+		caDir: *caDir, quiet: *quiet, progressInterval: 5 * time.Second}
+	cfg.v1Workers, cfg.v2Workers, cfg.ctWorkers, cfg.staticCTWorkers = 64, 256, 64, 256
 	if *workers > 0 {
-		cfg.v1Workers, cfg.v2Workers = *workers, *workers
+		cfg.v1Workers, cfg.v2Workers, cfg.ctWorkers, cfg.staticCTWorkers = *workers, *workers, *workers, *workers
 	}
 	if *v1Workers > 0 {
 		cfg.v1Workers = *v1Workers
@@ -109,6 +126,9 @@ func run() int {
 	if cfg.caDir == "" {
 		cfg.caDir = filepath.Join(env["STACK_DIR"], "testca")
 	}
+	if *initCA {
+		return initTestCA(cfg.caDir)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -118,6 +138,17 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// initTestCA creates the test CA in dir unless it exists (-init-ca) and
+// prints the path of its root certificate.
+func initTestCA(dir string) int {
+	if _, err := identitytest.LoadOrCreateTestCA(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: test CA: %v\n", err)
+		return 1
+	}
+	fmt.Println(filepath.Join(dir, "ca.crt"))
 	return 0
 }
 
@@ -173,29 +204,43 @@ func generate(ctx context.Context, cfg config) error {
 		g.ids = []identity{{san: cfg.san, issuer: iss}}
 	}
 	if !cfg.quiet {
-		fmt.Printf("loadgen: v1 %d entries (%d workers), v2 %d entries (%d workers), mix %s, test CA %s\n",
-			cfg.v1, cfg.v1Workers, cfg.v2, cfg.v2Workers, strings.Join(cfg.mix, ","), filepath.Join(cfg.caDir, "ca.crt"))
+		fmt.Printf("loadgen: v1 %d entries (%d workers), v2 %d entries (%d workers), ct %d chains (%d workers), static-ct %d chains (%d workers), mix %s, test CA %s\n",
+			cfg.v1, cfg.v1Workers, cfg.v2, cfg.v2Workers, cfg.ct, cfg.ctWorkers, cfg.staticCT, cfg.staticCTWorkers,
+			strings.Join(cfg.mix, ","), filepath.Join(cfg.caDir, "ca.crt"))
 	}
 
-	var wg sync.WaitGroup
-	results := make([]result, 2)
-	if cfg.v1 > 0 {
-		wg.Go(func() { results[0] = g.load(ctx, "v1", cfg.v1, cfg.v1Workers, g.addV1) })
+	logs := []struct {
+		name, what string
+		n, workers int
+		add        func(ctx context.Context, i int) (int64, error)
+	}{
+		{"v1", "rekor v1", cfg.v1, cfg.v1Workers, g.addV1},
+		{"v2", "rekor v2", cfg.v2, cfg.v2Workers, g.addV2},
+		{"ct", "the CT log", cfg.ct, cfg.ctWorkers, g.ctAdder(cfg.env["CT_URL"], "CT_URL")},
+		{"static-ct", "the static-ct log", cfg.staticCT, cfg.staticCTWorkers, g.ctAdder(cfg.env["STATIC_CT_WRITE_URL"], "STATIC_CT_WRITE_URL")},
 	}
-	if cfg.v2 > 0 {
-		wg.Go(func() { results[1] = g.load(ctx, "v2", cfg.v2, cfg.v2Workers, g.addV2) })
+	var wg sync.WaitGroup
+	results := make([]result, len(logs))
+	for i, l := range logs {
+		if l.n > 0 {
+			wg.Go(func() { results[i] = g.load(ctx, l.name, l.n, l.workers, l.add) })
+		}
 	}
 	wg.Wait()
 	var errs []error
-	for _, r := range results {
+	for i, r := range results {
 		if r.name == "" {
 			continue
 		}
 		rate := float64(r.done) / r.elapsed.Seconds()
-		fmt.Printf("%s: %d/%d entries in %.2fs = %.1f entries/s (%d workers), log indexes %d..%d\n",
-			r.name, r.done, r.n, r.elapsed.Seconds(), rate, r.workers, r.minIdx, r.maxIdx)
+		idx := ""
+		if r.maxIdx >= 0 {
+			idx = fmt.Sprintf(", log indexes %d..%d", r.minIdx, r.maxIdx)
+		}
+		fmt.Printf("%s: %d/%d entries in %.2fs = %.1f entries/s (%d workers)%s\n",
+			r.name, r.done, r.n, r.elapsed.Seconds(), rate, r.workers, idx)
 		if r.err != nil {
-			errs = append(errs, fmt.Errorf("adding to rekor %s: %w", r.name, r.err))
+			errs = append(errs, fmt.Errorf("adding to %s: %w", logs[i].what, r.err))
 		}
 	}
 	return errors.Join(errs...)
@@ -210,7 +255,8 @@ type result struct {
 	err            error
 }
 
-// load adds n entries with add on workers goroutines, printing progress.
+// load adds n entries with add on workers goroutines, printing progress. add
+// returns the entry's log index, or -1 when the log does not tell it.
 func (g *gen) load(ctx context.Context, name string, n, workers int, add func(ctx context.Context, i int) (int64, error)) result {
 	r := result{name: name, n: n, workers: min(workers, n)}
 	var count, minIdx, maxIdx atomic.Int64
@@ -240,6 +286,9 @@ func (g *gen) load(ctx context.Context, name string, n, workers int, add func(ct
 			return err
 		}
 		count.Add(1)
+		if idx < 0 {
+			return nil
+		}
 		for cur := minIdx.Load(); idx < cur && !minIdx.CompareAndSwap(cur, idx); cur = minIdx.Load() {
 		}
 		for cur := maxIdx.Load(); idx > cur && !maxIdx.CompareAndSwap(cur, idx); cur = maxIdx.Load() {
@@ -248,7 +297,7 @@ func (g *gen) load(ctx context.Context, name string, n, workers int, add func(ct
 	})
 	r.elapsed = time.Since(start)
 	r.minIdx, r.maxIdx = minIdx.Load(), maxIdx.Load()
-	if r.done == 0 {
+	if r.maxIdx < 0 {
 		r.minIdx = -1
 	}
 	return r
@@ -315,5 +364,35 @@ func (g *gen) addV2(ctx context.Context, i int) (int64, error) {
 		return idx, err
 	default:
 		return stack.AddV2HashedRekord(ctx, url, signer, mat, art)
+	}
+}
+
+// ctAdder returns the adder of chain i to the CT log (ct_server or tesseract)
+// whose add-chain API is at logURL (the env key envKey): a fresh certificate
+// from the test CA, a precertificate for even i. It returns the static-ct
+// log's leaf index, -1 for ct_server (its SCT does not tell).
+func (g *gen) ctAdder(logURL, envKey string) func(ctx context.Context, i int) (int64, error) {
+	return func(ctx context.Context, i int) (int64, error) {
+		if logURL == "" {
+			return 0, fmt.Errorf("stack env file has no %s (re-run scripts/stack/up.sh)", envKey)
+		}
+		key, err := identitytest.NewSigner()
+		if err != nil {
+			return 0, err
+		}
+		id := g.ids[i%len(g.ids)]
+		precert := i%2 == 0
+		chain, err := g.ca.IssueChain(key.Public(), id.san, id.issuer, id.ext, precert)
+		if err != nil {
+			return 0, err
+		}
+		sct, err := stack.AddCTChain(ctx, logURL, chain, precert)
+		if err != nil {
+			return 0, err
+		}
+		if idx, ok := stack.StaticCTLeafIndex(sct); ok {
+			return idx, nil
+		}
+		return -1, nil
 	}
 }

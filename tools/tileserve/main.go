@@ -1,5 +1,6 @@
-// Command tileserve serves a Rekor v2 (rekor-tiles, POSIX backend) storage
-// directory over HTTP, read-only, for the local test stack.
+// Command tileserve serves a Rekor v2 (rekor-tiles, POSIX backend) or static-ct
+// (tesseract, POSIX backend) storage directory over HTTP, read-only, for the
+// local test stack.
 //
 // rekor-tiles only writes: its POST /api/v2/log/entries appends, while the
 // read side of the tlog-tiles API is a tree of static files that tessera's
@@ -11,9 +12,13 @@
 //	tile/entries/<N>                a full entry bundle
 //	tile/entries/<N>.p/<W>          a partial entry bundle
 //
-// where N is split in 3-digit groups ("x001/x234/067"). Upstream puts nginx in
-// front of it; [http.FileServer] serves the same paths. tessera's private
-// bookkeeping lives in dot-directories (".state"), which are not served.
+// where N is split in 3-digit groups ("x001/x234/067"). A static-ct-api log
+// (c2sp.org/static-ct-api) has the same checkpoint and hash tiles, its data
+// tiles under tile/data/ instead of tile/entries/, and the issuer certificates
+// its entries name as issuer/<hex SHA-256 of the DER>, served as
+// application/pkix-cert. Upstream puts nginx in front of it; [http.FileServer]
+// serves the same paths. tessera's private bookkeeping lives in dot-directories
+// (".state"), which are not served.
 //
 // Usage:
 //
@@ -40,7 +45,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	addr := flag.String("addr", "127.0.0.1:31380", "address to listen on")
-	dir := flag.String("dir", "", "rekor-tiles storage directory to serve (required)")
+	dir := flag.String("dir", "", "rekor-tiles or tesseract storage directory to serve (required)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if *dir == "" {
@@ -101,11 +106,15 @@ func handler(dir string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		// The checkpoint changes every few hundred milliseconds; tiles never change.
-		if p == "/checkpoint" {
+		// The checkpoint changes every few hundred milliseconds; tiles and issuers never change.
+		switch {
+		case p == "/checkpoint":
 			w.Header().Set("Cache-Control", "no-cache")
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		} else {
+		case strings.HasPrefix(p, "/issuer/"):
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+			w.Header().Set("Content-Type", "application/pkix-cert")
+		default:
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 			w.Header().Set("Content-Type", "application/octet-stream")
 		}

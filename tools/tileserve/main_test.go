@@ -16,6 +16,8 @@ func TestHandler(t *testing.T) {
 		"tile/0/000.p/5":       "partial-hash-tile",
 		"tile/entries/000.p/5": "partial-bundle",
 		"tile/0/x001/234":      "full-tile",
+		"tile/data/000.p/5":    "partial-data-tile",
+		"issuer/0a1b":          "issuer-der",
 		".state/treeState":     "private",
 	}
 	for name, body := range files {
@@ -34,16 +36,20 @@ func TestHandler(t *testing.T) {
 		path       string
 		wantStatus int
 		wantBody   string
+		wantType   string
 	}{
-		{"/checkpoint", http.StatusOK, files["checkpoint"]},
-		{"/tile/0/000.p/5", http.StatusOK, "partial-hash-tile"},
-		{"/tile/entries/000.p/5", http.StatusOK, "partial-bundle"},
-		{"/tile/0/x001/234", http.StatusOK, "full-tile"},
-		{"/tile/0/000", http.StatusNotFound, ""},
-		{"/.state/treeState", http.StatusNotFound, ""},
-		{"/tile/../.state/treeState", http.StatusNotFound, ""},
-		{"/tile/0/000.p", http.StatusNotFound, ""},
-		{"/tile/", http.StatusNotFound, ""},
+		{"/checkpoint", http.StatusOK, files["checkpoint"], "text/plain; charset=utf-8"},
+		{"/tile/0/000.p/5", http.StatusOK, "partial-hash-tile", "application/octet-stream"},
+		{"/tile/entries/000.p/5", http.StatusOK, "partial-bundle", "application/octet-stream"},
+		{"/tile/0/x001/234", http.StatusOK, "full-tile", "application/octet-stream"},
+		{"/tile/data/000.p/5", http.StatusOK, "partial-data-tile", "application/octet-stream"},
+		{"/issuer/0a1b", http.StatusOK, "issuer-der", "application/pkix-cert"},
+		{"/tile/0/000", http.StatusNotFound, "", ""},
+		{"/.state/treeState", http.StatusNotFound, "", ""},
+		{"/tile/../.state/treeState", http.StatusNotFound, "", ""},
+		{"/tile/0/000.p", http.StatusNotFound, "", ""},
+		{"/tile/", http.StatusNotFound, "", ""},
+		{"/issuer/", http.StatusNotFound, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -62,6 +68,9 @@ func TestHandler(t *testing.T) {
 			}
 			if tt.wantStatus == http.StatusOK && string(body) != tt.wantBody {
 				t.Errorf("GET %s body = %q, want %q", tt.path, body, tt.wantBody)
+			}
+			if got := resp.Header.Get("Content-Type"); tt.wantType != "" && got != tt.wantType {
+				t.Errorf("GET %s Content-Type = %q, want %q", tt.path, got, tt.wantType)
 			}
 		})
 	}
