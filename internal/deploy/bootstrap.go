@@ -597,6 +597,8 @@ func applyMonitor(ctx context.Context, cl *cluster, cfg *Config, trust *trustMat
 		RekorKeyPEM: trust.RekorKeyPEM,
 		TUFRoot:     trust.TUFRoot,
 		CACertPEM:   res.CACertPEM,
+		CTLogKeyPEM: trust.CTLogKeyPEM,
+		FulcioCAPEM: trust.FulcioPEM,
 	})
 	if err != nil {
 		return "", err
@@ -625,6 +627,10 @@ func applyMonitor(ctx context.Context, cl *cluster, cfg *Config, trust *trustMat
 // publicKeys value (see [monitorFiles]) at monitorKeyDir.
 const (
 	monitorRekorURL = "http://rekor-server.rekor-system.svc"
+	// monitorCTLogURL is the scaffold's CT log (service ctlog in
+	// ctlog-system, log prefix sigstorescaffolding): the URL its Fulcio
+	// writes to (the chart's fulcio.ctlog.url).
+	monitorCTLogURL = "http://ctlog.ctlog-system.svc/sigstorescaffolding"
 	// monitorTUFMirror is the scaffold's TUF server (service tuf-server,
 	// port 80, in tuf-system) as a pod in the cluster reaches it; the
 	// ingress (trustMaterial.MirrorURL) may not resolve in the cluster.
@@ -633,6 +639,8 @@ const (
 	monitorTUFMirror = "http://tuf-server." + tufNamespace + ".svc"
 	monitorKeyDir    = "/etc/vigil/keys"
 	monitorRekorKey  = "rekor.pub"
+	monitorCTLogKey  = "ctlog.pub"
+	monitorFulcioCA  = "fulcio-ca.crt"
 	monitorTUFRoot   = "root.json"
 	monitorCACert    = "ca.crt"
 )
@@ -644,12 +652,15 @@ type monitorFiles struct {
 	RekorKeyPEM []byte // rekor.pub: Rekor's public key
 	TUFRoot     []byte // root.json: the initial root of the TUF repository
 	CACertPEM   []byte // ca.crt: the bootstrap CA's certificate
+	CTLogKeyPEM []byte // ctlog.pub: the CT log's public key (secret ctlog-public-key)
+	FulcioCAPEM []byte // fulcio-ca.crt: Fulcio's CA certificate, the issuer of what the CT log holds
 }
 
 // publicKeys is f as the chart's publicKeys value.
 func (f monitorFiles) publicKeys() map[string]any {
 	v := map[string]any{}
-	for name, b := range map[string][]byte{monitorRekorKey: f.RekorKeyPEM, monitorTUFRoot: f.TUFRoot, monitorCACert: f.CACertPEM} {
+	for name, b := range map[string][]byte{monitorRekorKey: f.RekorKeyPEM, monitorTUFRoot: f.TUFRoot, monitorCACert: f.CACertPEM,
+		monitorCTLogKey: f.CTLogKeyPEM, monitorFulcioCA: f.FulcioCAPEM} {
 		if len(b) > 0 {
 			v[name] = string(b)
 		}
@@ -659,11 +670,13 @@ func (f monitorFiles) publicKeys() map[string]any {
 
 // monitorConfig is the configuration of the monitor the bootstrap installs:
 // the in-cluster Rekor v1 (service rekor-server in rekor-system) with the
-// public key the chart mounts, the identity rules to watch, and the trust
-// watch: the scaffold's TUF repository (when f has its root) and the expiry
-// of the bootstrap CA (when f has its certificate). state_dir and listen
-// are the chart's to set; everything else left zero gets the chart's
-// values, then the monitor's defaults.
+// public key the chart mounts; the scaffold's CT log, which Fulcio writes
+// to, with its key (when f has it), held against Rekor with Fulcio's CA
+// (when f has it too); the identity rules to watch, and the trust watch:
+// the scaffold's TUF repository (when f has its root) and the expiry of
+// the bootstrap CA (when f has its certificate). state_dir and listen are
+// the chart's to set; everything else left zero gets the chart's values,
+// then the monitor's defaults.
 func monitorConfig(m MonitorConfig, f monitorFiles) *config.Config {
 	c := &config.Config{
 		Logs: []config.Log{{
@@ -673,6 +686,17 @@ func monitorConfig(m MonitorConfig, f monitorFiles) *config.Config {
 			PublicKeyFile: path.Join(monitorKeyDir, monitorRekorKey),
 		}},
 		Identities: identity.Config{Watch: m.Watch},
+	}
+	if len(f.CTLogKeyPEM) > 0 {
+		c.Logs = append(c.Logs, config.Log{
+			Name:          "ctlog",
+			Kind:          config.KindCT,
+			URL:           monitorCTLogURL,
+			PublicKeyFile: path.Join(monitorKeyDir, monitorCTLogKey),
+		})
+		if len(f.FulcioCAPEM) > 0 {
+			c.Reconcile.Pairs = []config.Pair{{Rekor: "rekor", CT: "ctlog", CAFiles: []string{path.Join(monitorKeyDir, monitorFulcioCA)}}}
+		}
 	}
 	if len(f.TUFRoot) > 0 {
 		c.Trust.TUF = config.TUF{Mirror: monitorTUFMirror, RootFile: path.Join(monitorKeyDir, monitorTUFRoot)}

@@ -356,6 +356,8 @@ func testMonitorFiles(t *testing.T) monitorFiles {
 		RekorKeyPEM: []byte("-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"),
 		TUFRoot:     []byte(`{"signed":{"_type":"root","spec_version":"1.0","version":1},"signatures":[]}`),
 		CACertPEM:   ca.CertPEM,
+		CTLogKeyPEM: []byte("-----BEGIN PUBLIC KEY-----\nMFkwCT\n-----END PUBLIC KEY-----\n"),
+		FulcioCAPEM: ca.CertPEM,
 	}
 }
 
@@ -376,14 +378,16 @@ func TestMonitorKeysConfigMap(t *testing.T) {
 		t.Fatalf("no keys ConfigMap among %v", keys(objs))
 	}
 	data, _ := cm.get("data").(map[string]any)
-	for name, want := range map[string][]byte{monitorRekorKey: f.RekorKeyPEM, monitorTUFRoot: f.TUFRoot, monitorCACert: f.CACertPEM} {
+	wantFiles := map[string][]byte{monitorRekorKey: f.RekorKeyPEM, monitorTUFRoot: f.TUFRoot, monitorCACert: f.CACertPEM,
+		monitorCTLogKey: f.CTLogKeyPEM, monitorFulcioCA: f.FulcioCAPEM}
+	for name, want := range wantFiles {
 		got, _ := data[name].(string)
 		if strings.TrimSpace(got) != strings.TrimSpace(string(want)) {
 			t.Errorf("keys ConfigMap %s = %q, want %q", name, got, want)
 		}
 	}
-	if len(data) != 3 {
-		t.Errorf("keys ConfigMap holds %v, want %s, %s and %s", keys(data), monitorRekorKey, monitorTUFRoot, monitorCACert)
+	if len(data) != len(wantFiles) {
+		t.Errorf("keys ConfigMap holds %v, want %v", keys(data), keys(wantFiles))
 	}
 	dep, ok := objs["Deployment/vigil-vigil-monitor"]
 	if !ok {
@@ -432,6 +436,8 @@ func TestMonitorConfigDecodes(t *testing.T) {
 		// there is no trust.tuf, rather than one naming a missing file.
 		{"no TUF root", watch, monitorFiles{RekorKeyPEM: full.RekorKeyPEM, CACertPEM: full.CACertPEM}},
 		{"only the key", nil, monitorFiles{RekorKeyPEM: []byte(key)}},
+		// The CT log without Fulcio's CA is watched, not reconciled.
+		{"CT log without CA", nil, monitorFiles{RekorKeyPEM: []byte(key), CTLogKeyPEM: full.CTLogKeyPEM}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			vals, err := monitorValues(MonitorConfig{Watch: tt.watch}, "0.1.0", tt.files)
@@ -461,12 +467,31 @@ func TestMonitorConfigDecodes(t *testing.T) {
 				t.Fatalf("the monitor rejects the generated config: %v", err)
 			}
 			want := monitorConfig(MonitorConfig{Watch: tt.watch}, tt.files)
-			if len(got.Logs) != 1 {
+			if len(got.Logs) != len(want.Logs) {
 				t.Fatalf("logs = %+v, want %+v", got.Logs, want.Logs)
 			}
 			l, w := got.Logs[0], want.Logs[0]
 			if l.Name != w.Name || l.Kind != w.Kind || l.URL != w.URL || l.PublicKeyFile != filepath.Join(dir, monitorRekorKey) {
 				t.Errorf("logs[0] = %+v, want %+v with the key in %s", l, w, dir)
+			}
+			wantPairs := 0
+			if len(tt.files.CTLogKeyPEM) > 0 {
+				l := got.Logs[1]
+				if l.Name != "ctlog" || l.Kind != config.KindCT || l.URL != "http://ctlog.ctlog-system.svc/sigstorescaffolding" || l.PublicKeyFile != filepath.Join(dir, monitorCTLogKey) {
+					t.Errorf("logs[1] = %+v, want the scaffold's CT log with its key in %s", l, dir)
+				}
+				if len(tt.files.FulcioCAPEM) > 0 {
+					wantPairs = 1
+				}
+			}
+			if len(got.Reconcile.Pairs) != wantPairs {
+				t.Fatalf("reconcile.pairs = %+v, want %d", got.Reconcile.Pairs, wantPairs)
+			}
+			if wantPairs == 1 {
+				p := got.Reconcile.Pairs[0]
+				if p.Rekor != "rekor" || p.CT != "ctlog" || len(p.CAFiles) != 1 || p.CAFiles[0] != filepath.Join(dir, monitorFulcioCA) {
+					t.Errorf("reconcile.pairs[0] = %+v, want rekor and ctlog with Fulcio's CA", p)
+				}
 			}
 			if diff := cmp.Diff(want.Identities, got.Identities, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("identities (-want +got):\n%s", diff)
