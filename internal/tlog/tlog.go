@@ -58,6 +58,14 @@ type Log interface {
 	Identities(p *identity.Parser, e Entry) ([]identity.Identity, error)
 }
 
+// UnavailableError is a failure to fetch what naming an entry's signer
+// needs (a static-ct log's issuer certificate) from Identities: no verdict
+// on the entry, which the next check scans again; never a malformed entry.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
 // Options are what every kind needs to open a log.
 type Options struct {
 	// URL is where the log is read.
