@@ -13,8 +13,9 @@ import (
 // Run delivers queued events until ctx is done, then returns nil. Each sink
 // has its own goroutine, backoff and order (oldest first), so a sink that
 // fails or hangs delays only itself. Sinks that are [Runner]s are run too.
-// Run may be called once; stop it by cancelling ctx and wait for it to
-// return before Close.
+// Run may run once at a time (again after it returned: App.Check flushes
+// the outbox after each check); stop it by cancelling ctx and wait for it
+// to return before Close.
 func (o *Outbox) Run(ctx context.Context) error {
 	o.mu.Lock()
 	switch {
@@ -27,6 +28,11 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 	o.running = true
 	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		o.running = false
+		o.mu.Unlock()
+	}()
 
 	var wg sync.WaitGroup
 	wg.Go(func() { <-ctx.Done() }) // with no sinks, still run until ctx ends

@@ -81,13 +81,9 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 			if err != nil || tm == nil {
 				return nil, err
 			}
-			return tm.logs, nil
+			return tm.logsFor(lc.Kind), nil
 		}
-		var tl trustedLogs
-		if trust != nil {
-			tl = trust.logs
-		}
-		l, err := newLog(lc, tl, reload, ua, scan)
+		l, err := newLog(lc, trust.logsFor(lc.Kind), reload, ua, scan)
 		if err != nil {
 			return nil, fmt.Errorf("logs[%d] (%s): %w", i, lc.Name, err)
 		}
@@ -114,8 +110,14 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		logger.ErrorContext(ctx, "the trust watch cannot start; the logs are checked without it", "err", err)
 		tw = nil
 	}
+	pairs, err := newPairs(cfg, logs, trust, logger)
+	if err != nil {
+		outbox.Close()
+		store.Close()
+		return nil, err
+	}
 	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
-		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir)})
+		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir), Pairs: pairs})
 	if err != nil {
 		outbox.Close()
 		store.Close()

@@ -61,10 +61,21 @@ func TestAssetsReferenceExportedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Trust.Watch.CAFiles = []string{caFile}
+	// The stack's CT log, held against Rekor v1, so that the pair's
+	// series exist.
+	env := testenv.Stack(t)
+	ctl := ctLogConfig(t, env, config.KindCT)
+	cfg.Logs = append(cfg.Logs, ctl)
+	cfg.Reconcile.Pairs = []config.Pair{{Rekor: cfg.Logs[0].Name, CT: ctl.Name, CAFiles: []string{env.Get(t, "FULCIO_ROOT")}}}
+	if err := cfg.Complete(); err != nil {
+		t.Fatal(err)
+	}
 	app := newApp(t, cfg)
 	defer app.Close()
-	if o := checkOne(t, app); o.Err != nil {
-		t.Fatal(o.Err)
+	for _, o := range app.CheckOnce(t.Context()) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
 	}
 	add(t, l, mustSigner(t))
 	app.Check(t.Context(), 10*time.Second)

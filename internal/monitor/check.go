@@ -35,6 +35,7 @@ type checker struct {
 	m      *metrics
 	logger *slog.Logger
 	now    func() time.Time
+	obs    *observer // the log's part in CT/Rekor pairs; nil for none
 }
 
 // check fetches the log's checkpoint, verifies it and its consistency with
@@ -50,6 +51,7 @@ func (c *checker) check(ctx context.Context) Outcome {
 
 func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool, err error) {
 	l := c.log
+	start := c.now()
 	prev, err := c.store.Load(l.Name)
 	if err != nil {
 		return nil, false, err
@@ -95,6 +97,9 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 	}
 	if err := c.save(prev, c.newState(head, cp, scan), same); err != nil {
 		return nil, false, err
+	}
+	if c.obs != nil && scan != nil {
+		c.obs.scanned(ctx, cp, head.Tree(head.TreeID, cp.Size), start, c.events, c.logger)
 	}
 	return cp, trusted == nil, nil
 }
@@ -328,7 +333,7 @@ func (c *checker) scanTree(ctx context.Context, s *scanner, sc *state.Scan, tree
 func (c *checker) scanner() *scanner {
 	l := c.log
 	return &scanner{log: l.Name, src: l.Source, cfg: l.Scan, parser: l.parser, events: c.events, keyID: l.Keys().KeyID,
-		logger: c.logger, now: c.now, m: c.m.forScan(l.Name)}
+		logger: c.logger, now: c.now, m: c.m.forScan(l.Name), obs: c.obs}
 }
 
 // verifiedRefresh is how stale the saved VerifiedAt of an unchanged log may

@@ -10,9 +10,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/ctlog"
 	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/rekorv1"
 	"github.com/vigil-tlog/vigil/internal/rekorv2"
+	"github.com/vigil-tlog/vigil/internal/staticct"
 	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
@@ -20,8 +22,10 @@ import (
 // implementing tlog.Log. A new kind is one line here (and its name in
 // config).
 var kinds = map[config.Kind]tlog.Open{
-	config.KindRekorV1: rekorv1.Open,
-	config.KindRekorV2: rekorv2.Open,
+	config.KindRekorV1:  rekorv1.Open,
+	config.KindRekorV2:  rekorv2.Open,
+	config.KindCT:       ctlog.Open,
+	config.KindStaticCT: staticct.Open,
 }
 
 // Log is one log to watch, with its keys and reader resolved.

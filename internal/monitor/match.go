@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -48,8 +49,10 @@ type matchPipeline struct {
 	jobs      chan *matchJob
 	order     chan *matchJob
 	events    []alert.Event
-	nevents   atomic.Int64 // len(events), for the fetching goroutine
-	nbytes    atomic.Int64 // bytes of entry bodies in events, likewise
+	obs       []*observation // for the log's pairs, in entry order
+	err       error          // the first entry that could not be judged (tlog.UnavailableError)
+	nevents   atomic.Int64   // len(events), for the fetching goroutine
+	nbytes    atomic.Int64   // bytes of entry bodies in events, likewise
 	collected chan struct{}
 }
 
@@ -63,6 +66,8 @@ type matchJob struct {
 	entries []tlog.Entry
 	leaves  [][]byte
 	events  []alert.Event
+	obs     []*observation
+	err     error
 	done    chan struct{}
 }
 
@@ -73,7 +78,14 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 		go func() {
 			for j := range mp.jobs {
 				for i, e := range j.entries {
-					j.events = append(j.events, s.match(e, j.leaves[i], j.now)...)
+					evs, ob, err := s.match(e, j.leaves[i], j.now)
+					if err != nil && j.err == nil {
+						j.err = err
+					}
+					j.events = append(j.events, evs...)
+					if ob != nil {
+						j.obs = append(j.obs, ob)
+					}
 					// Done with the entry: its bytes no longer count
 					// against the budget, so drop the reference too.
 					e.Release()
@@ -88,6 +100,10 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 		for j := range mp.order {
 			<-j.done
 			mp.events = append(mp.events, j.events...)
+			mp.obs = append(mp.obs, j.obs...)
+			if j.err != nil && mp.err == nil {
+				mp.err = j.err
+			}
 			mp.nevents.Store(int64(len(mp.events)))
 			for _, ev := range j.events {
 				if ev.Evidence.Entry != nil {
@@ -126,24 +142,30 @@ func (mp *matchPipeline) flush() {
 }
 
 // wait matches what is still queued, stops the goroutines and returns the
-// events of every added entry, in entry order.
-func (mp *matchPipeline) wait() []alert.Event {
+// events and observations of every added entry, in entry order, or the
+// first error of an entry that could not be judged.
+func (mp *matchPipeline) wait() ([]alert.Event, []*observation, error) {
 	mp.flush()
 	close(mp.order)
 	close(mp.jobs)
 	<-mp.collected
-	return mp.events
+	return mp.events, mp.obs, mp.err
 }
 
-// match parses and matches one entry and returns the events it causes. It
-// is called concurrently by the match workers.
-func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) []alert.Event {
+// match parses and matches one entry and returns the events it causes, and
+// what it shows the log's pairs. An entry whose signer could not be had
+// (tlog.UnavailableError) is an error: the chunk is no verdict. It is
+// called concurrently by the match workers.
+func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) ([]alert.Event, *observation, error) {
 	ids, err := s.src.Identities(s.parser, e)
 	ev := entryEvents{log: s.log, keyID: s.keyID, from: s.from, now: now, entry: e, leaf: leaf}
+	if ue := (*tlog.UnavailableError)(nil); errors.As(err, &ue) {
+		return nil, nil, fmt.Errorf("entry %d: %w", e.LogIndex, err)
+	}
 	if err != nil {
 		s.m.malformed.Inc()
 		s.logger.Warn("malformed entry", "log", s.log, "index", e.LogIndex, "err", err)
-		return []alert.Event{ev.malformed(err)}
+		return []alert.Event{ev.malformed(err)}, nil, nil
 	}
 	res := s.cfg.Matcher.Match(ids)
 	var events []alert.Event
@@ -165,5 +187,9 @@ func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) []alert.Event 
 			"subject", e.Evidence.Identity["subject"], "issuer", e.Evidence.Identity["issuer"])
 		events = append(events, e)
 	}
-	return events
+	var ob *observation
+	if s.obs != nil {
+		ob = s.obs.extract(e, leaf, ids, res.Watched)
+	}
+	return events, ob, nil
 }

@@ -30,6 +30,11 @@ type metrics struct {
 
 	unacknowledged *prometheus.GaugeVec
 	acknowledged   *prometheus.CounterVec
+
+	reconcilePending  *prometheus.GaugeVec
+	reconcileResolved *prometheus.CounterVec
+	reconcileSkipped  *prometheus.CounterVec
+	reconcileDropped  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -85,13 +90,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_log_integrity_violations_acknowledged_total", Help: "Integrity violations acknowledged with monitor ack.",
 		}, []string{"log"}),
 	}
+	m.reconcilePending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vigil_reconcile_pending_certificates",
+		Help: "Certificates a CT/Rekor pair holds pending: list sct awaits the CT entry its SCT promised, list unused awaits a Rekor entry using a watched identity's certificate.",
+	}, []string{"pair", "list"})
+	m.reconcileResolved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_reconcile_resolved_total", Help: "Pending certificates the other log of the pair showed in time, by list.",
+	}, []string{"pair", "list"})
+	m.reconcileSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_reconcile_skipped_total",
+		Help: "Certificates not held pending because the other log's scan could not have seen them (older than its start or than it remembers), by list.",
+	}, []string{"pair", "list"})
+	m.reconcileDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_reconcile_dropped_total", Help: "Certificates a full pending list turned away (reconcile.max_pending): they are not reconciled.",
+	}, []string{"pair"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vigil_build_info", Help: "Build information; always 1.",
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(Version(), runtime.Version()).Set(1)
 	reg.MustRegister(m.treeSize, m.lastVerified, m.checkpointTime, m.integrityFailures, m.fetchErrors,
 		m.fetchDuration, m.checks, m.up, m.stale, m.entriesScanned, m.scanLag, m.identityMatches,
-		m.unexpected, m.malformedEntries, m.unacknowledged, m.acknowledged, buildInfo)
+		m.unexpected, m.malformedEntries, m.unacknowledged, m.acknowledged, buildInfo,
+		m.reconcilePending, m.reconcileResolved, m.reconcileSkipped, m.reconcileDropped)
 	return m
 }
 
@@ -135,6 +155,24 @@ func (m *metrics) forScan(log string) scanMetrics {
 		identityMatches: m.identityMatches.MustCurryWith(prometheus.Labels{"log": log}),
 		unexpected:      m.unexpected.WithLabelValues(log),
 		malformed:       m.malformedEntries.WithLabelValues(log),
+	}
+}
+
+// pairMetrics are the collectors of one CT/Rekor pair.
+type pairMetrics struct {
+	pendingSCT, pendingUnused   prometheus.Gauge
+	resolvedSCT, resolvedUnused prometheus.Counter
+	skippedSCT, skippedUnused   prometheus.Counter
+	dropped                     prometheus.Counter
+}
+
+// forPair returns (and creates at zero) the collectors of pair.
+func (m *metrics) forPair(pair string) pairMetrics {
+	return pairMetrics{
+		pendingSCT: m.reconcilePending.WithLabelValues(pair, "sct"), pendingUnused: m.reconcilePending.WithLabelValues(pair, "unused"),
+		resolvedSCT: m.reconcileResolved.WithLabelValues(pair, "sct"), resolvedUnused: m.reconcileResolved.WithLabelValues(pair, "unused"),
+		skippedSCT: m.reconcileSkipped.WithLabelValues(pair, "sct"), skippedUnused: m.reconcileSkipped.WithLabelValues(pair, "unused"),
+		dropped: m.reconcileDropped.WithLabelValues(pair),
 	}
 }
 

@@ -66,6 +66,9 @@ type Config struct {
 	// AckDir, when set, is where `monitor ack` leaves acknowledgement
 	// requests (see AckDir); they are applied before each check.
 	AckDir string
+	// Pairs hold CT logs against Rekor logs (pairs.go); both logs of each
+	// must be in Logs, scanned.
+	Pairs []*Pair
 }
 
 // Monitor checks logs. It is safe for concurrent use.
@@ -77,6 +80,8 @@ type Monitor struct {
 
 	mu     sync.Mutex // guards status
 	status map[string]*logStatus
+	// observers are the logs' parts in pairs, by log name; set by New.
+	observers map[string]*observer
 
 	ackMu sync.Mutex // serialises applyAcks
 }
@@ -86,6 +91,7 @@ type logStatus struct {
 	log          *Log
 	lastVerified time.Time // zero until verified by this process
 	advancedAt   time.Time // when the tree last grew (from state at start)
+	headTime     time.Time // the timestamp of the latest verified head, where it carries one
 	size         uint64
 	stale        bool
 	lastErr      error
@@ -130,6 +136,26 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if err := mon.loadFiring(); err != nil {
 		return nil, err
+	}
+	mon.observers = map[string]*observer{}
+	for _, p := range cfg.Pairs {
+		if p.Rekor.Scan == nil || p.CT.Scan == nil {
+			return nil, fmt.Errorf("pair %s: both logs must be scanned (scan is disabled)", p.Name())
+		}
+		if err := p.open(mon.m); err != nil {
+			return nil, err
+		}
+		for _, side := range []struct {
+			l  *Log
+			ct bool
+		}{{p.Rekor, false}, {p.CT, true}} {
+			o := mon.observers[side.l.Name]
+			if o == nil {
+				o = &observer{ct: side.ct}
+				mon.observers[side.l.Name] = o
+			}
+			o.pairs = append(o.pairs, p)
+		}
 	}
 	for _, st := range mon.status {
 		mon.setUnacknowledged(st)
@@ -197,7 +223,7 @@ func jitter(wait, max time.Duration) time.Duration {
 // checkLog runs one check of l and records its outcome.
 func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 	mon.applyAcks(ctx)
-	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now}
+	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now, obs: mon.observers[l.Name]}
 	out := c.check(ctx)
 	if ctx.Err() != nil && out.Result() == ResultError {
 		return out // shutting down: not a log failure
@@ -228,6 +254,7 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 		mon.m.lastVerified.WithLabelValues(l.Name).Set(float64(now.Unix()))
 		if !cp.Timestamp.IsZero() {
 			mon.m.checkpointTime.WithLabelValues(l.Name).Set(float64(cp.Timestamp.UnixNano()) / 1e9)
+			st.headTime = cp.Timestamp
 		}
 		if cp.Size != st.size || st.advancedAt.IsZero() {
 			st.advancedAt = now
@@ -342,6 +369,10 @@ func (mon *Monitor) staleEvents(st *logStatus, now time.Time) []alert.Event {
 		why = fmt.Sprintf("not verified for %s (limit %s)", now.Sub(ref).Round(time.Second), l.Staleness)
 	case l.MaxUnchanged > 0 && !st.advancedAt.IsZero() && now.Sub(st.advancedAt) > l.MaxUnchanged:
 		why = fmt.Sprintf("checkpoint has not advanced past size %d for %s (limit %s)", st.size, now.Sub(st.advancedAt).Round(time.Second), l.MaxUnchanged)
+	case l.MaxUnchanged > 0 && !st.headTime.IsZero() && now.Sub(st.headTime) > l.MaxUnchanged:
+		// A CT log signs a fresh tree head at least once per maximum
+		// merge delay; one that keeps serving an old head is stuck.
+		why = fmt.Sprintf("the newest signed tree head is dated %s, %s ago (limit %s)", st.headTime.UTC().Format(time.RFC3339), now.Sub(st.headTime).Round(time.Second), l.MaxUnchanged)
 	}
 	st.stale = why != ""
 	if st.stale {

@@ -97,6 +97,7 @@ type scanner struct {
 	logger *slog.Logger
 	now    func() time.Time
 	m      scanMetrics
+	obs    *observer // the log's part in CT/Rekor pairs; nil for none
 
 	// from is the index the current scan started at (begin): with kind,
 	// log and rule it makes the alert.Event.Group of the scan's entry
@@ -158,7 +159,13 @@ func (s *scanner) chunk(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp 
 		}
 		return nil
 	})
-	events := mp.wait()
+	events, obs, merr := mp.wait()
+	if err == nil || errors.Is(err, errChunkFull) {
+		// An entry that could not be judged fails the chunk like a fetch.
+		if merr != nil {
+			err = merr
+		}
+	}
 	if errors.Is(err, errChunkFull) {
 		// The chunk raised many events: end it here, so that the events
 		// held until the chunk is proven stay bounded.
@@ -176,6 +183,13 @@ func (s *scanner) chunk(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp 
 	}
 	if err := s.queue(ctx, events); err != nil {
 		return nil, fmt.Errorf("queueing %d alerts for entries %d-%d of %s: %w", len(events), sc.Next, end, s.log, err)
+	}
+	if s.obs != nil {
+		// Proven, and their events queued: the pairs may build on them,
+		// and save before the progress moves past them.
+		if err := s.obs.observe(sc.Next, obs, s.now()); err != nil {
+			return nil, fmt.Errorf("reconciling entries %d-%d of %s: %w", sc.Next, end, s.log, err)
+		}
 	}
 	s.m.entriesScanned.Add(float64(end - sc.Next))
 	s.m.scanLag.Set(float64(cp.Size - end))

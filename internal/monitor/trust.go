@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"crypto"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -25,11 +26,28 @@ import (
 // trustedLogs are the transparency logs of a Sigstore trusted root.
 type trustedLogs map[string]*root.TransparencyLog
 
+// logsFor returns the logs of the material that a log of kind k takes its
+// keys from: the trusted root's ctlogs for CT kinds, its tlogs otherwise.
+func (tm *trustMaterial) logsFor(k config.Kind) trustedLogs {
+	if tm == nil {
+		return nil
+	}
+	if k.CertificateTransparency() {
+		return tm.ctLogs
+	}
+	return tm.logs
+}
+
 // trustMaterial is what the monitor reads from the trust material: the
 // transparency logs of the trusted root, and the Rekor API version the
 // signing config gives each log URL.
 type trustMaterial struct {
 	logs trustedLogs
+	// ctLogs are the certificate transparency logs of the trusted root,
+	// and cas the certificates of its Fulcio CAs (roots and
+	// intermediates): the issuers of the certificates the CT logs hold.
+	ctLogs trustedLogs
+	cas    []*x509.Certificate
 	// apiVersions maps a Rekor log URL (without a trailing slash) to the
 	// major API version of the signing config's service for it (1: the
 	// Rekor v1 REST API, 2: Rekor v2). Nil without a signing config.
@@ -112,7 +130,15 @@ func loadTrust(cfg config.Trust, stateDir, userAgent string, logger *slog.Logger
 	default:
 		return nil, nil
 	}
-	tm := &trustMaterial{logs: trustedLogs(tr.RekorLogs())}
+	tm := &trustMaterial{logs: trustedLogs(tr.RekorLogs()), ctLogs: trustedLogs(tr.CTLogs())}
+	for _, ca := range tr.FulcioCertificateAuthorities() {
+		if f, ok := ca.(*root.FulcioCertificateAuthority); ok {
+			tm.cas = append(tm.cas, f.Intermediates...)
+			if f.Root != nil {
+				tm.cas = append(tm.cas, f.Root)
+			}
+		}
+	}
 	if sc != nil {
 		// Only follow_shards needs the signing config: one that cannot be
 		// read must not stop the monitor or its key rotations.

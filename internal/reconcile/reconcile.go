@@ -328,6 +328,14 @@ func (p *Pair) Due() []Due {
 	return out
 }
 
+// Key is the due certificate's key.
+func (d Due) Key() Key {
+	if d.SCT != nil {
+		return d.SCT.Key
+	}
+	return d.Unused.Key
+}
+
 func (d Due) time() time.Time {
 	if d.SCT != nil {
 		return d.SCT.SCTTime

@@ -36,3 +36,9 @@ func TrustBaselineFile(stateDir string) string {
 // TrustFiringFile keeps the trust watch's conditions that fired and are
 // not resolved.
 func TrustFiringFile(stateDir string) string { return filepath.Join(stateDir, ".trust-firing.json") }
+
+// ReconcileFile is where the pair of Rekor log rekor and CT log ct keeps
+// its reconciliation state (package reconcile). Log names cannot hold "+".
+func ReconcileFile(stateDir, rekor, ct string) string {
+	return filepath.Join(stateDir, "reconcile", rekor+"+"+ct+".json")
+}
