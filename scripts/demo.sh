@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# demo.sh - `make demo`: stand up a real Rekor v1 and Rekor v2 on 127.0.0.1, sign a few
+# demo.sh - `make demo`: stand up a real Rekor v1, Rekor v2 and CT logs on 127.0.0.1, sign a few
 # entries into them, and watch both with the Vigil monitor: one-shot `monitor check`,
 # then `monitor run` with metrics, while a watched identity and an unexpected one sign.
 #
@@ -40,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "1/7 standing up Rekor v1 (rekor-server + Trillian + PostgreSQL), Rekor v2 (rekor-tiles) and Fulcio on 127.0.0.1"
+say "1/7 standing up Rekor v1 (rekor-server + Trillian + PostgreSQL), Rekor v2 (rekor-tiles), Fulcio and its CT log (ct_server), and a static-ct log (tesseract) on 127.0.0.1"
 scripts/stack/up.sh
 ENV=$VIGIL_CACHE/stack/env
 # shellcheck disable=SC1090
@@ -86,6 +86,23 @@ logs:
     public_key_file: $REKOR_V2_PUBKEY
     origin: $REKOR_V2_ORIGIN
     staleness: 2m
+  - name: ctlog          # the CT log Fulcio writes to (certificate-transparency-go's ct_server)
+    kind: ct
+    url: $CT_URL
+    public_key_file: $CT_PUBKEY
+    staleness: 2m
+  - name: static-ct      # a static-ct-api log (tesseract), read from its tiles
+    kind: static-ct
+    url: $STATIC_CT_READ_URL
+    public_key_file: $STATIC_CT_PUBKEY
+    origin: $STATIC_CT_ORIGIN
+    staleness: 2m
+reconcile:               # hold the CT log against Rekor v1: SCTs honoured, watched certificates used
+  pairs:
+    - rekor: rekor-v1
+      ct: ctlog
+      ca_files: [$FULCIO_ROOT]
+      unused_window: 10s # (default 1h) a watched identity's certificate nobody signs with
 scan:
   start_at_end: true     # watch what is signed from now on
 identities:
@@ -130,7 +147,11 @@ curl -fsS "http://$LISTEN/readyz"
 say "6/7 alice (watched) and mallory@evil.test (unexpected) sign; the monitor reports both"
 bin/loadgen -env "$ENV" -v1 2 -v2 2 -mix cert -san alice@example.com -quiet
 bin/loadgen -env "$ENV" -v1 1 -v2 1 -mix cert -san mallory@evil.test -quiet
-sleep 12
+# A certificate for alice appears in both CT logs, and nobody signs with it in Rekor: the CT
+# entries match the watch rule, and after the pair's 10s window the monitor reports it unused
+# (what a stolen OIDC token looks like).
+bin/loadgen -env "$ENV" -ct 1 -static-ct 1 -san alice@example.com -quiet
+sleep 18
 # The monitor logs "checkpoint verified" for each log at every check (every 5s), also when the
 # log has not grown, so its last lines are the same tree heads again: show each distinct
 # checkpoint (log, size, root) once, the last two of each log, oldest first.
@@ -143,7 +164,9 @@ grep -E 'checkpoint verified' "$DEMO/monitor.log" | sed -E 's/^time=[^ ]+ //; s/
 	}
 	END { for (i = 1; i <= k; i++) { lg = order[i]; for (j = (n[lg] > 2 ? n[lg] - 1 : 1); j <= n[lg]; j++) print line[lg, j] } }' || true
 echo "--- alerts delivered (full evidence in $DEMO/monitor.log):"
-grep -E 'msg=(alert|"alert group") ' "$DEMO/monitor.log" | grep -E 'alice|evil|kind=trust_changed' | tail -n 9 | alert_lines || true
+grep -E 'msg=(alert|"alert group") ' "$DEMO/monitor.log" | grep -E 'alice|evil|kind=trust_changed' | grep -vE 'log=(ctlog|static-ct)' | tail -n 9 | alert_lines || true
+echo "--- CT logs: a certificate for alice in both, and reported unused in Rekor v1 (the pair rekor-v1+ctlog):"
+grep -E 'msg=(alert|"alert group") ' "$DEMO/monitor.log" | grep -E 'log=(ctlog|static-ct)' | tail -n 4 | alert_lines || true
 # The trust watch: the TUF roles as last verified, then what expires (levels: 0 ok, 1 warning,
 # 2 critical, 3 expired).
 METRICS=$(curl -fsS "http://$LISTEN/metrics" || true)
@@ -172,6 +195,11 @@ say "7/7 sign a test image keyless (Fulcio + Rekor), verify it (bootstrap and co
 # demo-sign.sh prints the monitor's whole alert line; alert_lines turns it into
 # one readable line. stderr (the monitor's log) goes through too, so that the order stays.
 scripts/k8s/demo-sign.sh 2>&1 | alert_lines
+# Keyless signing put the certificate's precertificate in the CT log (Fulcio) and the certificate,
+# with the CT log's SCT, in Rekor v1: the pair sees both and reconciles them.
+sleep 6
+echo "--- the pair rekor-v1+ctlog after keyless signing (vigil_reconcile_*: sct = SCTs the CT log honoured):"
+curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_reconcile_(pending_certificates|resolved_total|dropped_total)' || true
 
 if [[ "$SECONDS_TO_RUN" == 0 ]]; then
 	say "monitor keeps running (pid $MON): http://$LISTEN/metrics, log $DEMO/monitor.log; Ctrl-C stops it"

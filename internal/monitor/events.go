@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-tlog/vigil/internal/alert"
@@ -111,8 +112,17 @@ func (ee *entryEvents) watched(h identity.Hit, sev alert.Severity) alert.Event {
 	for k, v := range h.Fields {
 		fields["matched."+k] = v
 	}
-	return ee.event(alert.KindIdentityMatch, sev, h.Rule, alert.Evidence{Identity: fields})
+	e := ee.event(alert.KindIdentityMatch, sev, h.Rule, alert.Evidence{Identity: fields})
+	if isCTEntry(h.Identity.EntryKind) {
+		// Nobody signed anything yet: a CA issued a certificate.
+		e.Summary = fmt.Sprintf("a certificate for a watched identity (rule %s) is in entry %d of CT log %s", h.Rule, ee.entry.LogIndex, ee.log)
+	}
+	return e
 }
+
+// isCTEntry reports whether an identity's entry kind is a CT log's
+// certificate (ct:x509, ct:precert).
+func isCTEntry(kind string) bool { return strings.HasPrefix(kind, "ct:") }
 
 // unexpected: no expect rule covers the entry's identities.
 func (ee *entryEvents) unexpected(ids []identity.Identity) alert.Event {
@@ -125,7 +135,11 @@ func (ee *entryEvents) unexpected(ids []identity.Identity) alert.Event {
 			fields[k] = v
 		}
 	}
-	return ee.event(alert.KindUnexpectedIdentity, alert.SeverityCritical, "", alert.Evidence{Identity: fields})
+	e := ee.event(alert.KindUnexpectedIdentity, alert.SeverityCritical, "", alert.Evidence{Identity: fields})
+	if len(ids) > 0 && isCTEntry(ids[0].EntryKind) {
+		e.Summary = fmt.Sprintf("a certificate for an unexpected identity is in entry %d of CT log %s", ee.entry.LogIndex, ee.log)
+	}
+	return e
 }
 
 // identityFields flattens an identity for alert evidence.
