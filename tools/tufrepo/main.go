@@ -749,7 +749,7 @@ func transparencyLog(baseURL, keyFile, origin string) (*prototrustroot.Transpare
 }
 
 // fulcioCA fetches the CA chain Fulcio at baseURL serves
-// (/api/v2/trustBundle; the stack's Fulcio has an ephemeral CA) and
+// (/api/v2/trustBundle: what the running Fulcio issues from, whatever its CA) and
 // returns it with the start of its validity.
 func fulcioCA(baseURL string) (*prototrustroot.CertificateAuthority, time.Time, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
