@@ -80,7 +80,9 @@ type Checkpoint struct {
 	Size   uint64
 	Hash   []byte
 	// Timestamp is the time carried in a "Timestamp: <unix nanoseconds>"
-	// extension line (older Rekor v1 servers write one); zero when absent.
+	// extension line (older Rekor v1 servers write one), or in a CT
+	// log's RFC6962NoteSignature (set by package ctleaf); zero when
+	// absent.
 	Timestamp time.Time
 	Raw       []byte
 }

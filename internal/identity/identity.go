@@ -21,7 +21,10 @@
 // and "spec") and [ParseV2] takes a Rekor v2 leaf (one entry of a tile's
 // entry bundle: the RFC 8785 canonical protojson encoding of a
 // dev.sigstore.rekor.v2.Entry, see rekor-tiles internal/server/service.go).
-// Both return one Identity per signature verifier in the entry. A body that
+// [Parser.ParseCT] takes a certificate transparency entry's certificate or
+// precertificate with its chain (entry kinds "ct:x509" and "ct:precert";
+// package ctleaf reads them from a CT log's leaves). All return one
+// Identity per signature verifier in the entry. A body that
 // cannot be parsed yields a [*MalformedError]: the caller reports it as an
 // entry of kind "malformed", it is never dropped.
 //
