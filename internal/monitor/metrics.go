@@ -95,7 +95,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Certificates a CT/Rekor pair holds pending: list sct awaits the CT entry its SCT promised, list unused awaits a Rekor entry using a watched identity's certificate.",
 	}, []string{"pair", "list"})
 	m.reconcileResolved = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigil_reconcile_resolved_total", Help: "Pending certificates the other log of the pair showed in time, by list.",
+		Name: "vigil_reconcile_resolved_total", Help: "Certificates the other log of the pair showed too (reconciled), by list: sct (in the CT log), unused (used in Rekor).",
 	}, []string{"pair", "list"})
 	m.reconcileSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_reconcile_skipped_total",

@@ -116,6 +116,9 @@ type Due struct {
 // Counts are what a pair did, for metrics: resolved and skipped by list,
 // dropped when a list was full.
 type Counts struct {
+	// ResolvedSCT counts certificates with an SCT from the CT log that the
+	// CT log showed; ResolvedUnused watched certificates a Rekor entry
+	// used: whichever log showed them first.
 	ResolvedSCT, ResolvedUnused uint64
 	// SkippedSCT counts certificates with an SCT that were not held
 	// pending because the CT log's scan could not have seen them (older
@@ -230,7 +233,11 @@ func (p *Pair) ObserveCT(c CTCert, now time.Time) {
 		delete(p.scts, c.Key)
 		p.counts.ResolvedSCT++
 	}
-	if len(c.Watched) == 0 || p.rekorSeen.has(c.Key) {
+	if len(c.Watched) == 0 {
+		return
+	}
+	if p.rekorSeen.has(c.Key) {
+		p.counts.ResolvedUnused++ // used before the CT scan got to it
 		return
 	}
 	if _, ok := p.unused[c.Key]; ok {
@@ -260,7 +267,11 @@ func (p *Pair) ObserveRekor(r RekorCert, now time.Time) {
 		delete(p.unused, r.Key)
 		p.counts.ResolvedUnused++
 	}
-	if len(r.SCT) == 0 || p.ctSeen.has(r.Key) {
+	if len(r.SCT) == 0 {
+		return
+	}
+	if p.ctSeen.has(r.Key) {
+		p.counts.ResolvedSCT++ // the CT scan showed it first
 		return
 	}
 	if _, ok := p.scts[r.Key]; ok {
