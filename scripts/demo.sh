@@ -98,6 +98,7 @@ logs:
     origin: $STATIC_CT_ORIGIN
     staleness: 2m
 reconcile:               # hold the CT log against Rekor v1: SCTs honoured, watched certificates used
+  clock_skew: 1s         # (default 10s) the stack's logs share the monitor's clock
   pairs:
     - rekor: rekor-v1
       ct: ctlog

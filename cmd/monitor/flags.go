@@ -33,7 +33,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 
 		logURL      = fs.String("log-url", "", "base `URL` of the log (Rekor v1 API, or Rekor v2 tiles)")
 		logKind     = fs.String("log-kind", string(config.KindRekorV1), "log kind: rekor-v1, rekor-v2, ct or static-ct")
-		logName     = fs.String("log-name", "rekor", "`name` of the log in metrics, alerts and the state file")
+		logName     = fs.String("log-name", "rekor", "`name` of the log in metrics, alerts and the state file (default ctlog for the CT kinds)")
 		publicKey   = fs.String("public-key", "", "PEM public key `file` of the log")
 		origin      = fs.String("origin", "", "checkpoint origin (rekor-v2) or signer hostname (rekor-v1); default: the URL's host")
 		caFile      = fs.String("ca-file", "", "PEM CA bundle `file` to verify the log's TLS certificate")
@@ -76,6 +76,9 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (*options, error) {
 	} else {
 		if *logURL == "" {
 			return nil, errors.New("--config or --log-url is required")
+		}
+		if !set["log-name"] && config.Kind(*logKind).CertificateTransparency() {
+			*logName = "ctlog"
 		}
 		cfg = &config.Config{
 			Interval: config.Duration(*interval),

@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,6 +54,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown config key", []string{"check", "--config", bad}, "field logz not found"},
 		{"config and log flags", []string{"check", "--config", bad, "--log-url", "http://x"}, "--log-url cannot be combined with --config"},
 		{"missing key file", []string{"check", "--state-dir", dir, "--log-url", "http://127.0.0.1:1", "--public-key", filepath.Join(dir, "nope.pem")}, "logs[0].public_key_file: stat"},
+		{"ct log without a key", []string{"check", "--state-dir", dir, "--log-url", "http://127.0.0.1:1/ct", "--log-kind", "ct"}, "logs[0].public_key_file"},
+		{"static-ct log without a key", []string{"check", "--state-dir", dir, "--log-url", "http://127.0.0.1:1", "--log-kind", "static-ct"}, "logs[0].public_key_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out := runMonitor(t, tc.args...)
@@ -137,6 +143,93 @@ func TestCheckExitCodes(t *testing.T) {
 			}
 			if code, out := runMonitor(t, "ack", "--state-dir", dir, "--list"); code != exitOK || !strings.Contains(out, "no alert condition is firing") {
 				t.Errorf("ack --list after the acknowledgement = %d %q, want nothing firing", code, out)
+			}
+		})
+	}
+}
+
+// TestCheckExitCodesCT runs `monitor check` against the stack's CT logs
+// (kinds ct and static-ct) through a fault proxy: 0 verified, 1 for a fork
+// (a tree head of the saved size with another root, signed with the log's
+// own key), 3 for a log URL that refuses connections, with the state
+// untouched by the failures.
+func TestCheckExitCodesCT(t *testing.T) {
+	env := testenv.Stack(t)
+	for _, kind := range []string{"ct", "static-ct"} {
+		t.Run(kind, func(t *testing.T) {
+			url, pub, priv, origin, headPath := env.Get(t, "CT_URL"), env.Get(t, "CT_PUBKEY"), env.Get(t, "CT_PRIVKEY"), "", "/ct/v1/get-sth"
+			if kind == "static-ct" {
+				url, pub, priv, origin, headPath = env.Get(t, "STATIC_CT_READ_URL"), env.Get(t, "STATIC_CT_PUBKEY"), env.Get(t, "STATIC_CT_PRIVKEY"), env.Get(t, "STATIC_CT_ORIGIN"), "/checkpoint"
+			}
+			u, err := neturl.Parse(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The proxy forwards to the server; the log's prefix stays in
+			// the URL the monitor is given.
+			proxy := faultproxy.Start(t, u.Scheme+"://"+u.Host)
+			dir := t.TempDir()
+			name := "test-" + kind
+			args := []string{"check", "--state-dir", dir, "--log-url", proxy.URL + u.Path, "--log-kind", kind, "--log-name", name,
+				"--public-key", pub, "--log-format", "text", "--start-at-end"}
+			if origin != "" {
+				args = append(args, "--origin", origin)
+			}
+			if code, out := runMonitor(t, args...); code != exitOK || !strings.Contains(out, "trusted on first use") {
+				t.Fatalf("first check = %d %q, want 0 and trust on first use", code, out)
+			}
+			if code, out := runMonitor(t, args...); code != exitOK || strings.Contains(out, "trusted on first use") {
+				t.Fatalf("second check = %d %q, want 0 against saved state", code, out)
+			}
+			saved, err := os.ReadFile(filepath.Join(dir, name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := loadRaw(saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			noteOrigin, size, _, err := faultproxy.ParseNote(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := identitytest.LoadSigner(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ek, ok := k.(*ecdsa.PrivateKey)
+			if !ok {
+				t.Fatalf("%s: a %T, want an ECDSA key", priv, k)
+			}
+			signer, err := faultproxy.NewCTSigner(ek)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := uint64(time.Now().UnixMilli())
+			fork := signer.STH(size, ts, faultproxy.RandomHash())
+			if kind == "static-ct" {
+				fork = signer.Checkpoint(noteOrigin, size, ts, faultproxy.RandomHash())
+			}
+			proxy.Set(faultproxy.OnPath(headPath, faultproxy.Body(fork)))
+			if code, out := runMonitor(t, args...); code != exitViolation || !strings.Contains(out, "INTEGRITY VIOLATION") || !strings.Contains(out, "fork") {
+				t.Errorf("check of a forked log = %d %q, want %d and a fork", code, out, exitViolation)
+			}
+			proxy.Clear()
+
+			// A URL nothing listens on: no verdict.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := "http://" + ln.Addr().String() + u.Path
+			ln.Close()
+			refused := slices.Clone(args)
+			refused[slices.Index(refused, "--log-url")+1] = closed
+			if code, out := runMonitor(t, refused...); code != exitNoVerdict || !strings.Contains(out, "no verdict") || !strings.Contains(out, "connection refused") {
+				t.Errorf("check of a log refusing connections = %d %q, want %d", code, out, exitNoVerdict)
+			}
+			if now, _ := os.ReadFile(filepath.Join(dir, name+".json")); !bytes.Equal(now, saved) {
+				t.Errorf("failed checks changed the state file")
 			}
 		})
 	}

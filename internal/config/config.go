@@ -84,6 +84,9 @@ const (
 	// DefaultMaxPending bounds the certificates a pair keeps, pending and
 	// recently seen, per list.
 	DefaultMaxPending = 100000
+	// DefaultClockSkew is the margin for the clocks of the monitor and of
+	// a CT log.
+	DefaultClockSkew = 10 * time.Second
 
 	DefaultTrustInterval = time.Hour
 	DefaultTrustWarning  = 7 * 24 * time.Hour
@@ -130,8 +133,14 @@ type Reconcile struct {
 	// MaxPending bounds each list a pair keeps in the state directory:
 	// certificates awaiting their CT entry or their use in Rekor, and the
 	// recently seen ones (default 100000, range 100 to 10000000). What does
-	// not fit is dropped, counted and logged, never alerted on.
+	// not fit is not reconciled: counted (vigil_reconcile_dropped_total,
+	// rule VigilReconcileDropping), never a finding.
 	MaxPending int `yaml:"max_pending"`
+	// ClockSkew is how far the clocks of the monitor and the CT log may
+	// differ (default 10s, range 1ms to 1h): certificates within it of the
+	// start of a log's scan are not judged, and a CT log is held to the
+	// heads it served this much earlier.
+	ClockSkew Duration `yaml:"clock_skew"`
 }
 
 // Pair is a Rekor log and the CT log holding the certificates its entries
@@ -418,6 +427,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Reconcile.MaxPending == 0 {
 		c.Reconcile.MaxPending = DefaultMaxPending
+	}
+	if c.Reconcile.ClockSkew == 0 {
+		c.Reconcile.ClockSkew = Duration(DefaultClockSkew)
 	}
 	for i := range c.Reconcile.Pairs {
 		p := &c.Reconcile.Pairs[i]

@@ -205,7 +205,7 @@ func TestGoodConfigs(t *testing.T) {
 					Trust:     config.Trust{Watch: defaultWatch},
 					Scan:      defaultScan,
 					Alerts:    defaultAlerts,
-					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending},
+					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
 				}
 			},
 		},
@@ -265,7 +265,7 @@ func TestGoodConfigs(t *testing.T) {
 							{Name: "pager", Type: alert.TypeExec, Command: []string{"/usr/local/bin/page", "--vigil"}},
 						},
 					},
-					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending},
+					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
 				}
 			},
 		},
@@ -290,7 +290,7 @@ func TestGoodConfigs(t *testing.T) {
 					Trust:     config.Trust{TrustedRootFile: dir + "/trusted_root.json", Watch: defaultWatch},
 					Scan:      defaultScan,
 					Alerts:    defaultAlerts,
-					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending},
+					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
 				}
 			},
 		},

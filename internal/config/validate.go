@@ -38,6 +38,7 @@ import (
 //	reconcile.max_pending            100000         100 .. 10000000
 //	reconcile.pairs[].max_merge_delay 24h           1s .. 720h
 //	reconcile.pairs[].unused_window  1h             1s .. 720h
+//	reconcile.clock_skew             10s            1ms .. 1h
 const (
 	MinInterval       = time.Second
 	MaxInterval       = 24 * time.Hour
@@ -68,6 +69,8 @@ const (
 	MaxMaxPending     = 10000000
 	MinMaxMergeDelay  = time.Second
 	MaxMaxMergeDelay  = 30 * 24 * time.Hour
+	MinClockSkew      = time.Millisecond
+	MaxClockSkew      = time.Hour
 	MinUnusedWindow   = time.Second
 	MaxUnusedWindow   = 30 * 24 * time.Hour
 )
@@ -156,6 +159,7 @@ func (errs *errorList) reconcile(c *Config) {
 	if r.MaxPending < MinMaxPending || r.MaxPending > MaxMaxPending {
 		errs.add("reconcile.max_pending", "%d is not between %d and %d", r.MaxPending, MinMaxPending, MaxMaxPending)
 	}
+	errs.duration("reconcile.clock_skew", time.Duration(r.ClockSkew), MinClockSkew, MaxClockSkew)
 	kinds := map[string]Kind{}
 	for _, l := range c.Logs {
 		kinds[l.Name] = l.Kind

@@ -224,9 +224,16 @@ func (l *Log) InclusionByHash(ctx context.Context, t tlog.Tree, leafHash []byte)
 	q.Set("tree_size", strconv.FormatUint(t.Size, 10))
 	u := l.base + "get-proof-by-hash?" + q.Encode()
 	body, err := tlog.Get(ctx, l.c, u, maxProof)
-	var se *tlog.StatusError
-	if errors.As(err, &se) && se.Code == http.StatusBadRequest && strings.Contains(strings.ToLower(se.Body), "not found") {
-		return 0, nil, fmt.Errorf("%w: %w", err, os.ErrNotExist)
+	if se := (*tlog.StatusError)(nil); errors.As(err, &se) {
+		// Only the log saying it holds no such leaf is an answer: a 404
+		// also comes from a replica behind the asked size ("log returned
+		// tree size: N but we expected: M") or an ingress's default
+		// backend, which are no verdict.
+		if b := strings.ToLower(se.Body); (se.Code == http.StatusNotFound || se.Code == http.StatusBadRequest) &&
+			(strings.Contains(b, "no leaf found") || strings.Contains(b, "code = notfound") || strings.Contains(b, "did not return a proof")) {
+			return 0, nil, fmt.Errorf("%v: %w", se, os.ErrNotExist)
+		}
+		return 0, nil, fmt.Errorf("asking %s for a leaf by hash: %v", u, se)
 	}
 	if err != nil {
 		return 0, nil, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -554,5 +555,28 @@ func TestNew(t *testing.T) {
 	}
 	if _, err := ctlog.New(tlog.Options{URL: "https://x/log", Origin: "two words"}); err == nil {
 		t.Error("New with an origin with a space succeeded")
+	}
+}
+
+// A 404 that is not the log saying it holds no such leaf (a replica
+// behind the asked size, an ingress's default backend) is no answer:
+// never os.ErrNotExist, which would make a pair report an SCT unhonored.
+func TestInclusionByHashOther404(t *testing.T) {
+	for _, body := range []string{
+		"log returned tree size: 5 but we expected: 20",
+		"default backend - 404",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, body, http.StatusNotFound)
+		}))
+		l, err := ctlog.New(tlog.Options{URL: srv.URL + "/log", Client: srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = l.InclusionByHash(t.Context(), tlog.Tree{Size: 20}, make([]byte, 32))
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			t.Errorf("404 %q: err = %v, want an error that is not os.ErrNotExist", body, err)
+		}
+		srv.Close()
 	}
 }

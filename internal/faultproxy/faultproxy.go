@@ -60,7 +60,9 @@ func New(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing target URL: %w", err)
 	}
-	p := &Proxy{target: u, rp: httputil.NewSingleHostReverseProxy(u)}
+	// Requests to URL keep their whole path (the target's included), so
+	// the reverse proxy forwards to the target's host alone.
+	p := &Proxy{target: u, rp: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.URL = p.srv.URL + strings.TrimSuffix(u.Path, "/")
 	return p, nil

@@ -169,7 +169,8 @@ func pairConfig(t *testing.T, env testenv.Env, rcv *receiver, watch []identity.R
 		Identities: identity.Config{Watch: watch},
 		Alerts: alert.Config{Sinks: []alert.SinkConfig{{Name: "hook", Type: alert.TypeWebhook, URL: rcv.srv.URL}},
 			Outbox: alert.OutboxConfig{RetryInitial: 100 * time.Millisecond, RetryMax: time.Second}},
-		Reconcile: config.Reconcile{Pairs: []config.Pair{{Rekor: rekor.Name, CT: ctl.Name,
+		// The stack's logs and the monitor share one clock.
+		Reconcile: config.Reconcile{ClockSkew: config.Duration(time.Millisecond), Pairs: []config.Pair{{Rekor: rekor.Name, CT: ctl.Name,
 			CAFiles: []string{env.Get(t, "FULCIO_ROOT")}, MaxMergeDelay: config.Duration(time.Second),
 			UnusedWindow: config.Duration(2 * time.Second)}}},
 	}

@@ -165,7 +165,12 @@ func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) ([]alert.Event
 	if err != nil {
 		s.m.malformed.Inc()
 		s.logger.Warn("malformed entry", "log", s.log, "index", e.LogIndex, "err", err)
-		return []alert.Event{ev.malformed(err)}, nil, nil
+		var ob *observation
+		if s.obs != nil {
+			// A CT entry is still seen from its leaf.
+			ob = s.obs.extract(e, leaf, nil, nil)
+		}
+		return []alert.Event{ev.malformed(err)}, ob, nil
 	}
 	res := s.cfg.Matcher.Match(ids)
 	var events []alert.Event

@@ -157,6 +157,13 @@ func New(cfg Config) (*Monitor, error) {
 			o.pairs = append(o.pairs, p)
 		}
 	}
+	for _, p := range cfg.Pairs {
+		for _, q := range cfg.Pairs {
+			if q.CT == p.CT {
+				p.siblings = append(p.siblings, q)
+			}
+		}
+	}
 	for _, st := range mon.status {
 		mon.setUnacknowledged(st)
 	}

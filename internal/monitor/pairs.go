@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -74,6 +75,10 @@ type Pair struct {
 
 	name   string
 	lookup inclusionByHash
+	// siblings are the pairs of the same CT log, this one included: a
+	// watched certificate is unused only if none of their Rekor logs used
+	// it.
+	siblings []*Pair
 
 	mu      sync.Mutex
 	books   *reconcile.Pair
@@ -152,8 +157,63 @@ func (p *Pair) syncMetrics() {
 // observation is what one entry shows a pair: a CT entry's certificate, or
 // the certificates of a Rekor entry that carry SCTs.
 type observation struct {
-	ct    *reconcile.CTCert
-	rekor []rekorCert
+	ct *reconcile.CTCert
+	// issuer identifies a watched CT certificate's issuer (see
+	// leafIssuer), to tell the pair's CAs' certificates from others the
+	// CT log accepts.
+	issuer issuerID
+	rekor  []rekorCert
+}
+
+// issuerID is what a CT leaf says of its issuer: a precertificate names
+// the SHA-256 of its issuer's public key; an X.509 entry is the whole
+// certificate, whose issuer name the CA's subject must be.
+type issuerID struct {
+	keyHash [32]byte
+	cert    []byte
+}
+
+// leafIssuer reads the issuer of a CT leaf.
+func leafIssuer(leaf []byte) issuerID {
+	l, err := ctleaf.DecodeLeaf(leaf)
+	if err != nil || l.TimestampedEntry == nil {
+		return issuerID{}
+	}
+	te := l.TimestampedEntry
+	if te.PrecertEntry != nil {
+		return issuerID{keyHash: te.PrecertEntry.IssuerKeyHash}
+	}
+	if te.X509Entry != nil {
+		return issuerID{cert: te.X509Entry.Data}
+	}
+	return issuerID{}
+}
+
+// issuedBy reports whether the CT certificate with issuer id is of one of
+// cas: a cheap filter (key hashes, names), not a signature check.
+func (id issuerID) issuedBy(cas []*x509.Certificate) bool {
+	for _, ca := range cas {
+		if id.cert != nil && bytes.Contains(id.cert, ca.RawSubject) {
+			return true
+		}
+		if id.cert == nil && id.keyHash == sha256.Sum256(ca.RawSubjectPublicKeyInfo) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayBeIssuedBy is the same cheap filter for a certificate (DER) in a
+// Rekor entry: its issuer name and authority key ID are a CA's. It keeps
+// certificates anyone can make up out of the pending list; the signature
+// is checked before a finding.
+func mayBeIssuedBy(der []byte, cas []*x509.Certificate) bool {
+	for _, ca := range cas {
+		if bytes.Contains(der, ca.RawSubject) && (len(ca.SubjectKeyId) == 0 || bytes.Contains(der, ca.SubjectKeyId)) {
+			return true
+		}
+	}
+	return false
 }
 
 type rekorCert struct {
@@ -174,9 +234,11 @@ type observer struct {
 // called by the match workers, concurrently.
 func (o *observer) extract(e tlog.Entry, leaf []byte, ids []identity.Identity, hits []identity.Hit) *observation {
 	if o.ct {
+		// From the leaf alone, so that an entry whose identities do not
+		// parse (reported malformed) is still seen.
 		key, ts, err := ctleaf.LeafKey(e.Data)
 		if err != nil {
-			return nil // a malformed entry, reported as such
+			return nil
 		}
 		c := &reconcile.CTCert{Key: reconcile.Key(key), Index: e.LogIndex, Time: ts, LeafHash: bytes.Clone(leaf)}
 		for _, h := range hits {
@@ -185,20 +247,30 @@ func (o *observer) extract(e tlog.Entry, leaf []byte, ids []identity.Identity, h
 				c.Identity = identityFields(h.Identity)
 			}
 		}
-		return &observation{ct: c}
+		ob := &observation{ct: c}
+		if len(c.Watched) > 0 {
+			ob.issuer = leafIssuer(e.Data)
+		}
+		return ob
 	}
 	var out []rekorCert
 	for i := range ids {
 		der := ids[i].CertDER()
-		if der == nil || !bytes.Contains(der, sctExtension) {
+		if der == nil {
 			continue
 		}
 		key, err := ctleaf.CertKey(der)
 		if err != nil {
 			continue
 		}
-		scts, _ := ctleaf.EmbeddedSCTs(der)
-		out = append(out, rekorCert{key: reconcile.Key(key), index: e.LogIndex, der: bytes.Clone(der), scts: scts, identity: identityFields(&ids[i])})
+		rc := rekorCert{key: reconcile.Key(key), index: e.LogIndex}
+		// Only a certificate with embedded SCTs can be pending (see
+		// observe): keep its bytes and SCTs.
+		if bytes.Contains(der, sctExtension) {
+			rc.scts, _ = ctleaf.EmbeddedSCTs(der)
+			rc.der, rc.identity = bytes.Clone(der), identityFields(&ids[i])
+		}
+		out = append(out, rc)
 	}
 	if out == nil {
 		return nil
@@ -233,11 +305,17 @@ func (p *Pair) observe(isCT bool, from uint64, obs []*observation, now time.Time
 		switch {
 		case ob == nil:
 		case ob.ct != nil:
-			b.ObserveCT(*ob.ct, now)
+			c := *ob.ct
+			if len(c.Watched) > 0 && !ob.issuer.issuedBy(p.CAs) {
+				// Another CA's certificate (CT logs accept several
+				// roots): not one Sigstore would accept for signing.
+				c.Watched = nil
+			}
+			b.ObserveCT(c, now)
 		default:
 			for _, rc := range ob.rekor {
 				r := reconcile.RekorCert{Key: rc.key, Index: rc.index, Identity: rc.identity}
-				if sct := sctFrom(rc.scts, ctIDs); sct != nil {
+				if sct := sctFrom(rc.scts, ctIDs); sct != nil && mayBeIssuedBy(rc.der, p.CAs) {
 					raw, err := cttls.Marshal(*sct)
 					if err == nil {
 						r.Cert, r.SCT, r.SCTTime = rc.der, raw, time.UnixMilli(int64(sct.Timestamp))
@@ -292,9 +370,7 @@ func (p *Pair) scanned(ctx context.Context, isCT bool, cp *checkpoint.Checkpoint
 	if isCT {
 		p.books.StartCT(cp.Size, start)
 		p.ctHead, p.ctTree = cp, t
-		if !cp.Timestamp.IsZero() {
-			p.books.CTScanned(cp.Timestamp)
-		}
+		p.books.CTScanned(cp.Timestamp, start)
 	} else {
 		p.books.StartRekor(cp.Size, start)
 		p.rekorCP = cp.Raw
@@ -302,6 +378,9 @@ func (p *Pair) scanned(ctx context.Context, isCT bool, cp *checkpoint.Checkpoint
 	}
 	var due []reconcile.Due
 	for _, d := range p.books.Due() {
+		if len(due) == maxJudge {
+			break // the rest at the next check
+		}
 		if k := d.Key(); !p.judging[k] {
 			p.judging[k] = true
 			due = append(due, d)
@@ -321,72 +400,111 @@ func (p *Pair) scanned(ctx context.Context, isCT bool, cp *checkpoint.Checkpoint
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, d := range due {
-		ev, resolved, err := p.judge(ctx, d, ctHead, ctTree, rekorCP, logger)
+		v, ev, err := p.judge(ctx, d, ctHead, ctTree, rekorCP, logger)
 		if err != nil {
-			return err
-		}
-		if ev != nil && events != nil {
-			if _, err := events.Enqueue(ctx, *ev); err != nil {
-				return fmt.Errorf("queueing %s: %w", ev.Kind, err)
-			}
+			// No verdict on this one: it stays pending; the others go on.
+			errs = append(errs, err)
+			continue
 		}
 		if ev != nil {
+			if events != nil {
+				if _, err := events.Enqueue(ctx, *ev); err != nil {
+					errs = append(errs, fmt.Errorf("queueing %s: %w", ev.Kind, err))
+					continue
+				}
+			}
 			logger.WarnContext(ctx, ev.Summary, "pair", p.name, "kind", string(ev.Kind))
 		}
 		p.mu.Lock()
-		if resolved {
+		switch v {
+		case resolved:
 			p.books.Resolve(d, time.Now())
-		} else {
+		case raised:
 			p.books.Raised(d)
 		}
-		err = p.save()
-		p.syncMetrics()
 		p.mu.Unlock()
-		if err != nil {
-			return err
-		}
 	}
-	return nil
+	p.mu.Lock()
+	if err := p.save(); err != nil {
+		errs = append(errs, err)
+	}
+	p.syncMetrics()
+	p.mu.Unlock()
+	return errors.Join(errs...)
 }
 
-// judge decides a due certificate: resolved (the CT log holds it after
-// all), an event, or neither (an SCT that is no finding). An error leaves
-// it pending.
-func (p *Pair) judge(ctx context.Context, d reconcile.Due, ctHead *checkpoint.Checkpoint, ctTree tlog.Tree, rekorCP []byte, logger *slog.Logger) (ev *alert.Event, resolved bool, err error) {
+// maxJudge bounds the due certificates one check judges (each may ask the
+// CT log): a backlog is judged over several checks, not inside one.
+const maxJudge = 100
+
+// judgement is what became of a due certificate.
+type judgement int
+
+const (
+	pending  judgement = iota // no verdict yet: judged again later
+	resolved                  // the other log shows it after all
+	raised                    // a finding, or no finding to be had: off the list
+)
+
+// judge decides a due certificate: resolved (the other log shows it after
+// all), a finding, or pending (no verdict yet). An error is no verdict.
+func (p *Pair) judge(ctx context.Context, d reconcile.Due, ctHead *checkpoint.Checkpoint, ctTree tlog.Tree, rekorCP []byte, logger *slog.Logger) (judgement, *alert.Event, error) {
 	now := time.Now()
-	if d.Unused != nil {
-		e := unusedEvent(p, d.Unused, rekorCP, now)
-		return &e, false, nil
+	if c := d.Unused; c != nil {
+		// A CT log paired with several Rekor logs: used in any is used.
+		for _, sib := range p.siblings {
+			sib.mu.Lock()
+			seen, covered := sib.books.SeenInRekor(c.Key, c.Time.Add(p.Cfg.UnusedWindow))
+			sib.mu.Unlock()
+			switch {
+			case seen:
+				return resolved, nil, nil
+			case !covered:
+				return pending, nil, nil // that Rekor log's scan is behind
+			}
+		}
+		e := unusedEvent(p, c, rekorCP, now)
+		return raised, &e, nil
 	}
 	r := d.SCT
+	if ctHead == nil {
+		// Not yet checked the CT log in this process (a restart): its head
+		// is needed to ask it and as evidence.
+		return pending, nil, nil
+	}
 	var sct ct.SignedCertificateTimestamp
 	if rest, err := cttls.Unmarshal(r.SCT, &sct); err != nil || len(rest) > 0 {
 		logger.WarnContext(ctx, "dropping a pending SCT that does not decode", "pair", p.name, "rekor_index", r.Index, "err", err)
-		return nil, false, nil
+		return raised, nil, nil
 	}
 	issuer := p.issuerOf(r.Cert)
 	if issuer == nil {
-		// Not a certificate of the deployment's CA: its SCT proves
-		// nothing about the CT log, whoever wrote it.
-		logger.InfoContext(ctx, "a certificate with an SCT from the CT log is not issued by the pair's CAs; not reconciled", "pair", p.name, "rekor_index", r.Index)
-		return nil, false, nil
+		// Named like the deployment's CA but not signed by it: its SCT
+		// proves nothing about the CT log. Or the CA rotated, or only
+		// its root is configured while an intermediate issues: say so.
+		logger.WarnContext(ctx, "a certificate with an SCT from the CT log is not signed by the pair's CAs; not reconciled (check reconcile.pairs[].ca_files or the trust material's CAs)",
+			"pair", p.name, "rekor_index", r.Index)
+		p.m.skippedSCT.Inc()
+		return raised, nil, nil
 	}
 	leafHash, err := ctleaf.PrecertLeafHash(r.Cert, issuer.Raw, &sct)
 	if err != nil {
 		logger.WarnContext(ctx, "cannot compute the CT leaf of a certificate; not reconciled", "pair", p.name, "rekor_index", r.Index, "err", err)
-		return nil, false, nil
+		p.m.skippedSCT.Inc()
+		return raised, nil, nil
 	}
-	if p.lookup != nil && ctHead != nil {
+	if p.lookup != nil {
 		idx, path, err := p.lookup.InclusionByHash(ctx, ctTree, leafHash)
 		switch {
 		case err == nil:
 			if verr := proof.VerifyInclusion(rfc6962.DefaultHasher, idx, ctHead.Size, leafHash, path, ctHead.Hash); verr != nil {
-				return nil, false, fmt.Errorf("the CT log's inclusion proof for leaf %x does not verify against its verified head: %w", leafHash, verr)
+				return pending, nil, fmt.Errorf("the CT log's inclusion proof for leaf %x does not verify against its verified head: %w", leafHash, verr)
 			}
-			return nil, true, nil
+			return resolved, nil, nil
 		case !errors.Is(err, os.ErrNotExist):
-			return nil, false, fmt.Errorf("asking the CT log %s for leaf %x: %w", p.CT.Name, leafHash, err)
+			return pending, nil, fmt.Errorf("asking the CT log %s for leaf %x: %w", p.CT.Name, leafHash, err)
 		}
 	}
 	var verified bool
@@ -398,10 +516,11 @@ func (p *Pair) judge(ctx context.Context, d reconcile.Due, ctHead *checkpoint.Ch
 	}
 	if !verified {
 		logger.WarnContext(ctx, "a certificate carries an SCT with the CT log's ID that its key does not verify; not a promise of the log", "pair", p.name, "rekor_index", r.Index)
-		return nil, false, nil
+		p.m.skippedSCT.Inc()
+		return raised, nil, nil
 	}
 	e := sctEvent(p, r, leafHash, ctHead, now)
-	return &e, false, nil
+	return raised, &e, nil
 }
 
 // issuerOf returns the CA that issued der, or nil.
@@ -528,12 +647,17 @@ func newPairs(cfg *config.Config, logs []*Log, tm *trustMaterial, logger *slog.L
 			cas = tm.cas
 		}
 		if len(cas) == 0 {
+			if auto {
+				logger.Warn("not reconciling a CT log with a Rekor log of the same trust material: it lists no Fulcio CA to verify SCTs with (add a pair under reconcile.pairs with ca_files)",
+					"rekor", r.Name, "ct", c.Name)
+				continue
+			}
 			return nil, &ConfigError{Err: fmt.Errorf("%s.ca_files: no certificate authority to verify SCTs with (set ca_files, or give trust material with Fulcio CAs)", field)}
 		}
 		p := &Pair{Rekor: r, CT: c, CAs: cas, UnusedSeverity: pc.UnusedSeverity,
 			File: state.ReconcileFile(cfg.StateDir, r.Name, c.Name),
 			Cfg: reconcile.Config{MaxMergeDelay: time.Duration(pc.MaxMergeDelay), UnusedWindow: time.Duration(pc.UnusedWindow),
-				MaxPending: cfg.Reconcile.MaxPending}}
+				MaxPending: cfg.Reconcile.MaxPending, ClockSkew: time.Duration(cfg.Reconcile.ClockSkew)}}
 		if auto {
 			logger.Info("reconciling a CT log with a Rekor log of the same trust material", "rekor", r.Name, "ct", c.Name)
 		}

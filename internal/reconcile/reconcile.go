@@ -66,11 +66,20 @@ type Config struct {
 	UnusedWindow time.Duration
 	// MaxPending bounds each list (pending and seen).
 	MaxPending int
+	// ClockSkew is the margin for clocks that differ: the monitor's, and
+	// the CT log's that timestamps certificates. A certificate within it
+	// of the start of the other log's scan, or of what a full seen list
+	// forgot, is not judged.
+	ClockSkew time.Duration
 	// CTLookup says the CT log can be asked for a certificate by leaf hash
 	// (RFC 6962 get-proof-by-hash): a pending SCT then does not depend on
 	// the CT scan having seen the certificate, whatever its age.
 	CTLookup bool
 }
+
+// after reports whether t is later than ref by more than the clock skew
+// (true for a zero ref: no bound).
+func (c Config) after(t, ref time.Time) bool { return ref.IsZero() || t.After(ref.Add(c.ClockSkew)) }
 
 // retention is how long seen keys are kept: long enough for the other log
 // to show the same certificate (an SCT may be honoured up to the maximum
@@ -245,7 +254,7 @@ func (p *Pair) ObserveCT(c CTCert, now time.Time) {
 	}
 	// The Rekor scan must have been able to see a use: it started before
 	// the certificate, and still remembers what it saw since.
-	if !p.rekorStarted || c.Time.Before(p.rekorFrom) || !c.Time.After(p.rekorForgot) || now.Sub(c.Time) > p.cfg.retention()-p.cfg.UnusedWindow {
+	if !p.rekorStarted || !p.cfg.after(c.Time, p.rekorFrom) || !p.cfg.after(c.Time, p.rekorForgot) || now.Sub(c.Time) > p.cfg.retention()-p.cfg.UnusedWindow {
 		p.counts.SkippedUnused++
 		return
 	}
@@ -277,7 +286,12 @@ func (p *Pair) ObserveRekor(r RekorCert, now time.Time) {
 	if _, ok := p.scts[r.Key]; ok {
 		return
 	}
-	if !p.cfg.CTLookup && (!p.ctStarted || r.SCTTime.Before(p.ctFrom) || !r.SCTTime.After(p.ctForgot) || now.Sub(r.SCTTime) > p.cfg.retention()-p.cfg.MaxMergeDelay) {
+	// Only a live SCT is held: one older than the merge delay and an hour
+	// when its certificate is used is history (a catch-up), which the
+	// pending list is not sized for. Without a lookup, the CT scan must
+	// also have been able to see the certificate.
+	if now.Sub(r.SCTTime) > p.cfg.retention() ||
+		(!p.cfg.CTLookup && (!p.ctStarted || !p.cfg.after(r.SCTTime, p.ctFrom) || !p.cfg.after(r.SCTTime, p.ctForgot))) {
 		p.counts.SkippedSCT++
 		return
 	}
@@ -289,12 +303,24 @@ func (p *Pair) ObserveRekor(r RekorCert, now time.Time) {
 	p.scts[r.Key] = &rc
 }
 
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // CTScanned records that the CT log's scan reached the size of a verified
-// tree head with timestamp sth: every certificate it had to include by
-// then is seen.
-func (p *Pair) CTScanned(sth time.Time) {
-	if sth.After(p.ctHorizon) {
-		p.ctHorizon, p.dirty = sth, true
+// tree head with timestamp sth, which the log served as its newest at
+// served: every certificate it had to include by the later of the two is
+// seen. A log must include what it promised within its merge delay, and
+// then serve a head that includes it: a log that keeps serving an old
+// head (an idle Trillian log re-signs only when it grows) is held to the
+// time it served it, less twice the clock skew.
+func (p *Pair) CTScanned(sth, served time.Time) {
+	h := latest(sth, served.Add(-2*p.cfg.ClockSkew))
+	if h.After(p.ctHorizon) {
+		p.ctHorizon, p.dirty = h, true
 	}
 }
 
@@ -317,6 +343,15 @@ func (p *Pair) Prune(now time.Time) {
 		p.rekorForgot = t
 	}
 	p.dirty = true
+}
+
+// SeenInRekor reports whether a Rekor entry of the pair used the
+// certificate key (as far as the seen list remembers), and whether the
+// Rekor scan covers time t: a scan that started before t and reached past
+// it. A CT log paired with several Rekor logs (a v1 and a v2 during a
+// migration) asks each before it calls a certificate unused.
+func (p *Pair) SeenInRekor(k Key, t time.Time) (seen, covered bool) {
+	return p.rekorSeen.has(k), p.rekorStarted && p.cfg.after(t, p.rekorFrom) && !p.rekorHorizon.Before(t)
 }
 
 // Due returns the pending certificates whose time is up, oldest first: an

@@ -11,7 +11,7 @@ var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 func key(b byte) Key { return Key{b} }
 
 func cfg() Config {
-	return Config{MaxMergeDelay: 24 * time.Hour, UnusedWindow: time.Hour, MaxPending: 100}
+	return Config{MaxMergeDelay: 24 * time.Hour, UnusedWindow: time.Hour, MaxPending: 100, ClockSkew: 5 * time.Minute}
 }
 
 // started returns a pair whose scans both started at the first entry.
@@ -34,7 +34,7 @@ func TestSCTResolvedByCT(t *testing.T) {
 			p.ObserveRekor(r, t0.Add(time.Second))
 			p.ObserveCT(c, t0.Add(2*time.Second))
 		}
-		p.CTScanned(t0.Add(48 * time.Hour))
+		p.CTScanned(t0.Add(48*time.Hour), time.Time{})
 		if d := p.Due(); len(d) != 0 {
 			t.Errorf("ctFirst=%v: due %v, want nothing: the CT log holds the certificate", ctFirst, d)
 		}
@@ -49,11 +49,11 @@ func TestSCTDueOnlyAfterMergeDelayByCTHead(t *testing.T) {
 	p.ObserveRekor(RekorCert{Key: key(1), SCT: []byte{1}, SCTTime: t0}, t0)
 	// The CT scan's horizon is what counts, not the wall clock: a monitor
 	// that is behind does not blame the log.
-	p.CTScanned(t0.Add(23 * time.Hour))
+	p.CTScanned(t0.Add(23*time.Hour), time.Time{})
 	if d := p.Due(); len(d) != 0 {
 		t.Fatalf("due before the merge delay passed by the CT head: %v", d)
 	}
-	p.CTScanned(t0.Add(24 * time.Hour))
+	p.CTScanned(t0.Add(24*time.Hour), time.Time{})
 	d := p.Due()
 	if len(d) != 1 || d[0].SCT == nil || d[0].SCT.Key != key(1) {
 		t.Fatalf("due = %+v, want the SCT", d)
@@ -103,7 +103,7 @@ func TestHistoryIsSkipped(t *testing.T) {
 	p.StartRekor(500, t0) // Rekor scanned from index 500 at t0
 	p.StartCT(0, t0)
 	p.ObserveCT(CTCert{Key: key(5), Time: t0.Add(-time.Hour), Watched: []string{"w"}}, t0)
-	p.ObserveCT(CTCert{Key: key(6), Time: t0.Add(time.Minute), Watched: []string{"w"}}, t0.Add(time.Minute))
+	p.ObserveCT(CTCert{Key: key(6), Time: t0.Add(10 * time.Minute), Watched: []string{"w"}}, t0.Add(10*time.Minute))
 	if _, unused := p.Pending(); unused != 1 {
 		t.Fatalf("pending unused = %d, want 1 (the certificate after the Rekor scan started)", unused)
 	}
@@ -153,7 +153,7 @@ func TestSaveLoad(t *testing.T) {
 	p := started(cfg())
 	p.ObserveRekor(RekorCert{Key: key(1), Index: 9, Cert: []byte("der"), SCT: []byte{1, 2}, SCTTime: t0, Identity: map[string]string{"subject": "a@b"}}, t0)
 	p.ObserveCT(CTCert{Key: key(2), Index: 4, Time: t0, LeafHash: []byte{9}, Watched: []string{"w"}}, t0)
-	p.CTScanned(t0.Add(time.Hour))
+	p.CTScanned(t0.Add(time.Hour), time.Time{})
 	p.RekorScanned(t0.Add(time.Minute))
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -174,5 +174,44 @@ func TestSaveLoad(t *testing.T) {
 		if _, err := Load([]byte(bad), cfg()); err == nil {
 			t.Errorf("Load(%s) = nil error", bad)
 		}
+	}
+}
+
+// An idle CT log keeps serving its old head: it is held to the time it
+// served it (less the skew margin), so a withheld certificate still comes
+// due; a monitor that is behind (an old served time) blames nothing.
+func TestIdleCTLogHorizon(t *testing.T) {
+	c := cfg()
+	c.MaxMergeDelay = time.Minute
+	p := started(c)
+	p.ObserveRekor(RekorCert{Key: key(1), SCT: []byte{1}, SCTTime: t0}, t0)
+	p.CTScanned(t0.Add(-time.Hour), t0.Add(5*time.Minute)) // within the skew margin
+	if d := p.Due(); len(d) != 0 {
+		t.Fatalf("due while the served time is within the merge delay and skew: %v", d)
+	}
+	p.CTScanned(t0.Add(-time.Hour), t0.Add(12*time.Minute))
+	if d := p.Due(); len(d) != 1 {
+		t.Fatalf("due = %v, want the SCT: the log served a head without it long after its merge delay", d)
+	}
+}
+
+// Certificates near the start of the other log's scan are not judged:
+// the clocks of the log and the monitor may differ.
+func TestSkewMargin(t *testing.T) {
+	p := New(cfg())
+	p.StartRekor(10, t0)
+	p.StartCT(0, t0)
+	p.ObserveCT(CTCert{Key: key(1), Time: t0.Add(time.Minute), Watched: []string{"w"}}, t0.Add(time.Minute))
+	p.ObserveCT(CTCert{Key: key(2), Time: t0.Add(10 * time.Minute), Watched: []string{"w"}}, t0.Add(10*time.Minute))
+	if _, unused := p.Pending(); unused != 1 {
+		t.Fatalf("pending unused = %d, want 1: only the certificate well after the Rekor scan's start", unused)
+	}
+	seen, covered := p.SeenInRekor(key(2), t0.Add(10*time.Minute))
+	if seen || covered {
+		t.Fatalf("SeenInRekor = %v, %v before any Rekor scan reached it", seen, covered)
+	}
+	p.RekorScanned(t0.Add(time.Hour))
+	if _, covered := p.SeenInRekor(key(2), t0.Add(10*time.Minute)); !covered {
+		t.Fatal("a Rekor scan past the certificate's time does not cover it")
 	}
 }
