@@ -48,10 +48,12 @@ func ParseCTTBS(entryKind string, tbs []byte) ([]Identity, error) {
 // or a *MalformedError.
 //
 // crypto/x509 refuses to verify a certificate with an unhandled critical
-// extension, which the poison extension of every precertificate is: the
-// precertificate is parsed eagerly, and the poison extension (only it) is
+// extension, which the poison extension of every precertificate is: when
+// the precertificate is parsed with crypto/x509 (on first use by a CA
+// rule, see [Identity.Certificate]), the poison extension (only it) is
 // cleared from its UnhandledCriticalExtensions, so that CA rules verify it
-// like the final certificate.
+// like the final certificate. The identity itself comes from the fast
+// parser, as for any certificate (see precertIdentity).
 func (p *Parser) ParseCT(entryKind string, chain [][]byte) ([]Identity, error) {
 	fail := func(err error) ([]Identity, error) { return nil, &MalformedError{Kind: entryKind, Err: err} }
 	if entryKind != KindCTX509 && entryKind != KindCTPrecert {
@@ -75,19 +77,51 @@ func (p *Parser) ParseCT(entryKind string, chain [][]byte) ([]Identity, error) {
 			return fail(err)
 		}
 	} else {
-		cert, err := x509.ParseCertificate(chain[0])
-		if err != nil {
-			return fail(fmt.Errorf("parsing precertificate: %w", err))
-		}
-		cert.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(cert.UnhandledCriticalExtensions),
-			func(oid asn1.ObjectIdentifier) bool { return oid.Equal(oidCTPoison) })
-		if id, err = certIdentity(cert, nil); err != nil {
+		var err error
+		if id, err = precertIdentity(chain[0], intermediates); err != nil {
 			return fail(err)
 		}
-		id.cert = lazyCert(chain[0], cert, intermediates)
 	}
 	id.EntryKind = entryKind
 	return []Identity{*id}, nil
+}
+
+// precertIdentity extracts the identity of a DER precertificate as
+// certDERIdentity does a certificate's: with the fast parser when it can,
+// deferring crypto/x509 (and the clearing of the poison extension, see
+// clearPoison) to the first use of the certificate by a CA rule; with
+// crypto/x509 at once otherwise, whose verdict is then definitive. The
+// identity is the same either way (TestPrecertFastMatchesX509): the
+// poison extension is no Fulcio extension and no SAN, and certIdentity
+// does not read UnhandledCriticalExtensions. As for any certificate, a
+// public key that crypto/x509 refuses in a structurally valid
+// SubjectPublicKeyInfo is reported by [Identity.Certificate], not here.
+func precertIdentity(der []byte, intermediates []*certRef) (*Identity, error) {
+	if id, ok := fastCertIdentity(der); ok {
+		id.cert = lazyCert(der, nil, intermediates)
+		id.cert.precert = true
+		return id, nil
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing precertificate: %w", err)
+	}
+	clearPoison(cert)
+	id, err := certIdentity(cert, nil)
+	if err != nil {
+		return nil, err
+	}
+	id.cert = lazyCert(der, cert, intermediates)
+	id.cert.precert = true
+	return id, nil
+}
+
+// clearPoison removes the CT poison extension (only it) from the
+// UnhandledCriticalExtensions of a parsed precertificate, which
+// crypto/x509 would otherwise refuse to verify.
+func clearPoison(cert *x509.Certificate) {
+	cert.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(cert.UnhandledCriticalExtensions),
+		func(oid asn1.ObjectIdentifier) bool { return oid.Equal(oidCTPoison) })
 }
 
 // ParseCTTBS returns the identity named by a bare TBSCertificate (DER), as

@@ -542,6 +542,9 @@ func readBase128Int(s *cryptobyte.String, out *int) bool {
 type certRef struct {
 	der           []byte
 	intermediates []*certRef
+	// precert marks a CT precertificate: load clears its poison
+	// extension (clearPoison).
+	precert bool
 
 	once sync.Once
 	pc   parsedCerts
@@ -574,6 +577,9 @@ func (r *certRef) load() (parsedCerts, error) {
 			if err != nil {
 				r.err = fmt.Errorf("parsing certificate: %w", err)
 				return
+			}
+			if r.precert {
+				clearPoison(leaf)
 			}
 			r.pc.leaf = leaf
 		}

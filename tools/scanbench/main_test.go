@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,5 +215,187 @@ func TestProcStatus(t *testing.T) {
 	}
 	if _, err := procStatus("NoSuchField"); err == nil {
 		t.Error("procStatus of a missing field succeeded")
+	}
+}
+
+func TestParseLogs(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"both", []string{"v1", "v2"}, false},
+		{"all", []string{"v1", "v2", "ct", "static-ct"}, false},
+		{"ct", []string{"ct"}, false},
+		{"ct,static-ct,ct", []string{"ct", "static-ct"}, false},
+		{"v2, static-ct", []string{"v2", "static-ct"}, false},
+		{"v3", nil, true},
+		{"", nil, true},
+		{"v1,", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := parseLogs(tt.in)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("parseLogs(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestLogConfigCT(t *testing.T) {
+	env := stack.Env{"CT_URL": "http://127.0.0.1:1/vigil-ct", "CT_PUBKEY": "/ct.pub",
+		"STATIC_CT_READ_URL": "http://127.0.0.1:2", "STATIC_CT_PUBKEY": "/sct.pub", "STATIC_CT_ORIGIN": "static-ct.local"}
+	for _, kind := range []string{"ct", "static-ct"} {
+		lc, err := logConfig(env, kind)
+		if err != nil {
+			t.Fatalf("logConfig(%s): %v", kind, err)
+		}
+		if string(lc.Kind) != kind || lc.URL == "" || lc.PublicKeyFile == "" {
+			t.Errorf("logConfig(%s) = %+v", kind, lc)
+		}
+		if _, err := logConfig(stack.Env{}, kind); err == nil || !strings.Contains(err.Error(), "stack env has no") {
+			t.Errorf("logConfig(%s) of an empty env: %v, want a missing key", kind, err)
+		}
+	}
+}
+
+func TestCTEntries(t *testing.T) {
+	const size = 10
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/log/ct/v1/get-sth":
+			fmt.Fprintf(w, `{"tree_size":%d,"timestamp":1,"sha256_root_hash":"","tree_head_signature":""}`, size)
+		case "/log/ct/v1/get-entries":
+			asked = append(asked, r.URL.RawQuery)
+			var start, end int
+			fmt.Sscan(r.URL.Query().Get("start"), &start)
+			fmt.Sscan(r.URL.Query().Get("end"), &end)
+			if r.URL.Query().Get("start") == "7" { // a broken answer
+				fmt.Fprint(w, `{"entries":[]}`)
+				return
+			}
+			end = min(end, start+2, size-1) // at most 3 per answer, as ct_server caps at 1000
+			var es []string
+			for range end - start + 1 {
+				es = append(es, `{"leaf_input":"AAA=","extra_data":""}`)
+			}
+			fmt.Fprintf(w, `{"entries":[%s]}`, strings.Join(es, ","))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	base := srv.URL + "/log"
+	if n, err := ctSize(t.Context(), srv.Client(), base); err != nil || n != size {
+		t.Fatalf("ctSize = %d, %v; want %d", n, err, size)
+	}
+	n, err := ctEntries(t.Context(), srv.Client(), base, 0, 7)
+	if err != nil || n != 7 {
+		t.Fatalf("ctEntries(0, 7) = %d, %v; want 7", n, err)
+	}
+	if diff := cmp.Diff([]string{"start=0&end=6", "start=3&end=6", "start=6&end=6"}, asked); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if _, err := ctEntries(t.Context(), srv.Client(), base, 7, 10); err == nil || !strings.Contains(err.Error(), "got 0") {
+		t.Errorf("ctEntries over an empty answer: %v, want an error", err)
+	}
+	if _, err := ctSize(t.Context(), srv.Client(), srv.URL+"/nolog"); err == nil {
+		t.Error("ctSize of a missing log succeeded")
+	}
+}
+
+// tileLeaf encodes a static-ct-api TileLeaf with a certificate (or
+// precertificate and TBSCertificate) of n bytes and k issuer fingerprints.
+func tileLeaf(precert bool, n, k int) []byte {
+	u24 := func(b []byte, n int) []byte { return append(b, byte(n>>16), byte(n>>8), byte(n)) }
+	b := make([]byte, 8) // timestamp
+	if precert {
+		b = binary.BigEndian.AppendUint16(b, 1)
+		b = append(b, make([]byte, 32)...)
+	} else {
+		b = binary.BigEndian.AppendUint16(b, 0)
+	}
+	b = append(u24(b, n), make([]byte, n)...)
+	b = binary.BigEndian.AppendUint16(b, 2) // extensions
+	b = append(b, 0, 0)
+	if precert {
+		b = append(u24(b, n+5), make([]byte, n+5)...)
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(32*k))
+	return append(b, make([]byte, 32*k)...)
+}
+
+func TestStaticCTTile(t *testing.T) {
+	var full []byte
+	for i := range layout.EntryBundleWidth {
+		full = append(full, tileLeaf(i%2 == 0, 100+i, i%3)...)
+	}
+	three := append(append(tileLeaf(true, 300, 1), tileLeaf(false, 70000, 2)...), tileLeaf(true, 5, 0)...)
+	files := map[string][]byte{
+		"/tile/data/000":     full,
+		"/tile/data/001.p/3": three,
+		"/tile/data/002":     full, // 002.p/5 is gone: the tree grew
+		"/tile/data/003.p/3": three[:len(three)-1],
+		"/tile/data/004.p/3": append(slices.Clone(three), 0, 0, 0, 0, 0, 0, 0, 0, 0, 7),
+		"/tile/data/005.p/4": three,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	defer srv.Close()
+	tests := []struct {
+		n       uint64
+		p       uint8
+		want    int
+		wantErr string
+	}{
+		{0, 0, layout.EntryBundleWidth, ""},
+		{1, 3, 3, ""},
+		{2, 5, 5, ""},
+		{3, 3, 0, "truncated"},
+		{4, 3, 0, "unknown entry_type 7"},
+		{5, 4, 0, "has 3 entries, want 4"},
+		{6, 0, 0, "HTTP 404"},
+	}
+	for _, tt := range tests {
+		t.Run(layout.NWithSuffix(0, tt.n, tt.p), func(t *testing.T) {
+			got, err := staticCTTile(t.Context(), srv.Client(), srv.URL, tt.n, tt.p)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("staticCTTile error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("staticCTTile = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseBatches(t *testing.T) {
+	if got, err := parseBatches("256, 1000"); err != nil || !slices.Equal(got, []uint64{256, 1000}) {
+		t.Errorf("parseBatches(256, 1000) = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "256,", "-1", "x"} {
+		if got, err := parseBatches(bad); err == nil {
+			t.Errorf("parseBatches(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{9, 1, 5}, 5}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(slices.Clone(tt.in)); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }
