@@ -3,7 +3,6 @@ package ctlog
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +98,7 @@ func (l *Log) fetchBatch(ctx context.Context, s *tlog.Slot, limit int64, setting
 // afterwards.
 func parseEntries(raw []byte, first, n uint64) ([]tlog.Entry, error) {
 	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
-	if err := readDelim(dec, '{'); err != nil {
+	if err := tlog.ReadDelim(dec, '{'); err != nil {
 		return nil, err
 	}
 	var out []tlog.Entry
@@ -119,7 +118,7 @@ func parseEntries(raw []byte, first, n uint64) ([]tlog.Entry, error) {
 			return nil, errors.New(`"entries" appears twice`)
 		}
 		seen = true
-		if err := readDelim(dec, '['); err != nil {
+		if err := tlog.ReadDelim(dec, '['); err != nil {
 			return nil, err
 		}
 		for dec.PeekKind() != ']' {
@@ -136,11 +135,11 @@ func parseEntries(raw []byte, first, n uint64) ([]tlog.Entry, error) {
 			}
 			out = append(out, tlog.Entry{Index: idx, LogIndex: idx, Data: leaf, Extra: extra})
 		}
-		if err := readDelim(dec, ']'); err != nil {
+		if err := tlog.ReadDelim(dec, ']'); err != nil {
 			return nil, err
 		}
 	}
-	if err := readDelim(dec, '}'); err != nil {
+	if err := tlog.ReadDelim(dec, '}'); err != nil {
 		return nil, err
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
@@ -156,7 +155,7 @@ func parseEntries(raw []byte, first, n uint64) ([]tlog.Entry, error) {
 // leaf_input and extra_data (decoded in place, see parseEntries). A
 // missing extra_data is nil.
 func parseLeafEntry(dec *jsontext.Decoder) (leaf, extra []byte, err error) {
-	if err := readDelim(dec, '{'); err != nil {
+	if err := tlog.ReadDelim(dec, '{'); err != nil {
 		return nil, nil, err
 	}
 	var hasLeaf, hasExtra bool
@@ -189,58 +188,16 @@ func parseLeafEntry(dec *jsontext.Decoder) (leaf, extra []byte, err error) {
 		if v.Kind() != '"' {
 			return nil, nil, fmt.Errorf("%s is a JSON %s, want a base64 string", name, v.Kind())
 		}
-		if *dst, err = decodeBase64String(v); err != nil {
+		if *dst, err = tlog.DecodeBase64String(v); err != nil {
 			return nil, nil, fmt.Errorf("decoding %s: %w", name, err)
 		}
 		*has = true
 	}
-	if err := readDelim(dec, '}'); err != nil {
+	if err := tlog.ReadDelim(dec, '}'); err != nil {
 		return nil, nil, err
 	}
 	if !hasLeaf {
 		return nil, nil, errors.New("no leaf_input")
 	}
 	return leaf, extra, nil
-}
-
-// readDelim reads the JSON delimiter want ('[', ']', '{' or '}').
-func readDelim(dec *jsontext.Decoder, want jsontext.Kind) error {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
-	}
-	if tok.Kind() != want {
-		return fmt.Errorf("found a JSON %s where %s was due", tok.Kind(), want)
-	}
-	return nil
-}
-
-// decodeBase64String decodes the standard base64 in the JSON string v (with
-// its quotes), in place unless the string has escapes (as rekorv1's).
-func decodeBase64String(v jsontext.Value) ([]byte, error) {
-	src := v[1 : len(v)-1]
-	if bytes.IndexByte(src, '\\') >= 0 {
-		s, err := jsontext.AppendUnquote(nil, v)
-		if err != nil {
-			return nil, err
-		}
-		return base64.StdEncoding.DecodeString(string(s))
-	}
-	// A JSON string holds no raw newlines (which base64 decoding would
-	// skip), so standard base64 is whole quanta with '=' only at the end,
-	// and can be decoded chunk by chunk, each chunk written over bytes
-	// already read.
-	if len(src)%4 != 0 || bytes.IndexByte(src[:max(len(src)-4, 0)], '=') >= 0 {
-		return nil, errors.New("not standard base64")
-	}
-	var tmp [3 * 1024]byte
-	w := 0
-	for r := 0; r < len(src); r += 4096 {
-		n, err := base64.StdEncoding.Decode(tmp[:], src[r:min(r+4096, len(src))])
-		if err != nil {
-			return nil, fmt.Errorf("not standard base64: %w", err)
-		}
-		w += copy(src[w:], tmp[:n])
-	}
-	return src[:w:w], nil
 }

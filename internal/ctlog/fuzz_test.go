@@ -3,6 +3,8 @@ package ctlog
 import (
 	"bytes"
 	"testing"
+
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // FuzzParseEntries: a get-entries answer yields between one and n entries
@@ -43,6 +45,6 @@ func FuzzLeftSiblings(f *testing.F) {
 		for i := range path {
 			path[i] = make([]byte, 32)
 		}
-		_, _ = leftSiblings(index, size, path)
+		_, _ = tlog.LeftSiblings(index, size, path)
 	})
 }

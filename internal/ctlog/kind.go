@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/http"
-	"slices"
 	"strings"
 
 	ct "github.com/google/certificate-transparency-go"
@@ -86,7 +84,7 @@ func (l *Log) RangeNodes(ctx context.Context, t tlog.Tree, size uint64) ([][]byt
 	if err != nil {
 		return nil, err
 	}
-	left, err := leftSiblings(index, t.Size, path)
+	left, err := tlog.LeftSiblings(index, t.Size, path)
 	if err != nil {
 		return nil, err
 	}
@@ -142,28 +140,6 @@ func (l *Log) entryThenProof(ctx context.Context, index, treeSize uint64) ([]byt
 		return nil, nil, fmt.Errorf("audit path of entry %d: the log has its leaf hash at index %d", index, got)
 	}
 	return leafHash, path, nil
-}
-
-// leftSiblings picks, from the audit path of leaf index in a tree of
-// treeSize, the siblings left of the path, largest first (as rekorv1's).
-func leftSiblings(index, treeSize uint64, path [][]byte) ([][]byte, error) {
-	if index >= treeSize {
-		return nil, fmt.Errorf("audit path for index %d in a tree of size %d", index, treeSize)
-	}
-	inner := bits.Len64(index ^ (treeSize - 1))
-	border := bits.OnesCount64(index >> inner)
-	if len(path) != inner+border {
-		return nil, fmt.Errorf("audit path of leaf %d in tree %d has %d hashes, want %d", index, treeSize, len(path), inner+border)
-	}
-	var left [][]byte
-	for lv := range inner {
-		if index>>lv&1 == 1 {
-			left = append(left, path[lv])
-		}
-	}
-	left = append(left, path[inner:]...)
-	slices.Reverse(left)
-	return left, nil
 }
 
 // ExplainNotFound says what the URL serves instead of the RFC 6962 API: a

@@ -128,11 +128,11 @@ func parseRetrieve(raw []byte, offset, first uint64, n int) ([]tlog.Entry, error
 	out := make([]tlog.Entry, n)
 	found := make([]bool, n)
 	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
-	if err := readDelim(dec, '['); err != nil {
+	if err := tlog.ReadDelim(dec, '['); err != nil {
 		return nil, err
 	}
 	for dec.PeekKind() != ']' {
-		if err := readDelim(dec, '{'); err != nil {
+		if err := tlog.ReadDelim(dec, '{'); err != nil {
 			return nil, err
 		}
 		for dec.PeekKind() != '}' {
@@ -155,11 +155,11 @@ func parseRetrieve(raw []byte, offset, first uint64, n int) ([]tlog.Entry, error
 			found[i] = true
 			out[i] = tlog.Entry{Index: first + i, LogIndex: idx, UUID: uuid, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data)}
 		}
-		if err := readDelim(dec, '}'); err != nil {
+		if err := tlog.ReadDelim(dec, '}'); err != nil {
 			return nil, err
 		}
 	}
-	if err := readDelim(dec, ']'); err != nil {
+	if err := tlog.ReadDelim(dec, ']'); err != nil {
 		return nil, err
 	}
 	if _, err := dec.ReadToken(); err != io.EOF {
@@ -173,22 +173,10 @@ func parseRetrieve(raw []byte, offset, first uint64, n int) ([]tlog.Entry, error
 	return out, nil
 }
 
-// readDelim reads the JSON delimiter want ('[', ']', '{' or '}').
-func readDelim(dec *jsontext.Decoder, want jsontext.Kind) error {
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return err
-	}
-	if tok.Kind() != want {
-		return fmt.Errorf("found a JSON %s where %s was due", tok.Kind(), want)
-	}
-	return nil
-}
-
 // parseV1Entry reads one models.LogEntryAnon object, keeping its logIndex
 // and base64-decoded body (decoded in place, see parseRetrieve).
 func parseV1Entry(dec *jsontext.Decoder) (uint64, []byte, error) {
-	if err := readDelim(dec, '{'); err != nil {
+	if err := tlog.ReadDelim(dec, '{'); err != nil {
 		return 0, nil, err
 	}
 	var (
@@ -222,7 +210,7 @@ func parseV1Entry(dec *jsontext.Decoder) (uint64, []byte, error) {
 			if v.Kind() != '"' {
 				return 0, nil, fmt.Errorf("body is a JSON %s, want a base64 string", v.Kind())
 			}
-			if data, err = decodeBase64String(v); err != nil {
+			if data, err = tlog.DecodeBase64String(v); err != nil {
 				return 0, nil, fmt.Errorf("decoding body: %w", err)
 			}
 			body = true
@@ -232,7 +220,7 @@ func parseV1Entry(dec *jsontext.Decoder) (uint64, []byte, error) {
 			}
 		}
 	}
-	if err := readDelim(dec, '}'); err != nil {
+	if err := tlog.ReadDelim(dec, '}'); err != nil {
 		return 0, nil, err
 	}
 	switch {
@@ -242,36 +230,6 @@ func parseV1Entry(dec *jsontext.Decoder) (uint64, []byte, error) {
 		return 0, nil, errors.New("no body")
 	}
 	return idx, data, nil
-}
-
-// decodeBase64String decodes the standard base64 in the JSON string v (with
-// its quotes), in place unless the string has escapes.
-func decodeBase64String(v jsontext.Value) ([]byte, error) {
-	src := v[1 : len(v)-1]
-	if bytes.IndexByte(src, '\\') >= 0 {
-		s, err := jsontext.AppendUnquote(nil, v)
-		if err != nil {
-			return nil, err
-		}
-		return base64.StdEncoding.DecodeString(string(s))
-	}
-	// A JSON string holds no raw newlines (which base64 decoding would
-	// skip), so standard base64 is whole quanta with '=' only at the end,
-	// and can be decoded chunk by chunk, each chunk written over bytes
-	// already read.
-	if len(src)%4 != 0 || bytes.IndexByte(src[:max(len(src)-4, 0)], '=') >= 0 {
-		return nil, errors.New("not standard base64")
-	}
-	var tmp [3 * 1024]byte
-	w := 0
-	for r := 0; r < len(src); r += 4096 {
-		n, err := base64.StdEncoding.Decode(tmp[:], src[r:min(r+4096, len(src))])
-		if err != nil {
-			return nil, fmt.Errorf("not standard base64: %w", err)
-		}
-		w += copy(src[w:], tmp[:n])
-	}
-	return src[:w:w], nil
 }
 
 // InclusionProof returns the entry at index of the tree whose first virtual

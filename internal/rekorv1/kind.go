@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"math/bits"
-	"slices"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -53,7 +51,7 @@ func (l *Log) RangeNodes(ctx context.Context, t tlog.Tree, size uint64) ([][]byt
 	if err != nil {
 		return nil, err
 	}
-	left, err := leftSiblings(index, treeSize, path)
+	left, err := tlog.LeftSiblings(index, treeSize, path)
 	if err != nil {
 		return nil, err
 	}
@@ -65,28 +63,6 @@ func (l *Log) RangeNodes(ctx context.Context, t tlog.Tree, size uint64) ([][]byt
 		return nil, err
 	}
 	return r.Hashes(), nil
-}
-
-// leftSiblings picks, from the inclusion proof of leaf index in a tree of
-// treeSize, the siblings left of the path, largest first.
-func leftSiblings(index, treeSize uint64, path [][]byte) ([][]byte, error) {
-	if index >= treeSize {
-		return nil, fmt.Errorf("inclusion proof for index %d in a tree of size %d", index, treeSize)
-	}
-	inner := bits.Len64(index ^ (treeSize - 1))
-	border := bits.OnesCount64(index >> inner)
-	if len(path) != inner+border {
-		return nil, fmt.Errorf("inclusion proof of leaf %d in tree %d has %d hashes, want %d", index, treeSize, len(path), inner+border)
-	}
-	var left [][]byte
-	for l := range inner {
-		if index>>l&1 == 1 {
-			left = append(left, path[l])
-		}
-	}
-	left = append(left, path[inner:]...)
-	slices.Reverse(left)
-	return left, nil
 }
 
 // ExplainNotFound says whether the URL serves a tlog-tiles checkpoint

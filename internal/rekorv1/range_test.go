@@ -7,6 +7,8 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
+
+	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
 // TestLeftSiblings checks, for every leaf of trees up to 70 leaves, that the
@@ -23,9 +25,9 @@ func TestLeftSiblings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			left, err := leftSiblings(index, size, path)
+			left, err := tlog.LeftSiblings(index, size, path)
 			if err != nil {
-				t.Fatalf("leftSiblings(%d, %d): %v", index, size, err)
+				t.Fatalf("tlog.LeftSiblings(%d, %d): %v", index, size, err)
 			}
 			r, err := rangeFactory.NewRange(0, index, left)
 			if err != nil {
@@ -43,10 +45,10 @@ func TestLeftSiblings(t *testing.T) {
 			}
 		}
 	}
-	if _, err := leftSiblings(5, 8, make([][]byte, 2)); err == nil {
+	if _, err := tlog.LeftSiblings(5, 8, make([][]byte, 2)); err == nil {
 		t.Error("leftSiblings accepted a proof of the wrong length")
 	}
-	if _, err := leftSiblings(8, 8, nil); err == nil {
+	if _, err := tlog.LeftSiblings(8, 8, nil); err == nil {
 		t.Error("leftSiblings accepted an index beyond the tree")
 	}
 }
