@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/transparency-dev/merkle/compact"
@@ -296,6 +297,9 @@ func TestEntries(t *testing.T) {
 				leaf, extra := mem.Entry(idx)
 				if e.Index != idx || e.LogIndex != idx || !bytes.Equal(e.Data, leaf) || !bytes.Equal(e.Extra, extra) || !bytes.Equal(e.LeafHash, mem.LeafHash(idx)) {
 					t.Fatalf("entry %d = {%d %d}, data or hash differ", idx, e.Index, e.LogIndex)
+				}
+				if want := time.UnixMilli(int64(1_700_000_000_000 + idx)).UTC(); !e.Time.Equal(want) || e.Time.Location() != time.UTC {
+					t.Fatalf("entry %d: Time = %v, want the leaf's timestamp %v", idx, e.Time, want)
 				}
 				hashes = append(hashes, e.LeafHash)
 				ids, err := l.Identities(p, e)

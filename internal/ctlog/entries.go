@@ -11,6 +11,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/vigil-tlog/vigil/internal/ctleaf"
 	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
@@ -50,6 +51,7 @@ func (l *Log) Entries(ctx context.Context, t tlog.Tree, from, to uint64, opts tl
 		s.Pass() // hash in parallel with the next jobs' reads
 		for i := range out {
 			out[i].LeafHash = rfc6962.DefaultHasher.HashLeaf(out[i].Data)
+			out[i].Time, _ = ctleaf.LeafTime(out[i].Data)
 		}
 		return out, nil
 	}

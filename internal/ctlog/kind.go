@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	ct "github.com/google/certificate-transparency-go"
@@ -97,6 +98,32 @@ func (l *Log) RangeNodes(ctx context.Context, t tlog.Tree, size uint64) ([][]byt
 	}
 	return r.Hashes(), nil
 }
+
+// InclusionProof fetches get-proof-by-hash for leaf at tree_size size
+// (InclusionByHash): the log must place the leaf at index, and the audit
+// path must have the length of a path of index in a tree of that size. A
+// leaf the log does not hold, or an index at or past size, is an error
+// wrapping os.ErrNotExist.
+func (l *Log) InclusionProof(ctx context.Context, t tlog.Tree, index, size uint64, leaf []byte) ([][]byte, error) {
+	if index >= size {
+		return nil, fmt.Errorf("leaf %d in a tree of size %d: %w", index, size, os.ErrNotExist)
+	}
+	got, path, err := l.InclusionByHash(ctx, tlog.Tree{ID: t.ID, Size: size, Offset: t.Offset}, leaf)
+	if err != nil {
+		return nil, err
+	}
+	if got != index {
+		return nil, fmt.Errorf("get-proof-by-hash for leaf %d at tree size %d: the log places leaf hash %x at index %d", index, size, leaf, got)
+	}
+	if want := tlog.InclusionPathLen(index, size); len(path) != want {
+		return nil, fmt.Errorf("get-proof-by-hash for leaf %d at tree size %d: audit path of %d hashes, want %d", index, size, len(path), want)
+	}
+	return path, nil
+}
+
+// Digests returns nil: a CT entry is about a certificate, which its
+// identity names by fingerprint.
+func (l *Log) Digests(tlog.Entry) ([]string, error) { return nil, nil }
 
 // entryAndProof returns the leaf hash of entry index and its audit path in
 // the tree of treeSize.

@@ -23,3 +23,18 @@ func (p *Parser) ParseV2Fast(leaf []byte) ([]Identity, bool) { return p.parseV2F
 
 // ParseV2Proto is the protojson path of the Rekor v2 decoder.
 func (p *Parser) ParseV2Proto(leaf []byte) ([]Identity, error) { return p.parseV2Proto(leaf) }
+
+// DigestsV2Fast is the JSON fast path of DigestsV2.
+var DigestsV2Fast = digestsV2Fast
+
+// DigestsV2Proto is the protojson path of DigestsV2.
+var DigestsV2Proto = digestsV2Proto
+
+// DigestsV1General is DigestsV1 without its canonical fast path.
+var DigestsV1General = digestsV1General
+
+// DigestsV2Canonical is the canonical-prefix fast path of DigestsV2.
+var DigestsV2Canonical = digestsV2Canonical
+
+// DigestsV1Canonical is the canonical-prefix fast path of DigestsV1.
+var DigestsV1Canonical = digestsV1Canonical

@@ -57,6 +57,12 @@
 // the rekor-tiles protobuf types. No signature is verified: the log did
 // that on upload, and the monitor only needs to know who signed.
 //
+// # Artifact digests
+//
+// [DigestsV1] and [DigestsV2] read, beside who signed, what an entry is
+// about: the digests of its artifacts ("sha256:<hex>"), from the hash
+// fields of each kind's spec, for an index to find entries by artifact.
+//
 // # Identities and caching
 //
 // Certificate parsing dominates the cost. Identity extraction reads only

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -128,13 +129,32 @@ func (m *memLog) Entries(_ context.Context, tree tlog.Tree, from, to uint64, _ t
 	return nil
 }
 
-func (m *memLog) RangeNodes(context.Context, tlog.Tree, uint64) ([][]byte, error) {
-	return nil, fmt.Errorf("not needed")
+// RangeNodes computes the compact range [0, size) from the tree's leaves.
+func (m *memLog) RangeNodes(_ context.Context, tree tlog.Tree, size uint64) ([][]byte, error) {
+	t := m.byID(tree.ID)
+	r := rangeFactory.NewEmptyRange(0)
+	for i := range size {
+		if err := r.Append(t.tree.LeafHash(i), nil); err != nil {
+			return nil, err
+		}
+	}
+	return r.Hashes(), nil
+}
+
+// InclusionProof computes the audit path from the tree's leaves.
+func (m *memLog) InclusionProof(_ context.Context, tree tlog.Tree, index, size uint64, leaf []byte) ([][]byte, error) {
+	t := m.byID(tree.ID)
+	if t == nil || index >= size || size > t.tree.Size() || !bytes.Equal(t.tree.LeafHash(index), leaf) {
+		return nil, fmt.Errorf("no leaf %x at %d of tree %q size %d: %w", leaf, index, tree.ID, size, os.ErrNotExist)
+	}
+	return t.tree.InclusionProof(index, size)
 }
 
 func (m *memLog) Identities(p *identity.Parser, e tlog.Entry) ([]identity.Identity, error) {
 	return p.ParseV2(e.Data)
 }
+
+func (m *memLog) Digests(e tlog.Entry) ([]string, error) { return identity.DigestsV2(e.Data) }
 
 // Verifier is not used: tests give the log's verifiers.
 func (m *memLog) Verifier(crypto.PublicKey) (note.Verifier, error) {

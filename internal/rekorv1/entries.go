@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -141,7 +142,7 @@ func parseRetrieve(raw []byte, offset, first uint64, n int) ([]tlog.Entry, error
 				return nil, err
 			}
 			uuid := tok.String()
-			idx, data, err := parseV1Entry(dec)
+			idx, data, at, err := parseV1Entry(dec)
 			if err != nil {
 				return nil, fmt.Errorf("entry %q: %w", uuid, err)
 			}
@@ -153,7 +154,7 @@ func parseRetrieve(raw []byte, offset, first uint64, n int) ([]tlog.Entry, error
 				return nil, fmt.Errorf("log returned log index %d twice", idx)
 			}
 			found[i] = true
-			out[i] = tlog.Entry{Index: first + i, LogIndex: idx, UUID: uuid, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data)}
+			out[i] = tlog.Entry{Index: first + i, LogIndex: idx, UUID: uuid, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data), Time: at}
 		}
 		if err := tlog.ReadDelim(dec, '}'); err != nil {
 			return nil, err
@@ -173,69 +174,94 @@ func parseRetrieve(raw []byte, offset, first uint64, n int) ([]tlog.Entry, error
 	return out, nil
 }
 
-// parseV1Entry reads one models.LogEntryAnon object, keeping its logIndex
-// and base64-decoded body (decoded in place, see parseRetrieve).
-func parseV1Entry(dec *jsontext.Decoder) (uint64, []byte, error) {
+// parseV1Entry reads one models.LogEntryAnon object, keeping its logIndex,
+// base64-decoded body (decoded in place, see parseRetrieve) and
+// integratedTime (the zero Time when absent).
+func parseV1Entry(dec *jsontext.Decoder) (uint64, []byte, time.Time, error) {
 	if err := tlog.ReadDelim(dec, '{'); err != nil {
-		return 0, nil, err
+		return 0, nil, time.Time{}, err
 	}
 	var (
 		idx          uint64
 		data         []byte
+		at           time.Time
 		hasIdx, body bool
 	)
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, time.Time{}, err
 		}
 		switch tok.String() {
 		case "logIndex":
 			v, err := dec.ReadValue()
 			if err != nil {
-				return 0, nil, err
+				return 0, nil, time.Time{}, err
 			}
 			if v.Kind() != '0' {
-				return 0, nil, fmt.Errorf("logIndex is a JSON %s, want a number", v.Kind())
+				return 0, nil, time.Time{}, fmt.Errorf("logIndex is a JSON %s, want a number", v.Kind())
 			}
 			if idx, err = strconv.ParseUint(string(v), 10, 63); err != nil {
-				return 0, nil, fmt.Errorf("logIndex %s is not an index", v)
+				return 0, nil, time.Time{}, fmt.Errorf("logIndex %s is not an index", v)
 			}
 			hasIdx = true
+		case "integratedTime":
+			v, err := dec.ReadValue()
+			if err != nil {
+				return 0, nil, time.Time{}, err
+			}
+			if at, err = parseIntegratedTime(v); err != nil {
+				return 0, nil, time.Time{}, err
+			}
 		case "body":
 			v, err := dec.ReadValue()
 			if err != nil {
-				return 0, nil, err
+				return 0, nil, time.Time{}, err
 			}
 			if v.Kind() != '"' {
-				return 0, nil, fmt.Errorf("body is a JSON %s, want a base64 string", v.Kind())
+				return 0, nil, time.Time{}, fmt.Errorf("body is a JSON %s, want a base64 string", v.Kind())
 			}
 			if data, err = tlog.DecodeBase64String(v); err != nil {
-				return 0, nil, fmt.Errorf("decoding body: %w", err)
+				return 0, nil, time.Time{}, fmt.Errorf("decoding body: %w", err)
 			}
 			body = true
 		default:
 			if err := dec.SkipValue(); err != nil {
-				return 0, nil, err
+				return 0, nil, time.Time{}, err
 			}
 		}
 	}
 	if err := tlog.ReadDelim(dec, '}'); err != nil {
-		return 0, nil, err
+		return 0, nil, time.Time{}, err
 	}
 	switch {
 	case !hasIdx:
-		return 0, nil, errors.New("no logIndex")
+		return 0, nil, time.Time{}, errors.New("no logIndex")
 	case !body:
-		return 0, nil, errors.New("no body")
+		return 0, nil, time.Time{}, errors.New("no body")
 	}
-	return idx, data, nil
+	return idx, data, at, nil
 }
 
-// InclusionProof returns the entry at index of the tree whose first virtual
-// log index is offset, with the inclusion proof the log serves with it (for
-// the tree size the log has when asked: treeSize).
-func (l *Log) InclusionProof(ctx context.Context, offset, index uint64) (e tlog.Entry, proof [][]byte, treeSize uint64, err error) {
+// parseIntegratedTime decodes an entry's integratedTime: Unix seconds, as
+// a JSON integer (models.LogEntryAnon's int64).
+func parseIntegratedTime(v jsontext.Value) (time.Time, error) {
+	if v.Kind() != '0' {
+		return time.Time{}, fmt.Errorf("integratedTime is a JSON %s, want a number", v.Kind())
+	}
+	sec, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("integratedTime %s is not a time in Unix seconds", v)
+	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+// EntryAndProof returns the entry at index of the tree whose first virtual
+// log index is offset (GET /api/v1/log/entries?logIndex=offset+index), with
+// the inclusion proof the log serves with it: for the tree size the log
+// has when asked, treeSize. An entry the log does not hold is an error
+// wrapping os.ErrNotExist (HTTP 404).
+func (l *Log) EntryAndProof(ctx context.Context, offset, index uint64) (e tlog.Entry, proof [][]byte, treeSize uint64, err error) {
 	u := fmt.Sprintf("%s/api/v1/log/entries?logIndex=%d", l.base, offset+index)
 	raw, err := tlog.Get(ctx, l.c, u, maxV1Entry)
 	if err != nil {
@@ -271,7 +297,12 @@ func (l *Log) InclusionProof(ctx context.Context, offset, index uint64) (e tlog.
 				return tlog.Entry{}, nil, 0, fmt.Errorf("%s: inclusion proof hash %d is not a hex SHA-256", u, i)
 			}
 		}
-		return tlog.Entry{Index: index, LogIndex: offset + index, UUID: uuid, Data: data}, hashes, uint64(*p.TreeSize), nil
+		var at time.Time
+		if le.IntegratedTime != nil {
+			at = time.Unix(*le.IntegratedTime, 0).UTC()
+		}
+		e := tlog.Entry{Index: index, LogIndex: offset + index, UUID: uuid, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data), Time: at}
+		return e, hashes, uint64(*p.TreeSize), nil
 	}
 	return tlog.Entry{}, nil, 0, fmt.Errorf("%s: no entry in response", u)
 }

@@ -2,7 +2,10 @@
 // its REST API, as the tlog.Log that the monitor checks: the signed tree
 // head with the API's claims and inactive shards, consistency proofs,
 // entries (retrieved ten at a time) and, for a scan that starts mid-tree,
-// the compact range taken from an entry's inclusion proof.
+// the compact range taken from an entry's inclusion proof. Rekor v1 serves
+// inclusion proofs at its current tree size only: a proof at an earlier
+// size is derived from one and a consistency proof (see
+// [Log.InclusionProof]).
 //
 // Rekor v1 signs its checkpoints as its hostname (--rekor_server.hostname,
 // by default the machine's, so a pod's name in Kubernetes): a signature
@@ -41,6 +44,7 @@ const maxV1Entry = 6 << 20
 //	GET /api/v1/log                                         -> models.LogInfo
 //	GET /api/v1/log/proof?firstSize=F&lastSize=L&treeID=T   -> models.ConsistencyProof
 //	POST /api/v1/log/entries/retrieve {"logIndexes":[...]}  -> []models.LogEntry
+//	GET /api/v1/log/entries?logIndex=I                      -> models.LogEntry (with its inclusion proof)
 //
 // A Log is safe for concurrent use.
 type Log struct {

@@ -34,6 +34,10 @@ func (l *Log) Identities(p *identity.Parser, e tlog.Entry) ([]identity.Identity,
 	return p.ParseV2(e.Data)
 }
 
+// Digests returns the artifact digests of a Rekor v2 entry
+// (identity.DigestsV2).
+func (l *Log) Digests(e tlog.Entry) ([]string, error) { return identity.DigestsV2(e.Data) }
+
 // ExplainNotFound says whether the URL serves the Rekor v1 API, or only
 // Rekor v2's write API, instead of tiles.
 func (l *Log) ExplainNotFound(ctx context.Context) string {

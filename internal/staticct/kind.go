@@ -73,6 +73,10 @@ func (l *Log) Identities(p *identity.Parser, e tlog.Entry) ([]identity.Identity,
 	return ctleaf.Identities(p, e.Data, chain)
 }
 
+// Digests returns nil: a CT entry is about a certificate, which its
+// identity names by fingerprint.
+func (l *Log) Digests(tlog.Entry) ([]string, error) { return nil, nil }
+
 // ExplainNotFound says whether the URL serves the RFC 6962 API, a CT log's
 // submission API only (TesseraCT's write side) or the Rekor v1 API,
 // instead of a checkpoint.

@@ -178,6 +178,13 @@ func (l *Log) ConsistencyProof(ctx context.Context, _ string, from, to uint64) (
 	return p, nil
 }
 
+// InclusionProof builds the audit path of leaf index in the tree of size
+// size from the log's tiles (tlog.TileInclusionProof, which checks that
+// the tiles hold leaf at index). treeID is ignored.
+func (l *Log) InclusionProof(ctx context.Context, _ tlog.Tree, index, size uint64, leaf []byte) ([][]byte, error) {
+	return tlog.TileInclusionProof(ctx, l.ReadTile, index, size, leaf)
+}
+
 // RangeNodes returns the compact range of the first size leaves, read from
 // the log's tiles (tessera's FetchRangeNodes).
 func (l *Log) RangeNodes(ctx context.Context, _ tlog.Tree, size uint64) ([][]byte, error) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/compact"
@@ -148,6 +149,9 @@ func checkEntries(t *testing.T, tl *testLog, es []tlog.Entry, from uint64) {
 		}
 		if !bytes.Equal(e.LeafHash, tl.tree.LeafHash(idx)) || !bytes.Equal(e.LeafHash, rfc6962.DefaultHasher.HashLeaf(e.Data)) {
 			t.Fatalf("entry %d: leaf hash %x, want %x", idx, e.LeafHash, tl.tree.LeafHash(idx))
+		}
+		if ts := time.UnixMilli(int64(1_700_000_000_000 + idx)).UTC(); !e.Time.Equal(ts) || e.Time.Location() != time.UTC {
+			t.Fatalf("entry %d: Time = %v, want its timestamp %v", idx, e.Time, ts)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api/layout"
 
+	"github.com/vigil-tlog/vigil/internal/ctleaf"
 	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
@@ -180,8 +181,9 @@ func scanLeaf(raw []byte, at int) (teEnd, end int, err error) {
 // parseDataTile returns the entries ri covers of a data tile. Each entry's
 // Data (the MerkleTreeLeaf: two bytes more than the tile's
 // TimestampedEntry) and Extra are carved from one new buffer, so raw is not
-// kept: the entries of a tile hold its size plus two bytes an entry. A tile
-// is checked to the end, and may hold no more than 256 entries.
+// kept: the entries of a tile hold its size plus two bytes an entry. Each
+// entry's Time is its TimestampedEntry's timestamp. A tile is checked to
+// the end, and may hold no more than 256 entries.
 func parseDataTile(raw []byte, ri layout.RangeInfo) ([]tlog.Entry, error) {
 	first, n := uint64(ri.First), uint64(ri.N)
 	if n == 0 || first+n > layout.EntryBundleWidth {
@@ -220,7 +222,8 @@ func parseDataTile(raw []byte, ri layout.RangeInfo) ([]tlog.Entry, error) {
 		copy(buf[dEnd:xEnd], raw[s.teEnd:s.end])
 		data := buf[at:dEnd:dEnd]
 		idx := base + uint64(i)
-		out[i] = tlog.Entry{Index: idx, LogIndex: idx, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data), Extra: buf[dEnd:xEnd:xEnd]}
+		ts, _ := ctleaf.LeafTime(data)
+		out[i] = tlog.Entry{Index: idx, LogIndex: idx, Data: data, LeafHash: rfc6962.DefaultHasher.HashLeaf(data), Extra: buf[dEnd:xEnd:xEnd], Time: ts}
 		at = xEnd
 	}
 	return out, nil

@@ -63,9 +63,8 @@ func LeftSiblings(index, treeSize uint64, path [][]byte) ([][]byte, error) {
 		return nil, fmt.Errorf("inclusion proof for index %d in a tree of size %d", index, treeSize)
 	}
 	inner := bits.Len64(index ^ (treeSize - 1))
-	border := bits.OnesCount64(index >> inner)
-	if len(path) != inner+border {
-		return nil, fmt.Errorf("inclusion proof of leaf %d in tree %d has %d hashes, want %d", index, treeSize, len(path), inner+border)
+	if want := InclusionPathLen(index, treeSize); len(path) != want {
+		return nil, fmt.Errorf("inclusion proof of leaf %d in tree %d has %d hashes, want %d", index, treeSize, len(path), want)
 	}
 	var left [][]byte
 	for l := range inner {
@@ -76,4 +75,13 @@ func LeftSiblings(index, treeSize uint64, path [][]byte) ([][]byte, error) {
 	left = append(left, path[inner:]...)
 	slices.Reverse(left)
 	return left, nil
+}
+
+// InclusionPathLen returns the number of hashes in the RFC 6962 audit path
+// of leaf index in a tree of treeSize > index: one per level below the
+// point where the leaf's path leaves the tree's right border, then one per
+// perfect subtree of the border on the left.
+func InclusionPathLen(index, treeSize uint64) int {
+	inner := bits.Len64(index ^ (treeSize - 1))
+	return inner + bits.OnesCount64(index>>inner)
 }

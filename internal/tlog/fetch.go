@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/vigil-tlog/vigil/internal/config"
 )
@@ -29,6 +30,12 @@ type Entry struct {
 	// tree, for kinds that need it to name the signer (a CT log's
 	// extra_data: the submitted chain); nil for Rekor.
 	Extra []byte
+	// Time is when the log says it took the entry in, in UTC: Rekor v1's
+	// integratedTime (seconds), a CT leaf's timestamp (milliseconds, from
+	// the MerkleTreeLeaf, so covered by the tree). It is the zero Time for
+	// Rekor v2, whose entries carry none, and for a leaf too malformed to
+	// hold one. It is the log's claim, unchecked.
+	Time time.Time
 
 	// hold is the budget share of the response Data is part of.
 	hold *hold

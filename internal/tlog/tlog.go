@@ -52,10 +52,25 @@ type Log interface {
 	// tree t, as the log serves them: the caller proves it against a
 	// signed root before building on it.
 	RangeNodes(ctx context.Context, t Tree, size uint64) ([][]byte, error)
+	// InclusionProof returns the RFC 6962 audit path (from the leaf up) of
+	// the leaf at index (its index in tree t, as Entry.Index) in the tree of
+	// size size of t, whose leaf hash is leaf. It is data from the log: the
+	// caller verifies it against a root it trusts. A log that does not hold
+	// the leaf is os.ErrNotExist (wrapped).
+	InclusionProof(ctx context.Context, t Tree, index, size uint64, leaf []byte) ([][]byte, error)
 	// Identities returns the signing identities of an entry: from its Data,
 	// and for kinds whose leaf does not carry the whole signer (a CT
 	// precertificate), from its Extra.
 	Identities(p *identity.Parser, e Entry) ([]identity.Identity, error)
+	// Digests returns the digests of the artifacts entry e is about, as
+	// "<algorithm>:<lower-case hex>" ("sha256:...", also sha384, sha512
+	// and sha1), sorted and without duplicates (identity.DigestsV1 and
+	// DigestsV2 say which fields count). It is nil for an entry that names
+	// no artifact, for an entry of a kind this monitor does not know, and
+	// for the CT kinds (a certificate is named by its fingerprint, in its
+	// identity). An entry whose digest fields are malformed is an error
+	// (an *identity.MalformedError) naming the field.
+	Digests(e Entry) ([]string, error)
 }
 
 // UnavailableError is a failure to fetch what naming an entry's signer
