@@ -38,13 +38,16 @@ type conn interface {
 // transaction advisory lock).
 type wtx interface {
 	conn
-	// insertEntries inserts rows, skipping those whose (log, idx) is
-	// taken, and reports which it inserted.
-	insertEntries(ctx context.Context, rows []entryRow) ([]bool, error)
+	// insertEntries inserts rows, none of which is stored.
+	insertEntries(ctx context.Context, rows []entryRow) error
+	// insertPostings and deletePostings take ps sorted by t.compare.
 	insertPostings(ctx context.Context, t postingTable, ps []posting) error
 	deletePostings(ctx context.Context, t postingTable, ps []posting) error
 	// addCounts adds deltas to principals' entry counts.
 	addCounts(ctx context.Context, deltas map[int64]int64) error
+	// asyncCommit lets the transaction commit without waiting for its
+	// WAL to reach the disk: a crash may lose it, never consistency.
+	asyncCommit(ctx context.Context) error
 	commit(ctx context.Context) error
 	rollback()
 }

@@ -159,23 +159,25 @@ func identityTerms(id *Identity) (ts, vols []term) {
 // volKey is the hash posting key of a volatile extension value, given its
 // attribute's id.
 func volKey(attr int64, value []byte) int64 {
-	h := sha256.New()
-	h.Write(binary.AppendUvarint(nil, uint64(attr)))
-	h.Write(value)
-	return hashKey(h.Sum(nil))
+	var buf [128]byte
+	b := append(binary.AppendUvarint(buf[:0], uint64(attr)), value...)
+	sum := sha256.Sum256(b)
+	return hashKey(sum[:])
 }
 
 // termsKey is a string naming a list of terms exactly (length-prefixed),
 // for de-duplicating principals before they have ids.
-func termsKey(ts []term) string {
-	var b []byte
+func termsKey(ts []term) string { return string(appendTermsKey(nil, ts)) }
+
+// appendTermsKey appends termsKey(ts) to b.
+func appendTermsKey(b []byte, ts []term) []byte {
 	for _, t := range ts {
 		b = binary.AppendUvarint(b, uint64(len(t.attr)))
 		b = append(b, t.attr...)
 		b = binary.AppendUvarint(b, uint64(len(t.value)))
 		b = append(b, t.value...)
 	}
-	return string(b)
+	return b
 }
 
 // validOID reports whether s is a dotted OID.
@@ -183,12 +185,18 @@ func validOID(s string) bool {
 	if s == "" || len(s) > 200 {
 		return false
 	}
-	for part := range strings.SplitSeq(s, ".") {
-		if part == "" || strings.Trim(part, "0123456789") != "" {
+	digit := false // the last byte was a digit
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == '.' && digit:
+			digit = false
+		default:
 			return false
 		}
 	}
-	return true
+	return digit
 }
 
 // The data column of an entry:
@@ -224,7 +232,11 @@ type entryData struct {
 }
 
 func encodeData(d *entryData) []byte {
-	b := make([]byte, 0, 8+len(d.digests)*33+len(d.signers)*70)
+	return appendData(make([]byte, 0, 8+len(d.digests)*33+len(d.signers)*70), d)
+}
+
+// appendData appends the encoding of d to b.
+func appendData(b []byte, d *entryData) []byte {
 	b = binary.AppendUvarint(b, uint64(len(d.digests)))
 	for _, g := range d.digests {
 		b = append(b, g.code)
@@ -379,25 +391,30 @@ func lenBytes(b []byte) ([]byte, []byte, error) {
 }
 
 // hashKeys returns the distinct hash posting keys of an entry.
-func (d *entryData) hashKeys() []int64 {
-	var ks []int64
-	add := func(raw []byte) {
-		if len(raw) >= 4 {
-			if k := hashKey(raw); !slices.Contains(ks, k) {
-				ks = append(ks, k)
-			}
+func (d *entryData) hashKeys() []int64 { return d.appendHashKeys(nil) }
+
+// appendHashKeys appends the distinct hash posting keys of an entry to ks.
+func (d *entryData) appendHashKeys(ks []int64) []int64 {
+	n := len(ks)
+	add := func(k int64) {
+		if !slices.Contains(ks[n:], k) {
+			ks = append(ks, k)
 		}
 	}
 	for _, g := range d.digests {
-		add(g.raw)
+		if len(g.raw) >= 4 {
+			add(hashKey(g.raw))
+		}
 	}
 	for _, s := range d.signers {
-		add(s.cert)
-		add(s.key)
+		if len(s.cert) >= 4 {
+			add(hashKey(s.cert))
+		}
+		if len(s.key) >= 4 {
+			add(hashKey(s.key))
+		}
 		for _, v := range s.vols {
-			if k := volKey(v.attr, v.value); !slices.Contains(ks, k) {
-				ks = append(ks, k)
-			}
+			add(volKey(v.attr, v.value))
 		}
 	}
 	return ks

@@ -39,7 +39,7 @@
 // every value travels as a parameter.
 //
 // The schema is shaped for size, since an index holds every entry of a
-// log (in SQLite about 210 bytes per Fulcio-signed hashedrekord entry, from
+// log (in SQLite about 225 bytes per Fulcio-signed hashedrekord entry, from
 // 100,000 entries on; tools/indexbench measures it):
 //
 //	names(id, ns, name)              log names, entry kinds, attribute names
@@ -53,8 +53,10 @@
 //	                                 and, per signer, its principal and raw
 //	                                 fingerprints (see encodeData)
 //	entry_principals(principal, log, idx)   postings: a principal's entries
-//	entry_hashes(h, log, idx)        postings: the first 4 bytes of every
-//	                                 digest and fingerprint of an entry
+//	entry_hashes(log, seg, h, idx)   postings: the first 4 bytes of every
+//	                                 digest and fingerprint of an entry, by
+//	                                 segment (seg: idx / 2^16) first
+//	hash_segs(log, seg)              the segments entry_hashes holds
 //	schema_version(version)
 //
 // Repeated strings (subjects, issuers, extension values, which recur across
@@ -66,12 +68,22 @@
 // invocation URI 1.3.6.1.4.1.57264.1.21 and the commit digests .1.3, .1.10,
 // .1.13 and .1.19) are kept the same way, in the entry with a hash
 // posting each, so that they do not make every signer a new principal (a
-// GitHub Actions entry takes about 370 bytes). In SQLite the postings and
+// GitHub Actions entry takes about 380 bytes). In SQLite the postings and
 // entries are WITHOUT ROWID tables keyed by what is searched.
+//
+// The hash postings are keyed by segment first (2^16 consecutive indexes
+// of a log), then by hash: keyed by hash first, an Add of a few thousand
+// entries, whose hashes are random, would touch nearly every page of the
+// table, and a database writes each page it touches (SQLite to its WAL and
+// back, about 10 kB per entry at a million entries); in the current
+// segment it touches the same few hundred pages batch after batch. A
+// search for a hash seeks once per segment of a log, newest first, and
+// stops when its page is full.
 //
 // A search resolves its terms to a set of principals, then reads one
 // source of candidate entries in (log, index) descending order: the hash
-// postings of its digest or fingerprint; the postings of its principals
+// postings of its digest or fingerprint, segment by segment; the postings
+// of its principals
 // (merged in SQL when they are few, sorted when their entries are few);
 // or, when the principals are many and common, the entries themselves.
 // Postings are read alone (index-only) and joined to the entries a
@@ -82,6 +94,11 @@
 //
 // A [Store] is safe for concurrent use. SQLite runs in WAL mode with one
 // writing connection and a pool of readers: searches never wait for Add.
+// The writing connection is pinned, and the statements of Add are
+// prepared on it once; an Add finds which of its entries are stored with
+// one range read per log (none, when the monitor adds past the end), then
+// inserts the rest and their postings, sorted by key, many rows a
+// statement (PostgreSQL: COPY).
 // On PostgreSQL, writers (several monitor replicas) take a transaction
 // advisory lock, so adds are serialised and cannot deadlock each other.
 // Dictionary rows (names, terms, principals) are never deleted, so their

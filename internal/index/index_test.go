@@ -151,6 +151,7 @@ func TestStore(t *testing.T) {
 		{"SchemaVersion", testSchemaVersion},
 		{"Reopen", testReopen},
 		{"Concurrent", testConcurrent},
+		{"Segments", testSegments},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -544,6 +545,101 @@ func testOracle(t *testing.T, b backend) {
 			}
 		})
 	}
+}
+
+// testSegments: hash postings are kept in segments of 2^16 indexes of a
+// log (see the package documentation). Searches for a hash read them
+// newest first across segments and logs, page by page, with and without
+// a log or times; a replaced entry and Truncate, in the middle of a
+// segment and at its start, leave none behind.
+func testSegments(t *testing.T, b backend) {
+	s := open(t, b.fresh(t))
+	// Same seed and one key each: one bare key signs 15% of both logs.
+	g1 := &indextest.Generator{Log: "rekor", Keys: 1, Subjects: 5, Start: t0}
+	g2 := &indextest.Generator{Log: "other", Keys: 1, Subjects: 5, Start: t0}
+	var recs []index.Record
+	for _, g := range []*indextest.Generator{g1, g2} {
+		for seg := range uint64(4) {
+			var batch []index.Record
+			for j := range uint64(60) {
+				batch = append(batch, g.Record(seg<<16+j*1091))
+			}
+			add(t, s, batch...)
+			recs = append(recs, batch...)
+		}
+	}
+	across := g1.Records(4<<16-30, 60) // one batch, two segments
+	add(t, s, across...)
+	recs = append(recs, across...)
+	var wf index.Identity // a workflow signer, for its per-commit value
+	for i := 0; wf.Extensions[indextest.OIDSourceRepoDigest] == ""; i++ {
+		wf = recs[i].Identities[0]
+	}
+	queries := []index.Query{
+		{Fingerprint: g1.Key(0)},
+		{Fingerprint: g1.Key(0), Log: "rekor"},
+		{Fingerprint: g1.Key(0), Log: "other", Since: t0.Add(70000 * time.Second)},
+		{Fingerprint: g1.Key(0), Until: t0.Add(3 << 16 * time.Second)},
+		{Digest: recs[130].Digests[0]},
+		{Digest: across[45].Digests[0], Log: "rekor"},
+		{Fingerprint: across[10].Identities[0].KeyFingerprint},
+		{Extensions: map[string]string{indextest.OIDSourceRepoDigest: wf.Extensions[indextest.OIDSourceRepoDigest]}},
+	}
+	check := func(when string) {
+		t.Helper()
+		// The expected order: other (seen second) first, then by index.
+		slices.SortFunc(recs, func(a, b index.Record) int {
+			if a.Log != b.Log {
+				return strings.Compare(a.Log, b.Log)
+			}
+			return int(b.Index) - int(a.Index)
+		})
+		for i, q := range queries {
+			var want []string
+			for j := range recs {
+				if matches(&recs[j], q) {
+					want = append(want, fmt.Sprintf("%s/%d", recs[j].Log, recs[j].Index))
+				}
+			}
+			if when == "added" && i < 4 && len(want) < 10 {
+				t.Errorf("%s: query %d %+v: %d expected results; the generator changed?", when, i, q, len(want))
+			}
+			for _, limit := range []int{0, 1, 7} {
+				q.Limit = limit
+				if diff := cmp.Diff(want, keys(all(t, s, q)), cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("%s: query %d %+v limit %d: mismatch (-want +got):\n%s", when, i, q, limit, diff)
+				}
+			}
+		}
+	}
+	check("added")
+
+	// A replaced entry keeps none of its old hash postings.
+	for i := range recs {
+		if r := &recs[i]; r.Log == "rekor" && r.Index > 2<<16 && r.Identities[0].KeyFingerprint == g1.Key(0) {
+			r.Identities = []index.Identity{{KeyFingerprint: hexSum("another key")}}
+			add(t, s, *r)
+			break
+		}
+	}
+	check("replaced")
+
+	truncate := func(log string, from uint64) {
+		t.Helper()
+		if err := s.Truncate(t.Context(), log, from); err != nil {
+			t.Fatal(err)
+		}
+		recs = slices.DeleteFunc(recs, func(r index.Record) bool { return r.Log == log && r.Index >= from })
+	}
+	truncate("rekor", 2<<16+5000) // mid-segment
+	check("truncated mid-segment")
+	truncate("other", 1<<16) // at a segment's start
+	check("truncated at a segment")
+	// The rebuild adds them again.
+	again := g2.Records(1<<16, 100)
+	add(t, s, again...)
+	recs = append(recs, again...)
+	check("re-added")
 }
 
 // testPagination: a query paged while entries are added (newer ones and

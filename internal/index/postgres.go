@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,69 +81,36 @@ func (t *pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return tag.RowsAffected(), err
 }
 
-// insertEntries finds which rows are taken, then copies in the others: the
-// advisory lock keeps other writers out in between, and COPY is several
-// times faster than INSERT ... ON CONFLICT.
-func (t *pgTx) insertEntries(ctx context.Context, rs []entryRow) ([]bool, error) {
-	logs, idxs := make([]int32, len(rs)), make([]int64, len(rs))
-	at := make(map[pos]int, len(rs))
-	for i, r := range rs {
-		logs[i], idxs[i] = int32(r.log), r.idx
-		at[pos{r.log, r.idx}] = i
+// insertEntries copies rows in: COPY is several times faster than
+// INSERT.
+func (t *pgTx) insertEntries(ctx context.Context, rs []entryRow) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	taken, err := t.tx.Query(ctx, `SELECT e.log, e.idx FROM entries e
-		JOIN unnest($1::integer[], $2::bigint[]) AS u(log, idx) ON e.log = u.log AND e.idx = u.idx`, logs, idxs)
-	if err != nil {
-		return nil, err
-	}
-	ins := make([]bool, len(rs))
-	for i := range ins {
-		ins[i] = true
-	}
-	for taken.Next() {
-		var p pos
-		if err := taken.Scan(&p.log, &p.idx); err != nil {
-			taken.Close()
-			return nil, err
-		}
-		ins[at[p]] = false
-	}
-	taken.Close()
-	if err := taken.Err(); err != nil {
-		return nil, err
-	}
-	rows := make([][]any, 0, len(rs))
-	for i, r := range rs {
-		if ins[i] {
-			rows = append(rows, []any{int32(r.log), r.idx, int32(r.kind), r.ts, r.leaf, r.data})
-		}
-	}
-	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"entries"}, []string{"log", "idx", "kind", "ts", "leaf", "data"}, pgx.CopyFromRows(rows)); err != nil {
-		return nil, err
-	}
-	return ins, nil
-}
-
-func postingArrays(ps []posting) (keys []int64, logs []int32, idxs []int64) {
-	keys, logs, idxs = make([]int64, len(ps)), make([]int32, len(ps)), make([]int64, len(ps))
-	for i, p := range ps {
-		keys[i], logs[i], idxs[i] = p.key, int32(p.log), p.idx
-	}
-	return keys, logs, idxs
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"entries"}, []string{"log", "idx", "kind", "ts", "leaf", "data"},
+		pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
+			r := &rs[i]
+			return []any{int32(r.log), r.idx, int32(r.kind), r.ts, r.leaf, r.data}, nil
+		}))
+	return err
 }
 
 func (t *pgTx) insertPostings(ctx context.Context, pt postingTable, ps []posting) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	// The key column is integer in entry_hashes, bigint in entry_principals.
-	key := func(k int64) any { return k }
-	if pt == hashPostings {
-		key = func(k int64) any { return int32(k) }
+	if pt.seg {
+		_, err := t.tx.CopyFrom(ctx, pgx.Identifier{pt.name}, []string{"log", "seg", pt.key, "idx"},
+			pgx.CopyFromSlice(len(ps), func(i int) ([]any, error) {
+				p := &ps[i]
+				return []any{int32(p.log), seg(p.idx), int32(p.key), p.idx}, nil
+			}))
+		return err
 	}
 	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{pt.name}, []string{pt.key, "log", "idx"},
 		pgx.CopyFromSlice(len(ps), func(i int) ([]any, error) {
-			return []any{key(ps[i].key), int32(ps[i].log), ps[i].idx}, nil
+			p := &ps[i]
+			return []any{p.key, int32(p.log), p.idx}, nil
 		}))
 	return err
 }
@@ -151,8 +119,15 @@ func (t *pgTx) deletePostings(ctx context.Context, pt postingTable, ps []posting
 	if len(ps) == 0 {
 		return nil
 	}
-	keys, logs, idxs := postingArrays(ps)
-	_, err := t.tx.Exec(ctx, "DELETE FROM "+pt.name+" t USING unnest($1::bigint[], $2::integer[], $3::bigint[]) AS u(k, log, idx) WHERE t."+pt.key+" = u.k AND t.log = u.log AND t.idx = u.idx",
+	keys, logs, idxs := make([]int64, len(ps)), make([]int32, len(ps)), make([]int64, len(ps))
+	for i, p := range ps {
+		keys[i], logs[i], idxs[i] = p.key, int32(p.log), p.idx
+	}
+	cond := "t." + pt.key + " = u.k AND t.log = u.log AND t.idx = u.idx"
+	if pt.seg {
+		cond = "t.log = u.log AND t.seg = u.idx >> " + strconv.Itoa(hashSegShift) + " AND " + cond
+	}
+	_, err := t.tx.Exec(ctx, "DELETE FROM "+pt.name+" t USING unnest($1::bigint[], $2::integer[], $3::bigint[]) AS u(k, log, idx) WHERE "+cond,
 		keys, logs, idxs)
 	return err
 }
@@ -173,6 +148,11 @@ func (t *pgTx) addCounts(ctx context.Context, deltas map[int64]int64) error {
 		ds[i] = deltas[id]
 	}
 	_, err := t.tx.Exec(ctx, "UPDATE principals AS p SET n = p.n + u.d FROM unnest($1::bigint[], $2::bigint[]) AS u(id, d) WHERE p.id = u.id", ids, ds)
+	return err
+}
+
+func (t *pgTx) asyncCommit(ctx context.Context) error {
+	_, err := t.tx.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true)")
 	return err
 }
 

@@ -8,6 +8,8 @@ import (
 // The schema, version 1 (see the package documentation). SQLite tables are
 // STRICT, and those searched by key are WITHOUT ROWID; PostgreSQL indexes
 // the SHA-256 of dictionary keys, which may be longer than a btree entry.
+// entry_hashes is keyed by segment first (see hashSegShift), and
+// hash_segs lists the segments it holds.
 var schemaSQLite = []string{
 	`CREATE TABLE names (id INTEGER PRIMARY KEY, ns INTEGER NOT NULL, name BLOB NOT NULL, UNIQUE (ns, name)) STRICT`,
 	`CREATE TABLE terms (id INTEGER PRIMARY KEY, attr INTEGER NOT NULL, value BLOB NOT NULL, UNIQUE (attr, value)) STRICT`,
@@ -15,7 +17,8 @@ var schemaSQLite = []string{
 	`CREATE TABLE principal_terms (term INTEGER NOT NULL, principal INTEGER NOT NULL, PRIMARY KEY (term, principal)) STRICT, WITHOUT ROWID`,
 	`CREATE TABLE entries (log INTEGER NOT NULL, idx INTEGER NOT NULL, kind INTEGER NOT NULL, ts INTEGER, leaf BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY (log, idx)) STRICT, WITHOUT ROWID`,
 	`CREATE TABLE entry_principals (principal INTEGER NOT NULL, log INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (principal, log, idx)) STRICT, WITHOUT ROWID`,
-	`CREATE TABLE entry_hashes (h INTEGER NOT NULL, log INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (h, log, idx)) STRICT, WITHOUT ROWID`,
+	`CREATE TABLE entry_hashes (log INTEGER NOT NULL, seg INTEGER NOT NULL, h INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (log, seg, h, idx)) STRICT, WITHOUT ROWID`,
+	`CREATE TABLE hash_segs (log INTEGER NOT NULL, seg INTEGER NOT NULL, PRIMARY KEY (log, seg)) STRICT, WITHOUT ROWID`,
 }
 
 var schemaPostgres = []string{
@@ -28,7 +31,8 @@ var schemaPostgres = []string{
 	`CREATE TABLE principal_terms (term bigint NOT NULL, principal bigint NOT NULL, PRIMARY KEY (term, principal))`,
 	`CREATE TABLE entries (log integer NOT NULL, idx bigint NOT NULL, kind integer NOT NULL, ts bigint, leaf bytea NOT NULL, data bytea NOT NULL, PRIMARY KEY (log, idx))`,
 	`CREATE TABLE entry_principals (principal bigint NOT NULL, log integer NOT NULL, idx bigint NOT NULL, PRIMARY KEY (principal, log, idx))`,
-	`CREATE TABLE entry_hashes (h integer NOT NULL, log integer NOT NULL, idx bigint NOT NULL, PRIMARY KEY (h, log, idx))`,
+	`CREATE TABLE entry_hashes (log integer NOT NULL, seg bigint NOT NULL, h integer NOT NULL, idx bigint NOT NULL, PRIMARY KEY (log, seg, h, idx))`,
+	`CREATE TABLE hash_segs (log integer NOT NULL, seg bigint NOT NULL, PRIMARY KEY (log, seg))`,
 }
 
 // migrations[v] takes a schema from version v to v+1; none yet.

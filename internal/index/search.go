@@ -299,11 +299,20 @@ func (s *Store) fetch(ctx context.Context, pl plan, q *nq, at pos, n int) ([]*ca
 	// statement joins entries to the n positions it picks (wrap), not to
 	// every one it merges or sorts.
 	timed := q.since != nil || q.until != nil
+	d := s.db.dialect
+	cols := "p.log, p.idx"
+	if timed {
+		cols = candidateCols
+	}
 	postings := func(t postingTable, cond string, condArgs ...any) {
+		if t.seg {
+			segPostings(&b, &args, d, t, cond, condArgs, pl.log, at, timed, n, where)
+			return
+		}
 		if timed {
-			b.WriteString("SELECT " + candidateCols + " FROM " + t.name + " p CROSS JOIN entries e WHERE e.log = p.log AND e.idx = p.idx AND p." + t.key + cond + " AND ")
+			b.WriteString("SELECT " + cols + " FROM " + t.name + " p CROSS JOIN entries e WHERE e.log = p.log AND e.idx = p.idx AND p." + t.key + cond + " AND ")
 		} else {
-			b.WriteString("SELECT p.log, p.idx FROM " + t.name + " p WHERE p." + t.key + cond + " AND ")
+			b.WriteString("SELECT " + cols + " FROM " + t.name + " p WHERE p." + t.key + cond + " AND ")
 		}
 		args = append(args, condArgs...)
 		where("p")
@@ -319,7 +328,6 @@ func (s *Store) fetch(ctx context.Context, pl plan, q *nq, at pos, n int) ([]*ca
 		f()
 		b.WriteString(") AS p CROSS JOIN entries e WHERE e.log = p.log AND e.idx = p.idx ORDER BY p.log DESC, p.idx DESC")
 	}
-	d := s.db.dialect
 	switch pl.src {
 	case srcScan:
 		b.WriteString("SELECT " + candidateCols + " FROM entries e WHERE ")
@@ -364,6 +372,61 @@ func (s *Store) fetch(ctx context.Context, pl plan, q *nq, at pos, n int) ([]*ca
 		cs = append(cs, c)
 	}
 	return cs, rs.Err()
+}
+
+// segPostings appends a scan of the postings of segmented table t (see
+// hashSegShift) for key condition cond, in order: segment by segment,
+// newest first, as hash_segs lists them. In SQLite the segments drive a
+// nested loop whose rows come in order and stop at the limit. PostgreSQL
+// would sort every posting of the key in every segment (it scans the
+// small hash_segs whole); a LATERAL limit per segment bounds that to n
+// postings a segment.
+func segPostings(b *strings.Builder, args *[]any, d dialect, t postingTable, cond string, condArgs []any, log int64, at pos, timed bool, n int, where func(string)) {
+	cols := "p.log, p.idx"
+	if timed {
+		cols = candidateCols
+	}
+	bound := func() {
+		if log != 0 {
+			b.WriteString("s.log = ? AND s.seg <= ?")
+			*args = append(*args, log, seg(at.idx))
+		} else {
+			b.WriteString("(s.log, s.seg) <= (?, ?)")
+			*args = append(*args, at.log, seg(at.idx))
+		}
+	}
+	from := t.name + " p"
+	if timed {
+		from += " CROSS JOIN entries e"
+	}
+	inner := func() {
+		if timed {
+			b.WriteString("e.log = p.log AND e.idx = p.idx AND ")
+		}
+		b.WriteString("p.log = s.log AND p.seg = s.seg AND p." + t.key + cond + " AND ")
+		*args = append(*args, condArgs...)
+		where("p")
+	}
+	if d == dialectPostgres {
+		outer := "x.log, x.idx"
+		if timed {
+			outer = "x.log, x.idx, x.kind, x.ts, x.leaf, x.data"
+		}
+		b.WriteString("SELECT " + outer + " FROM hash_segs s CROSS JOIN LATERAL (SELECT " + cols + " FROM " + from + " WHERE ")
+		inner()
+		b.WriteString(" ORDER BY p.idx DESC LIMIT ?) AS x WHERE ")
+		*args = append(*args, n)
+		bound()
+		b.WriteString(" ORDER BY s.log DESC, s.seg DESC, x.idx DESC LIMIT ?")
+		*args = append(*args, n)
+		return
+	}
+	b.WriteString("SELECT " + cols + " FROM hash_segs s CROSS JOIN " + from + " WHERE ")
+	bound()
+	b.WriteString(" AND ")
+	inner()
+	b.WriteString(" ORDER BY s.log DESC, s.seg DESC, p.idx DESC LIMIT ?")
+	*args = append(*args, n)
 }
 
 // records turns candidates into records, loading the names and principals
@@ -674,7 +737,7 @@ func (s *Store) truncate(ctx context.Context, tx wtx, log string, from int64) er
 		if err != nil {
 			return err
 		}
-		var delP, delH []posting
+		var delP []posting
 		n := 0
 		for rs.Next() {
 			var data []byte
@@ -692,23 +755,29 @@ func (s *Store) truncate(ctx context.Context, tx wtx, log string, from int64) er
 				delP = append(delP, posting{p, id, at})
 				counts[p]--
 			}
-			for _, h := range d.hashKeys() {
-				delH = append(delH, posting{h, id, at})
-			}
 		}
 		rs.Close()
 		if err := rs.Err(); err != nil {
 			return err
 		}
+		slices.SortFunc(delP, principalPostings.compare)
 		if err := tx.deletePostings(ctx, principalPostings, delP); err != nil {
-			return err
-		}
-		if err := tx.deletePostings(ctx, hashPostings, delH); err != nil {
 			return err
 		}
 		if n < batch {
 			break
 		}
+	}
+	// Hash postings and segments by range: they are keyed by segment.
+	first := seg(from)
+	if _, err := tx.exec(ctx, "DELETE FROM entry_hashes WHERE log = ? AND seg >= ? AND idx >= ?", id, first, from); err != nil {
+		return err
+	}
+	if from > first<<hashSegShift {
+		first++ // it keeps the entries before from
+	}
+	if _, err := tx.exec(ctx, "DELETE FROM hash_segs WHERE log = ? AND seg >= ?", id, first); err != nil {
+		return err
 	}
 	if _, err := tx.exec(ctx, "DELETE FROM entries WHERE log = ? AND idx >= ?", id, from); err != nil {
 		return err

@@ -3,8 +3,11 @@ package index
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -16,13 +19,19 @@ import (
 // corrupts the file, and the monitor re-adds what the index lost (it
 // resumes from [Store.Next]). The page caches are bounded so that the
 // monitor's memory stays small: 32 MiB for the writer, 8 MiB per reader.
+// The writer checkpoints the WAL every 4000 pages (16 MiB), not SQLite's
+// 1000: an Add writes a few thousand pages, many of them the same as the
+// previous Add's (the tail of entries, the current hash segment, the last
+// page of each busy signer's postings), and a checkpoint copies each page
+// once however many transactions wrote it. Not more: a reader looks up
+// every page it reads in the WAL's index, one hash table per 4096 frames.
 const (
 	sqliteReaders     = 4
 	sqliteBusyTimeout = "10000" // milliseconds
 )
 
 var (
-	sqliteWriterPragmas = []string{"cache_size(-32768)", "temp_store(MEMORY)", "journal_size_limit(67108864)"}
+	sqliteWriterPragmas = []string{"cache_size(-32768)", "temp_store(MEMORY)", "journal_size_limit(67108864)", "wal_autocheckpoint(4000)"}
 	sqliteReaderPragmas = []string{"cache_size(-8192)", "temp_store(MEMORY)"}
 )
 
@@ -33,7 +42,6 @@ func sqliteDSN(path string, write bool) string {
 	if write {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "NORMAL")
-		q.Set("_txlock", "immediate")
 		pragmas = sqliteWriterPragmas
 	} else {
 		q.Set("_query_only", "1")
@@ -66,17 +74,13 @@ func openSQLite(ctx context.Context, path string) (*db, error) {
 	r.SetMaxOpenConns(sqliteReaders)
 	r.SetMaxIdleConns(sqliteReaders)
 	reader := &sqliteConn{db: r, stmts: map[string]*sql.Stmt{}}
+	writer := &sqliteWriter{db: w, sem: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	return &db{
 		dialect: dialectSQLite,
 		read:    reader,
-		begin: func(ctx context.Context) (wtx, error) {
-			tx, err := w.BeginTx(ctx, nil)
-			if err != nil {
-				return nil, err
-			}
-			return &sqliteTx{tx: tx, stmts: map[string]*sql.Stmt{}}, nil
-		},
+		begin:   writer.begin,
 		close: func() {
+			writer.close()
 			reader.closeStmts()
 			r.Close()
 			w.Close()
@@ -166,31 +170,112 @@ func (c *sqliteConn) exec(ctx context.Context, q string, args ...any) (int64, er
 	return res.RowsAffected()
 }
 
-// sqliteTx is a write transaction on the one writing connection (BEGIN
-// IMMEDIATE), with statements prepared once per transaction.
-type sqliteTx struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+// sqliteWriter is the one writing connection, pinned for the store's
+// life, with the statements it has prepared: a transaction is BEGIN
+// IMMEDIATE ... COMMIT on it, so that the statements Add runs for every
+// batch are prepared once, not once per transaction. Its statements run
+// with a context that cannot be cancelled (the driver watches a
+// cancellable one with a goroutine per statement), checking the caller's
+// first; each is short.
+type sqliteWriter struct {
+	db    *sql.DB
+	sem   chan struct{}        // holds a value while a transaction (or close) owns the fields below
+	c     *sql.Conn            // nil until the first transaction, or after the connection broke
+	stmts map[string]*sql.Stmt // prepared on c
+	text  int                  // the length of the SQL in stmts
 }
 
+func (w *sqliteWriter) begin(ctx context.Context) (wtx, error) {
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if w.c == nil {
+		c, err := w.db.Conn(ctx)
+		if err != nil {
+			<-w.sem
+			return nil, err
+		}
+		w.c = c
+	}
+	t := &sqliteTx{w: w}
+	if _, err := t.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		w.reset(err)
+		<-w.sem
+		return nil, err
+	}
+	return t, nil
+}
+
+// reset drops the connection after an error that says it is broken; the
+// next transaction takes a new one.
+func (w *sqliteWriter) reset(err error) {
+	if w.c == nil || !errors.Is(err, sql.ErrConnDone) && !errors.Is(err, driver.ErrBadConn) {
+		return
+	}
+	w.closeConn()
+}
+
+func (w *sqliteWriter) closeConn() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	clear(w.stmts)
+	w.text = 0
+	if w.c != nil {
+		w.c.Close()
+		w.c = nil
+	}
+}
+
+// close waits for the transaction in progress, if any, then releases the
+// connection.
+func (w *sqliteWriter) close() {
+	w.sem <- struct{}{}
+	w.closeConn()
+}
+
+// sqliteTx is a write transaction of a sqliteWriter.
+type sqliteTx struct {
+	w    *sqliteWriter
+	done bool
+}
+
+// stmt returns the prepared statement of q, or nil past the writer's
+// bound on prepared SQL (see sqliteStmtText).
 func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := t.stmts[q]; ok {
+	w := t.w
+	if st, ok := w.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(ctx, q)
+	if w.text+len(q) > sqliteStmtText {
+		return nil, nil
+	}
+	st, err := w.c.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	t.stmts[q] = st
+	w.stmts[q] = st
+	w.text += len(q)
 	return st, nil
 }
 
 func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := st.QueryContext(ctx, args...)
+	var rs *sql.Rows
+	if st != nil {
+		rs, err = st.QueryContext(ctx, args...)
+	} else {
+		rs, err = t.w.c.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -198,130 +283,168 @@ func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, erro
 }
 
 func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ctx = context.WithoutCancel(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(ctx, args...)
+	var res sql.Result
+	if st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = t.w.c.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-// Bulk statements insert this many rows each (the rest one at a time), so
-// that a batch costs a few statements per hundred rows rather than one per
-// row. They run with a context that cannot be cancelled (the driver
-// watches a cancellable one with a goroutine per statement) and check the
-// caller's between statements.
-const sqliteChunk = 64
-
-func (t *sqliteTx) insertEntries(ctx context.Context, rs []entryRow) ([]bool, error) {
-	ins := make([]bool, len(rs))
-	at := make(map[pos]int, len(rs))
-	for i, r := range rs {
-		at[pos{r.log, r.idx}] = i
-	}
-	for len(rs) > 0 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		n := sqliteChunk
-		if len(rs) < n {
-			n = 1
-		}
-		q := "INSERT INTO entries (log, idx, kind, ts, leaf, data) VALUES " + rowsOf("(?, ?, ?, ?, ?, ?)", n) + " ON CONFLICT DO NOTHING RETURNING log, idx"
-		args := make([]any, 0, 6*n)
-		for _, r := range rs[:n] {
-			args = append(args, r.log, r.idx, r.kind, tsArg(r.ts), r.leaf, r.data)
-		}
-		res, err := t.query(context.WithoutCancel(ctx), q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for res.Next() {
-			var p pos
-			if err := res.Scan(&p.log, &p.idx); err != nil {
-				res.Close()
-				return nil, err
-			}
-			ins[at[p]] = true
-		}
-		res.Close()
-		if err := res.Err(); err != nil {
-			return nil, err
-		}
-		rs = rs[n:]
-	}
-	return ins, nil
+// bulkInsert is an INSERT of many rows at once, in statements of
+// sqliteBulk rows: a batch costs a few statements per thousand rows
+// rather than one per row, each prepared once.
+type bulkInsert struct {
+	width int                     // parameters per row
+	sql   [len(sqliteBulk)]string // by size
 }
 
-// rowsOf repeats a VALUES row n times.
-func rowsOf(row string, n int) string {
-	return strings.Repeat(row+", ", n-1) + row
+// sqliteBulk are the sizes of bulk statements, largest first: a batch
+// goes in as many of the largest as it fills, the rest in smaller ones.
+// The largest stays well below SQLite's 32,766 parameters.
+var sqliteBulk = [...]int{256, 32, 4, 1}
+
+func newBulkInsert(head, row string, width int) *bulkInsert {
+	b := &bulkInsert{width: width}
+	for i, n := range sqliteBulk {
+		b.sql[i] = head + " VALUES " + strings.Repeat(row+", ", n-1) + row
+	}
+	return b
+}
+
+var (
+	bulkEntries    = newBulkInsert("INSERT INTO entries (log, idx, kind, ts, leaf, data)", "(?, ?, ?, ?, ?, ?)", 6)
+	bulkPrincipals = newBulkInsert("INSERT INTO entry_principals (principal, log, idx)", "(?, ?, ?)", 3)
+	bulkHashes     = newBulkInsert("INSERT INTO entry_hashes (log, seg, h, idx)", "(?, ?, ?, ?)", 4)
+)
+
+// insert inserts n rows, the parameters of row i appended by args.
+func (t *sqliteTx) insert(ctx context.Context, b *bulkInsert, n int, args func(dst []any, i int) []any) error {
+	buf := make([]any, 0, b.width*sqliteBulk[0])
+	for i := 0; i < n; {
+		k := len(sqliteBulk) - 1
+		for j, size := range sqliteBulk {
+			if size <= n-i {
+				k = j
+				break
+			}
+		}
+		buf = buf[:0]
+		for j := i; j < i+sqliteBulk[k]; j++ {
+			buf = args(buf, j)
+		}
+		if _, err := t.exec(ctx, b.sql[k], buf...); err != nil {
+			return err
+		}
+		i += sqliteBulk[k]
+	}
+	return nil
+}
+
+// insertEntries inserts rows none of which is stored.
+func (t *sqliteTx) insertEntries(ctx context.Context, rs []entryRow) error {
+	return t.insert(ctx, bulkEntries, len(rs), func(dst []any, i int) []any {
+		r := &rs[i]
+		return append(dst, r.log, r.idx, r.kind, tsArg(r.ts), r.leaf, r.data)
+	})
 }
 
 func (t *sqliteTx) insertPostings(ctx context.Context, pt postingTable, ps []posting) error {
-	for len(ps) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := sqliteChunk
-		if len(ps) < n {
-			n = 1
-		}
-		args := make([]any, 0, 3*n)
-		for _, p := range ps[:n] {
-			args = append(args, p.key, p.log, p.idx)
-		}
-		if _, err := t.exec(context.WithoutCancel(ctx), "INSERT INTO "+pt.name+" ("+pt.key+", log, idx) VALUES "+rowsOf("(?, ?, ?)", n), args...); err != nil {
-			return err
-		}
-		ps = ps[n:]
+	if pt.seg {
+		return t.insert(ctx, bulkHashes, len(ps), func(dst []any, i int) []any {
+			p := &ps[i]
+			return append(dst, p.log, seg(p.idx), p.key, p.idx)
+		})
 	}
-	return nil
+	return t.insert(ctx, bulkPrincipals, len(ps), func(dst []any, i int) []any {
+		p := &ps[i]
+		return append(dst, p.key, p.log, p.idx)
+	})
 }
 
 func (t *sqliteTx) deletePostings(ctx context.Context, pt postingTable, ps []posting) error {
 	q := "DELETE FROM " + pt.name + " WHERE " + pt.key + " = ? AND log = ? AND idx = ?"
-	for i, p := range ps {
-		if i%sqliteChunk == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+	for _, p := range ps {
+		args := []any{p.key, p.log, p.idx}
+		if pt.seg {
+			q = "DELETE FROM " + pt.name + " WHERE log = ? AND seg = ? AND " + pt.key + " = ? AND idx = ?"
+			args = []any{p.log, seg(p.idx), p.key, p.idx}
 		}
-		if _, err := t.exec(context.WithoutCancel(ctx), q, p.key, p.log, p.idx); err != nil {
+		if _, err := t.exec(ctx, q, args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// addCounts adds deltas to principals' entry counts in one statement: a
+// batch changes the counts of thousands.
 func (t *sqliteTx) addCounts(ctx context.Context, deltas map[int64]int64) error {
+	b := make([]byte, 0, 2+len(deltas)*16)
+	b = append(b, '[')
 	for id, d := range deltas {
 		if d == 0 {
 			continue
 		}
-		if _, err := t.exec(ctx, "UPDATE principals SET n = n + ? WHERE id = ?", d, id); err != nil {
-			return err
+		if len(b) > 1 {
+			b = append(b, ',')
 		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, d, 10)
+		b = append(b, ']')
+	}
+	if len(b) == 1 {
+		return nil
+	}
+	b = append(b, ']')
+	_, err := t.exec(ctx, "UPDATE principals SET n = n + u.d FROM (SELECT value->>0 AS id, value->>1 AS d FROM json_each(?)) AS u WHERE principals.id = u.id", string(b))
+	return err
+}
+
+// asyncCommit: the writer runs with synchronous=NORMAL, whose commits
+// are already not durable until a checkpoint.
+func (t *sqliteTx) asyncCommit(context.Context) error { return nil }
+
+func (t *sqliteTx) commit(ctx context.Context) error {
+	defer t.end()
+	if _, err := t.exec(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		t.exec(context.Background(), "ROLLBACK") // the transaction may still be open
+		t.w.reset(err)
+		return err
 	}
 	return nil
 }
 
-func (t *sqliteTx) commit(context.Context) error {
-	t.closeStmts()
-	return t.tx.Commit()
-}
-
 func (t *sqliteTx) rollback() {
-	t.closeStmts()
-	t.tx.Rollback()
+	if t.done {
+		return
+	}
+	defer t.end()
+	// An error may have ended the transaction already: then ROLLBACK
+	// fails, harmlessly.
+	if _, err := t.exec(context.Background(), "ROLLBACK"); err != nil {
+		t.w.reset(err)
+	}
 }
 
-func (t *sqliteTx) closeStmts() {
-	for _, st := range t.stmts {
-		st.Close()
+// end releases the writer.
+func (t *sqliteTx) end() {
+	if !t.done {
+		t.done = true
+		<-t.w.sem
 	}
-	clear(t.stmts)
 }

@@ -25,15 +25,56 @@ type posting struct {
 }
 
 // postingTable names a postings table and its key column (fixed
-// fragments, never input).
+// fragments, never input); seg tells that its rows are keyed by segment
+// first (entry_hashes: log, seg, h, idx).
 type postingTable struct {
 	name, key string
+	seg       bool
 }
 
 var (
-	principalPostings = postingTable{"entry_principals", "principal"}
-	hashPostings      = postingTable{"entry_hashes", "h"}
+	principalPostings = postingTable{"entry_principals", "principal", false}
+	hashPostings      = postingTable{"entry_hashes", "h", true}
 )
+
+// hashSegShift sizes the segments of entry_hashes: 2^16 consecutive
+// indexes of a log. Hash postings are keyed (log, seg, h, idx), not (h,
+// log, idx): their keys are random, so that a batch of entries keyed by
+// hash first would land on nearly every page of the table (and SQLite
+// would write every such page to the WAL and back: 10 kB per entry at a
+// million entries), while in its segment it lands on a few hundred pages,
+// the same ones batch after batch. A search for a hash seeks once per
+// segment of each log (hash_segs lists them), newest first: 16 seeks at a
+// million entries, 1,500 at a hundred million. Part of the schema:
+// changing it needs a rebuild.
+const hashSegShift = 16
+
+// seg is the segment of index idx.
+func seg(idx int64) int64 { return idx >> hashSegShift }
+
+// compare orders postings as t's primary key does: inserting them in
+// that order, neighbours share btree pages.
+func (t postingTable) compare(a, b posting) int {
+	if t.seg {
+		if a.log != b.log {
+			return cmp.Compare(a.log, b.log)
+		}
+		if sa, sb := seg(a.idx), seg(b.idx); sa != sb {
+			return cmp.Compare(sa, sb)
+		}
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return cmp.Compare(a.idx, b.idx)
+	}
+	if a.key != b.key {
+		return cmp.Compare(a.key, b.key)
+	}
+	if a.log != b.log {
+		return cmp.Compare(a.log, b.log)
+	}
+	return cmp.Compare(a.idx, b.idx)
+}
 
 // Add indexes recs in one transaction: all of them or none. It is
 // idempotent: a record whose (log, index) is already indexed with the same
@@ -70,6 +111,11 @@ func (s *Store) Add(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("index: beginning a write: %w", err)
 	}
 	w := &writer{s: s, tx: tx, names: map[nameKey]int64{}, terms: map[termID]int64{}, prins: map[string]int64{}}
+	// The monitor adds again what a crash lost: it resumes from Next.
+	if err := tx.asyncCommit(ctx); err != nil {
+		tx.rollback()
+		return fmt.Errorf("index: beginning a write: %w", err)
+	}
 	if err := w.add(ctx, preps); err != nil {
 		tx.rollback()
 		return fmt.Errorf("index: adding %d records: %w", len(recs), err)
@@ -88,7 +134,8 @@ type writer struct {
 	tx    wtx
 	names map[nameKey]int64
 	terms map[termID]int64
-	prins map[string]int64 // termsKey -> id
+	prins map[string]int64 // termsKey -> id, also of cached principals this write used
+	key   []byte           // principalID's buffer
 }
 
 func (w *writer) merge() {
@@ -105,7 +152,8 @@ func (w *writer) merge() {
 
 func (w *writer) add(ctx context.Context, preps []*prepared) error {
 	rows := make([]entryRow, len(preps))
-	datas := make([]*entryData, len(preps))
+	datas := make([]entryData, len(preps))
+	var buf []byte // encodeData's, shared: rows take slices of it
 	for i, p := range preps {
 		logID, err := w.nameID(ctx, nsLog, p.rec.Log)
 		if err != nil {
@@ -115,76 +163,95 @@ func (w *writer) add(ctx context.Context, preps []*prepared) error {
 		if err != nil {
 			return err
 		}
-		d := &entryData{digests: p.digests}
+		d := &datas[i]
+		d.digests = p.digests
+		d.signers = make([]signer, len(p.terms))
 		for j := range p.terms {
 			pid, err := w.principalID(ctx, p.terms[j])
 			if err != nil {
 				return err
 			}
-			sg := signer{principal: pid, cert: p.certs[j], key: p.keys[j]}
-			for _, v := range p.vols[j] {
+			sg := &d.signers[j]
+			sg.principal, sg.cert, sg.key = pid, p.certs[j], p.keys[j]
+			if len(p.vols[j]) > 0 {
+				sg.vols = make([]vol, len(p.vols[j]))
+			}
+			for k, v := range p.vols[j] {
 				attr, err := w.nameID(ctx, nsAttr, v.attr)
 				if err != nil {
 					return err
 				}
-				sg.vols = append(sg.vols, vol{attr, []byte(v.value)})
+				sg.vols[k] = vol{attr, []byte(v.value)}
 			}
-			d.signers = append(d.signers, sg)
 		}
-		rows[i] = entryRow{log: logID, idx: int64(p.rec.Index), kind: kindID, ts: p.ts, leaf: p.rec.LeafHash, data: encodeData(d)}
-		datas[i] = d
+		if cap(buf)-len(buf) < 1024 {
+			buf = make([]byte, 0, 64<<10)
+		}
+		n := len(buf)
+		buf = appendData(buf, d)
+		rows[i] = entryRow{log: logID, idx: int64(p.rec.Index), kind: kindID, ts: p.ts, leaf: p.rec.LeafHash, data: buf[n:len(buf):len(buf)]}
 	}
-	inserted, err := w.tx.insertEntries(ctx, rows)
+	old, err := w.existing(ctx, rows)
 	if err != nil {
-		return fmt.Errorf("inserting entries: %w", err)
+		return fmt.Errorf("reading stored entries: %w", err)
 	}
-	var addP, addH, delP, delH []posting
+	fresh := rows // all of them, unless some are stored
+	if old != nil {
+		fresh = make([]entryRow, 0, len(rows))
+	}
+	addP := make([]posting, 0, len(rows)+len(rows)/4)
+	addH := make([]posting, 0, 4*len(rows))
+	var delP, delH []posting
 	counts := map[int64]int64{}
+	var ks []int64
 	for i := range rows {
 		r := &rows[i]
-		if !inserted[i] {
-			old, err := w.existing(ctx, r.log, r.idx)
-			if err != nil {
-				return err
-			}
-			if sameRow(old, r) {
-				continue // re-added after a crash: nothing to do
-			}
-			od, err := decodeData(old.data)
-			if err != nil {
-				return fmt.Errorf("entry %d of log %d: %w", r.idx, r.log, err)
-			}
-			for _, p := range od.principals() {
-				delP = append(delP, posting{p, r.log, r.idx})
-				counts[p]--
-			}
-			for _, h := range od.hashKeys() {
-				delH = append(delH, posting{h, r.log, r.idx})
-			}
-			if _, err := w.tx.exec(ctx, "UPDATE entries SET kind = ?, ts = ?, leaf = ?, data = ? WHERE log = ? AND idx = ?",
-				r.kind, tsArg(r.ts), r.leaf, r.data, r.log, r.idx); err != nil {
-				return fmt.Errorf("replacing entry: %w", err)
+		if old != nil {
+			o := old[i]
+			if o == nil {
+				fresh = append(fresh, *r)
+			} else {
+				if sameRow(o, r) {
+					continue // re-added after a crash: nothing to do
+				}
+				od, err := decodeData(o.data)
+				if err != nil {
+					return fmt.Errorf("entry %d of log %d: %w", r.idx, r.log, err)
+				}
+				for _, p := range od.principals() {
+					delP = append(delP, posting{p, r.log, r.idx})
+					counts[p]--
+				}
+				for _, h := range od.hashKeys() {
+					delH = append(delH, posting{h, r.log, r.idx})
+				}
+				if _, err := w.tx.exec(ctx, "UPDATE entries SET kind = ?, ts = ?, leaf = ?, data = ? WHERE log = ? AND idx = ?",
+					r.kind, tsArg(r.ts), r.leaf, r.data, r.log, r.idx); err != nil {
+					return fmt.Errorf("replacing entry: %w", err)
+				}
 			}
 		}
-		for _, p := range datas[i].principals() {
-			addP = append(addP, posting{p, r.log, r.idx})
-			counts[p]++
+		d := &datas[i]
+		for j, sg := range d.signers {
+			if sg.principal == 0 || slices.ContainsFunc(d.signers[:j], func(o signer) bool { return o.principal == sg.principal }) {
+				continue
+			}
+			addP = append(addP, posting{sg.principal, r.log, r.idx})
+			counts[sg.principal]++
 		}
-		for _, h := range datas[i].hashKeys() {
+		ks = d.appendHashKeys(ks[:0])
+		for _, h := range ks {
 			addH = append(addH, posting{h, r.log, r.idx})
 		}
 	}
-	// In key order: neighbouring keys share btree pages.
-	for _, ps := range [][]posting{addP, addH, delP, delH} {
-		slices.SortFunc(ps, func(a, b posting) int {
-			if a.key != b.key {
-				return cmp.Compare(a.key, b.key)
-			}
-			if a.log != b.log {
-				return cmp.Compare(a.log, b.log)
-			}
-			return cmp.Compare(a.idx, b.idx)
-		})
+	if err := w.tx.insertEntries(ctx, fresh); err != nil {
+		return fmt.Errorf("inserting entries: %w", err)
+	}
+	for _, ps := range []struct {
+		t  postingTable
+		ps []posting
+	}{{principalPostings, addP}, {hashPostings, addH}, {principalPostings, delP}, {hashPostings, delH}} {
+		slices.SortFunc(ps.ps, ps.t.compare)
 	}
 	// Deletes first: a replaced entry may keep some of its postings.
 	if err := w.tx.deletePostings(ctx, principalPostings, delP); err != nil {
@@ -199,7 +266,76 @@ func (w *writer) add(ctx context.Context, preps []*prepared) error {
 	if err := w.tx.insertPostings(ctx, hashPostings, addH); err != nil {
 		return fmt.Errorf("inserting postings: %w", err)
 	}
+	if err := w.addSegments(ctx, addH); err != nil {
+		return fmt.Errorf("recording segments: %w", err)
+	}
 	return w.tx.addCounts(ctx, counts)
+}
+
+// addSegments records the segments of hash postings ps, sorted, in
+// hash_segs: a statement or two per batch.
+func (w *writer) addSegments(ctx context.Context, ps []posting) error {
+	var last posting
+	for i, p := range ps {
+		if i > 0 && p.log == last.log && seg(p.idx) == seg(last.idx) {
+			continue
+		}
+		last = p
+		if _, err := w.tx.exec(ctx, "INSERT INTO hash_segs (log, seg) VALUES (?, ?) ON CONFLICT DO NOTHING", p.log, seg(p.idx)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// existing returns the stored rows at the positions of rs, aligned with
+// rs (nil where none is stored), or nil when none is. The monitor adds
+// entries past the end of what the index holds, so this is nearly always
+// one seek per log, finding nothing.
+func (w *writer) existing(ctx context.Context, rs []entryRow) ([]*entryRow, error) {
+	byLog := map[int64][]int{} // indexes into rs
+	for i := range rs {
+		byLog[rs[i].log] = append(byLog[rs[i].log], i)
+	}
+	var out []*entryRow
+	d := w.s.db.dialect
+	for log, is := range byLog {
+		slices.SortFunc(is, func(a, b int) int { return cmp.Compare(rs[a].idx, rs[b].idx) })
+		lo, hi := rs[is[0]].idx, rs[is[len(is)-1]].idx
+		// Dense (as the monitor adds): one range; sparse: a seek each.
+		q, args := "SELECT idx, kind, ts, leaf, data FROM entries WHERE log = ? AND idx >= ? AND idx <= ?", []any{log, lo, hi}
+		if hi-lo >= 2*int64(len(is)) {
+			idxs := make([]int64, len(is))
+			for j, i := range is {
+				idxs[j] = rs[i].idx
+			}
+			q, args = "SELECT idx, kind, ts, leaf, data FROM entries WHERE log = ? AND idx "+d.inInts(), []any{log, d.intsArg(idxs)}
+		}
+		res, err := w.tx.query(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for res.Next() {
+			o := &entryRow{log: log}
+			if err := res.Scan(&o.idx, &o.kind, &o.ts, &o.leaf, &o.data); err != nil {
+				res.Close()
+				return nil, err
+			}
+			j, ok := slices.BinarySearchFunc(is, o.idx, func(i int, idx int64) int { return cmp.Compare(rs[i].idx, idx) })
+			if !ok {
+				continue // in the range, not in the batch
+			}
+			if out == nil {
+				out = make([]*entryRow, len(rs))
+			}
+			out[is[j]] = o
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // clip shortens s for an error message.
@@ -213,19 +349,6 @@ func clip(s string) string {
 func sameRow(a, b *entryRow) bool {
 	return a.kind == b.kind && bytes.Equal(a.leaf, b.leaf) && bytes.Equal(a.data, b.data) &&
 		(a.ts == nil) == (b.ts == nil) && (a.ts == nil || *a.ts == *b.ts)
-}
-
-func (w *writer) existing(ctx context.Context, log, idx int64) (*entryRow, error) {
-	r := &entryRow{log: log, idx: idx}
-	ok, err := queryRow(ctx, w.tx, "SELECT kind, ts, leaf, data FROM entries WHERE log = ? AND idx = ?", []any{log, idx},
-		&r.kind, &r.ts, &r.leaf, &r.data)
-	if err != nil {
-		return nil, fmt.Errorf("reading entry %d of log %d: %w", idx, log, err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("entry %d of log %d neither inserted nor present", idx, log)
-	}
-	return r, nil
 }
 
 // tsArg is a time column's parameter: NULL for none.
@@ -293,11 +416,15 @@ func (w *writer) principalID(ctx context.Context, ts []term) (int64, error) {
 	if len(ts) == 0 {
 		return 0, nil
 	}
-	key := termsKey(ts)
-	if id, ok := w.s.cache.prins.Get(key); ok {
+	// A batch names the same few signers again and again: look them up
+	// in this write's map first, which needs no lock and no key string.
+	w.key = appendTermsKey(w.key[:0], ts)
+	if id, ok := w.prins[string(w.key)]; ok {
 		return id, nil
 	}
-	if id, ok := w.prins[key]; ok {
+	key := string(w.key)
+	if id, ok := w.s.cache.prins.Get(key); ok {
+		w.prins[key] = id
 		return id, nil
 	}
 	ids := make([]int64, len(ts))

@@ -8,7 +8,11 @@
 // indextest's Mixed profile: a private Sigstore's mix of workflow, e-mail
 // and bare-key signers, a few hundred repeated subjects, issuers and
 // repositories, unique digests and fingerprints) in batches of -batch,
-// reporting inserts per second; then it runs -queries random queries of each
+// reporting inserts per second and the CPU seconds per 100,000 entries
+// that this process spends in Add, over all the entries and over their
+// last tenth (adding to an index nearly -entries large), and for a
+// PostgreSQL on this machine the CPU its backends spend on the
+// benchmark's database; then it runs -queries random queries of each
 // kind, one at a time (first page, default limit), twice (a cold pass right
 // after loading, when the kernel may have evicted pages, and a warm one),
 // and reports their p50, p99 and maximum latency and the CPU time this
@@ -33,7 +37,9 @@
 // runs VACUUM ANALYZE, as autovacuum would.
 //
 // -skip-load queries the index a previous run left in -dir or -dsn-file
-// instead of loading one; -cpuprofile profiles the queries.
+// instead of loading one; -cpuprofile profiles the queries,
+// -insert-cpuprofile the inserts. Each batch is generated before its Add,
+// outside the measurement.
 //
 // Output is a table; -json prints one JSON object per measurement instead.
 // Exit status: 0 measured (targets met or not, unless -strict), 1 a
@@ -41,6 +47,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -57,6 +64,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -76,18 +84,19 @@ const (
 )
 
 type options struct {
-	driver      string
-	entries     int
-	sizeEntries int
-	queries     int
-	batch       int
-	dir         string
-	dsnFile     string
-	env         string
-	json        bool
-	strict      bool
-	skipLoad    bool
-	cpuprofile  string
+	driver        string
+	entries       int
+	sizeEntries   int
+	queries       int
+	batch         int
+	dir           string
+	dsnFile       string
+	env           string
+	json          bool
+	strict        bool
+	skipLoad      bool
+	cpuprofile    string
+	insertProfile string
 }
 
 // result is one measurement, a table row or JSON line.
@@ -124,6 +133,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.strict, "strict", false, "exit 1 when a target is missed")
 	fs.BoolVar(&o.skipLoad, "skip-load", false, "query the index a previous run left in -dir (sqlite) or -dsn-file (postgres) instead of loading one")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the queries to this file (per driver: file.driver)")
+	fs.StringVar(&o.insertProfile, "insert-cpuprofile", "", "write a CPU profile of the inserts to this file (per driver: file.driver)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -250,25 +260,69 @@ func table(w io.Writer, rs []result) {
 	tw.Flush()
 }
 
-// load adds n entries of g in batches, generating the next batch while the
-// current one is added.
-func load(ctx context.Context, s *index.Store, g *indextest.Generator, n, batch int) (time.Duration, error) {
-	batches := make(chan []index.Record, 2)
-	go func() {
-		defer close(batches)
-		for from := 0; from < n && ctx.Err() == nil; from += batch {
-			batches <- g.Records(uint64(from), min(batch, n-from))
+// loadStats is what loading measured: the time and this process's CPU
+// time spent in Add, in all and over the last tenth of the entries (the
+// cost of adding to a nearly full index), and PostgreSQL's CPU time when
+// it runs on this machine.
+type loadStats struct {
+	took, cpu         time.Duration
+	tailTook, tailCPU time.Duration
+	tail              int // entries in the last tenth
+	server            time.Duration
+	serverOK          bool
+}
+
+// load adds n entries of g in batches. It generates each batch before it
+// adds it, outside the measurement, so that the CPU time measured is
+// Add's. With prof set, it profiles the Adds (the profile also holds the
+// generator's share, small beside Add's).
+func load(ctx context.Context, s *index.Store, g *indextest.Generator, n, batch int, prof string) (loadStats, error) {
+	var st loadStats
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return st, err
 		}
-	}()
-	start := time.Now()
-	for b := range batches {
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return st, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	tailFrom := n - n/10
+	for from := 0; from < n; from += batch {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		b := g.Records(uint64(from), min(batch, n-from))
+		start, cpu0 := time.Now(), cpuTime()
 		if err := s.Add(ctx, b); err != nil {
-			for range batches {
-			}
-			return 0, err
+			return st, err
+		}
+		took, cpu := time.Since(start), cpuTime()-cpu0
+		st.took += took
+		st.cpu += cpu
+		if from >= tailFrom {
+			st.tailTook += took
+			st.tailCPU += cpu
+			st.tail += len(b)
 		}
 	}
-	return time.Since(start), ctx.Err()
+	return st, nil
+}
+
+// emitLoad reports st: entries per second, CPU seconds per 100,000
+// entries, both over all n entries and over the last tenth.
+func emitLoad(emit func(result), driver, label string, n int, st loadStats) {
+	emit(result{Driver: driver, Measurement: label, Entries: n, Value: float64(n) / st.took.Seconds(), Unit: "entries/s"})
+	emit(result{Driver: driver, Measurement: label + " CPU", Entries: n, Value: st.cpu.Seconds() * 1e5 / float64(n), Unit: "s/100k entries"})
+	if st.tail > 0 && st.tail < n {
+		emit(result{Driver: driver, Measurement: label + " (last tenth)", Entries: n, Value: float64(st.tail) / st.tailTook.Seconds(), Unit: "entries/s"})
+		emit(result{Driver: driver, Measurement: label + " CPU (last tenth)", Entries: n, Value: st.tailCPU.Seconds() * 1e5 / float64(st.tail), Unit: "s/100k entries"})
+	}
+	if st.serverOK {
+		emit(result{Driver: driver, Measurement: label + " server CPU", Entries: n, Value: st.server.Seconds() * 1e5 / float64(n), Unit: "s/100k entries"})
+	}
 }
 
 func bench(ctx context.Context, o options, driver string, cfg index.Config, emit func(result), logf func(string, ...any)) error {
@@ -287,11 +341,22 @@ func bench(ctx context.Context, o options, driver string, cfg index.Config, emit
 		return errors.New("the index is not empty")
 	}
 	if !o.skipLoad {
-		took, err := load(ctx, s, g, o.entries, o.batch)
+		prof := ""
+		if o.insertProfile != "" {
+			prof = o.insertProfile + "." + driver
+		}
+		var server func() (time.Duration, bool)
+		if driver == "postgres" {
+			server = pgServerCPU(ctx, cfg.DSN)
+		}
+		st, err := load(ctx, s, g, o.entries, o.batch, prof)
 		if err != nil {
 			return err
 		}
-		emit(result{Driver: driver, Measurement: "insert", Entries: o.entries, Value: float64(o.entries) / took.Seconds(), Unit: "entries/s"})
+		if server != nil {
+			st.server, st.serverOK = server()
+		}
+		emitLoad(emit, driver, "insert", o.entries, st)
 	}
 	if driver == "postgres" && !o.skipLoad {
 		start := time.Now()
@@ -430,12 +495,12 @@ func sqliteSize(ctx context.Context, o options, dir, name string, profile indext
 		return err
 	}
 	g := &indextest.Generator{Log: "rekor", Seed: 2, Profile: profile, Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	took, err := load(ctx, s, g, o.sizeEntries, o.batch)
+	st, err := load(ctx, s, g, o.sizeEntries, o.batch, "")
 	s.Close()
 	if err != nil {
 		return err
 	}
-	emit(result{Driver: "sqlite", Measurement: "insert " + name, Entries: o.sizeEntries, Value: float64(o.sizeEntries) / took.Seconds(), Unit: "entries/s"})
+	emitLoad(emit, "sqlite", "insert "+name, o.sizeEntries, st)
 	return fileSize(ctx, "sqlite", path, name+" ", o.sizeEntries, target, emit)
 }
 
@@ -524,6 +589,76 @@ func postgresDSN(ctx context.Context, o options, logf func(string, ...any)) (str
 		}
 	}
 	return u.String(), drop, nil
+}
+
+// pgServerCPU starts measuring the CPU time the PostgreSQL server behind
+// dsn spends on the benchmark's database, when it runs on this machine
+// (its processes readable in /proc): the returned func reports the time
+// the client backends connected to that database used since, and false
+// when it cannot tell. It leaves out the server's background processes
+// (WAL writer, checkpointer, autovacuum), which other databases share.
+func pgServerCPU(ctx context.Context, dsn string) func() (time.Duration, bool) {
+	sample := func() (map[int]time.Duration, bool) {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return nil, false
+		}
+		defer c.Close(context.Background())
+		rows, err := c.Query(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`)
+		if err != nil {
+			return nil, false
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return nil, false
+		}
+		out := map[int]time.Duration{}
+		for _, pid := range pids {
+			t, ok := procCPU(int(pid))
+			if !ok {
+				return nil, false
+			}
+			out[int(pid)] = t
+		}
+		return out, true
+	}
+	before, ok := sample()
+	return func() (time.Duration, bool) {
+		after, ok2 := sample()
+		if !ok || !ok2 || len(after) == 0 {
+			return 0, false
+		}
+		var d time.Duration
+		for pid, t := range after {
+			d += t - before[pid] // a new process: all of its time
+		}
+		return d, true
+	}
+}
+
+// procCPU is the user and system CPU time of process pid, from
+// /proc/pid/stat (in clock ticks, 100 per second on Linux).
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), true
 }
 
 func pgExec(ctx context.Context, dsn, q string) error {
