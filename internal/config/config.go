@@ -38,6 +38,7 @@ import (
 
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/state"
 )
 
 // Kind is a kind of log: the protocol it is read with. Each kind is a
@@ -119,7 +120,46 @@ type Config struct {
 	// Reconcile holds CT logs against the Rekor logs whose certificates
 	// they log.
 	Reconcile Reconcile `yaml:"reconcile"`
+	// Index keeps every scanned entry's signers and digests for search
+	// (package index).
+	Index Index `yaml:"index"`
+	// API configures the search API and the web page.
+	API API `yaml:"api"`
 }
+
+// Index configures the search index of scanned entries. It is on by
+// default: SQLite in the state directory, no set-up.
+type Index struct {
+	// Disabled turns the index off (and with it search and the entry
+	// view of the page).
+	Disabled bool `yaml:"disabled"`
+	// Driver is sqlite (the default) or postgres.
+	Driver string `yaml:"driver"`
+	// Path is the SQLite file (default <state_dir>/.index.sqlite).
+	Path string `yaml:"path"`
+	// DSNFile holds the PostgreSQL connection string (a URL or key=value
+	// list), for driver postgres. A file, so that the password stays out
+	// of the config (a Kubernetes Secret mounted as a file).
+	DSNFile string `yaml:"dsn_file"`
+}
+
+// API configures GET /api/v1/search, /api/v1/entries and the web page.
+type API struct {
+	// Listen is a listen address of their own; empty (the default) serves
+	// them where the metrics are (listen).
+	Listen string `yaml:"listen"`
+	// TokenFile holds a bearer token: when set, the API requires
+	// "Authorization: Bearer <token>" and the page the token as the
+	// password of HTTP basic authentication (any user name).
+	TokenFile string `yaml:"token_file"`
+	// Proofs: each search result carries an inclusion proof against the
+	// latest verified checkpoint, fetched from the log (default true).
+	// Turning them off saves log requests for large pages.
+	Proofs *bool `yaml:"proofs"`
+}
+
+// ProofsOn reports whether search results carry inclusion proofs.
+func (a API) ProofsOn() bool { return a.Proofs == nil || *a.Proofs }
 
 // Reconcile configures the pairs of a Rekor log and the CT log its Fulcio
 // writes to. Without pairs, each Rekor log and each CT log whose keys both
@@ -423,6 +463,14 @@ func (c *Config) applyDefaults() {
 					l.Origin = strings.ToLower(strings.TrimSuffix(u.Host+u.Path, "/"))
 				}
 			}
+		}
+	}
+	if !c.Index.Disabled {
+		if c.Index.Driver == "" {
+			c.Index.Driver = "sqlite"
+		}
+		if c.Index.Driver == "sqlite" && c.Index.Path == "" && c.StateDir != "" {
+			c.Index.Path = state.IndexFile(c.StateDir)
 		}
 	}
 	if c.Reconcile.MaxPending == 0 {

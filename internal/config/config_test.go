@@ -99,6 +99,11 @@ func TestBadConfigs(t *testing.T) {
 		"log_public_key_required.yml":         "logs[0].public_key_file: required unless trust.trusted_root_file or trust.tuf is set",
 		"ct_log_no_key.yml":                   "logs[0].public_key_file: required unless trust.trusted_root_file or trust.tuf is set",
 		"reconcile_missing_log.yml":           `reconcile.pairs[0].ct: no log is named "ctlog"`,
+		"index_driver.yml":                    `index.driver: "mysql" is not sqlite or postgres`,
+		"index_postgres_no_dsn.yml":           "index.dsn_file: required for driver postgres: a file holding the connection string",
+		"index_dsn_missing_file.yml":          "index.dsn_file: stat /nonexistent/vigil-dsn: no such file or directory",
+		"api_listen.yml":                      `api.listen: "9999" is not host:port: address 9999: missing port in address`,
+		"api_token_missing_file.yml":          "api.token_file: stat /nonexistent/vigil-token: no such file or directory",
 		"reconcile_kinds_swapped.yml": `reconcile.pairs[0].rekor: log "ctlog" is of kind ct, not a Rekor log` +
 			"\n" + `reconcile.pairs[0].ct: log "rekor" is of kind rekor-v1, not a ct or static-ct log` +
 			"\nreconcile.pairs[0].ca_files: required unless trust.trusted_root_file or trust.tuf gives the certificate authorities" +
@@ -206,6 +211,7 @@ func TestGoodConfigs(t *testing.T) {
 					Scan:      defaultScan,
 					Alerts:    defaultAlerts,
 					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
+					Index:     config.Index{Driver: "sqlite", Path: "/var/lib/vigil/.index.sqlite"},
 				}
 			},
 		},
@@ -266,6 +272,7 @@ func TestGoodConfigs(t *testing.T) {
 						},
 					},
 					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
+					Index:     config.Index{Driver: "sqlite", Path: "/var/lib/vigil/.index.sqlite"},
 				}
 			},
 		},
@@ -291,6 +298,7 @@ func TestGoodConfigs(t *testing.T) {
 					Scan:      defaultScan,
 					Alerts:    defaultAlerts,
 					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
+					Index:     config.Index{Driver: "sqlite", Path: "/var/lib/vigil/.index.sqlite"},
 				}
 			},
 		},

@@ -151,7 +151,46 @@ func (c *Config) Validate() error {
 	errs.scan(c.Scan)
 	errs.trust(c.Trust)
 	errs.reconcile(c)
+	errs.index(c)
 	return errors.Join(errs...)
+}
+
+func (errs *errorList) index(c *Config) {
+	ix := c.Index
+	if !ix.Disabled {
+		switch ix.Driver {
+		case "sqlite":
+			if ix.Path == "" && c.StateDir != "" {
+				errs.add("index.path", "required for driver sqlite")
+			}
+			if ix.DSNFile != "" {
+				errs.add("index.dsn_file", "is for driver postgres, not sqlite")
+			}
+		case "postgres":
+			if ix.DSNFile == "" {
+				errs.add("index.dsn_file", "required for driver postgres: a file holding the connection string")
+			} else if _, err := os.Stat(ix.DSNFile); err != nil {
+				*errs = append(*errs, &FieldError{Field: "index.dsn_file", Err: err})
+			}
+			if ix.Path != "" {
+				errs.add("index.path", "is for driver sqlite, not postgres")
+			}
+		default:
+			errs.add("index.driver", "%q is not sqlite or postgres", ix.Driver)
+		}
+	}
+	if c.API.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+			errs.add("api.listen", "%q is not host:port: %v", c.API.Listen, err)
+		} else if c.API.Listen == c.Listen {
+			errs.add("api.listen", "is the metrics address %q: leave it empty to share that listener", c.Listen)
+		}
+	}
+	if c.API.TokenFile != "" {
+		if _, err := os.Stat(c.API.TokenFile); err != nil {
+			*errs = append(*errs, &FieldError{Field: "api.token_file", Err: err})
+		}
+	}
 }
 
 func (errs *errorList) reconcile(c *Config) {

@@ -42,3 +42,13 @@ func TrustFiringFile(stateDir string) string { return filepath.Join(stateDir, ".
 func ReconcileFile(stateDir, rekor, ct string) string {
 	return filepath.Join(stateDir, "reconcile", rekor+"+"+ct+".json")
 }
+
+// IndexFile is the embedded SQLite search index (package index) in the
+// state directory stateDir, used when the config names no other
+// (index.path). SQLite keeps IndexFile-wal and IndexFile-shm beside it.
+func IndexFile(stateDir string) string { return filepath.Join(stateDir, ".index.sqlite") }
+
+// IndexRebuildDir is where `monitor index rebuild` leaves one request per
+// log (<log>.json) for the monitor, which removes it once the log's index
+// is rebuilt.
+func IndexRebuildDir(stateDir string) string { return filepath.Join(stateDir, "index-rebuild") }
