@@ -60,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ack(args, stdout, stderr)
 	case "trust":
 		return trustCmd(args, stdout, stderr)
+	case "search":
+		return searchCmd(args, stdout, stderr)
+	case "index":
+		return indexCmd(args, stdout, stderr)
 	case "run", "check", "test-alert":
 	default:
 		fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", cmd, usage)
@@ -190,13 +194,18 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 const usage = `usage: monitor <command> [flags]
 
 commands:
-  run         watch the logs until SIGTERM/SIGINT, serving /metrics, /healthz, /readyz
+  run         watch the logs until SIGTERM/SIGINT, serving /metrics, /healthz, /readyz,
+              the page (/) and the search API (/api/v1/search)
   check       check every log once: fetch, verify, persist, exit
   test-alert  send a sample event through every configured alert sink
   ack         acknowledge a firing alert condition (integrity violations stay
               firing until acknowledged); --list shows them
   trust approve
               record the trust material distributed now as the approved baseline
+  search      ask a running monitor's index: what did an identity sign, who
+              signed a digest (--subject, --digest, --fingerprint, ...)
+  index rebuild
+              drop a log's search index from an entry on and re-read it from the log
   version     print the version
 
 Run "monitor <command> -h" for the flags. Exit codes of check: 0 verified,

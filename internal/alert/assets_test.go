@@ -75,8 +75,8 @@ func runPromtool(t *testing.T, dir string, args ...string) string {
 
 func TestPromtoolCheckRules(t *testing.T) {
 	out := runPromtool(t, rulesDir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yml")
-	if !strings.Contains(out, "SUCCESS: 20 rules found") {
-		t.Errorf("promtool check rules: %s, want 20 rules", out)
+	if !strings.Contains(out, "SUCCESS: 21 rules found") {
+		t.Errorf("promtool check rules: %s, want 21 rules", out)
 	}
 }
 
@@ -139,6 +139,7 @@ func TestRulesCoverIssue(t *testing.T) {
 		"VigilWatchedIdentitySigned":            "warning",
 		"VigilCheckpointStale":                  "warning",
 		"VigilCheckpointStaleCritical":          "critical",
+		"VigilIndexBehind":                      "warning",
 		"VigilLogUnreachable":                   "warning",
 		"VigilScanLagging":                      "warning",
 		"VigilScanStalled":                      "warning",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -21,8 +22,11 @@ import (
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/index"
+	"github.com/vigil-tlog/vigil/internal/search"
 	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/tlog"
+	"github.com/vigil-tlog/vigil/internal/web"
 )
 
 // App is a monitor process built from a configuration: its logs, state
@@ -37,6 +41,13 @@ type App struct {
 	outbox   *alert.Outbox
 	sinks    []alert.Sink
 	logger   *slog.Logger
+	// index is the search index (nil: index disabled or scanning off),
+	// search runs queries on it, recent keeps the latest events for the
+	// page, and token guards the API and the page ("" for none).
+	index  *index.Store
+	search *search.Service
+	recent *recentEvents
+	token  string
 }
 
 // NewApp resolves cfg (keys, trust material, sources, schedules), opens and
@@ -104,7 +115,8 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		store.Close()
 		return nil, fmt.Errorf("opening alert outbox: %w", err)
 	}
-	tw, err := newTrustWatch(cfg, outbox, reg, logger, ua)
+	recent := &recentEvents{Notifier: outbox}
+	tw, err := newTrustWatch(cfg, recent, reg, logger, ua)
 	if err != nil {
 		// The logs are still checked: the trust watch is beside them.
 		logger.ErrorContext(ctx, "the trust watch cannot start; the logs are checked without it", "err", err)
@@ -116,19 +128,142 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		store.Close()
 		return nil, err
 	}
-	mon, err := New(Config{Logs: logs, Store: store, Events: outbox, Registerer: reg, Logger: logger,
-		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir), Pairs: pairs})
+	var token string
+	if cfg.API.TokenFile != "" {
+		if token, err = search.ReadToken(cfg.API.TokenFile); err != nil {
+			outbox.Close()
+			store.Close()
+			return nil, &ConfigError{Err: fmt.Errorf("api.token_file: %w", err)}
+		}
+	}
+	var ix *index.Store
+	if !cfg.Index.Disabled && scan != nil {
+		if ix, err = openIndex(ctx, cfg.Index); err != nil {
+			outbox.Close()
+			store.Close()
+			return nil, err
+		}
+	}
+	mcfg := Config{Logs: logs, Store: store, Events: recent, Registerer: reg, Logger: logger,
+		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir), Pairs: pairs,
+		RebuildDir: state.IndexRebuildDir(cfg.StateDir)}
+	if ix != nil {
+		mcfg.Index = ix
+	}
+	mon, err := New(mcfg)
 	if err != nil {
+		if ix != nil {
+			ix.Close()
+		}
 		outbox.Close()
 		store.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, monitor: mon, trust: tw, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger}, nil
+	a := &App{cfg: cfg, monitor: mon, trust: tw, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger,
+		index: ix, recent: recent, token: token}
+	var prover search.Prover
+	if cfg.API.ProofsOn() {
+		prover = mon
+	}
+	a.search = search.New(ix, prover, logger)
+	return a, nil
 }
 
-// Close closes the outbox and releases the state directory.
+// openIndex opens the search index cfg names.
+func openIndex(ctx context.Context, cfg config.Index) (*index.Store, error) {
+	ic := index.Config{Driver: cfg.Driver, Path: cfg.Path}
+	if cfg.Driver == index.DriverPostgres {
+		b, err := os.ReadFile(cfg.DSNFile)
+		if err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("index.dsn_file: %w", err)}
+		}
+		if ic.DSN = strings.TrimSpace(string(b)); ic.DSN == "" {
+			return nil, &ConfigError{Err: fmt.Errorf("index.dsn_file: %s is empty", cfg.DSNFile)}
+		}
+	}
+	ix, err := index.Open(ctx, ic)
+	if err != nil {
+		where := cfg.Path
+		if cfg.Driver == index.DriverPostgres {
+			where = "the database of index.dsn_file"
+		}
+		return nil, fmt.Errorf("opening the search index (%s, %s; set index.disabled to run without it): %w", cfg.Driver, where, err)
+	}
+	return ix, nil
+}
+
+// Close closes the index and the outbox and releases the state directory.
 func (a *App) Close() error {
-	return errors.Join(a.outbox.Close(), a.store.Close())
+	var err error
+	if a.index != nil {
+		err = a.index.Close()
+	}
+	return errors.Join(err, a.outbox.Close(), a.store.Close())
+}
+
+// Search runs a search of the index (nil without one: search.ErrNoIndex).
+func (a *App) Search(ctx context.Context, q index.Query) (*search.Response, error) {
+	return a.search.Search(ctx, q)
+}
+
+// Entry returns one indexed entry, fetched again from its log.
+func (a *App) Entry(ctx context.Context, log string, idx uint64) (*search.Entry, error) {
+	return a.search.Entry(ctx, log, idx)
+}
+
+// Logs returns each log's health for the page, with the earliest expiry
+// the trust watch knows of its key or TLS certificate.
+func (a *App) Logs(ctx context.Context) []web.Log {
+	logs := a.monitor.Logs(ctx)
+	if a.trust == nil {
+		return logs
+	}
+	exps := a.trust.Expiries()
+	for i := range logs {
+		host := hostPort(logs[i].URL)
+		for _, e := range exps {
+			if e.Name == strings.TrimSuffix(logs[i].URL, "/") || e.Name == host {
+				if logs[i].TrustExpiry.IsZero() || e.NotAfter.Before(logs[i].TrustExpiry) {
+					logs[i].TrustExpiry = e.NotAfter
+				}
+			}
+		}
+	}
+	return logs
+}
+
+// Alerts returns the firing conditions and the latest events, newest
+// first, at most limit.
+func (a *App) Alerts(_ context.Context, limit int) []alert.Event {
+	firing := a.monitor.Firing()
+	if a.trust != nil {
+		firing = append(firing, a.trust.Firing()...)
+	}
+	return alertsFor(firing, a.recent.recent(limit), limit)
+}
+
+// Handler serves /metrics, /healthz and /readyz, and, unless api.listen
+// gives them a listener of their own, the page and the API (APIHandler).
+func (a *App) Handler() http.Handler {
+	if a.cfg.API.Listen != "" {
+		return a.monitor.Handler(a.registry)
+	}
+	mux := http.NewServeMux()
+	mh := a.monitor.Handler(a.registry)
+	mux.Handle("GET /metrics", mh)
+	mux.Handle("GET /healthz", mh)
+	mux.Handle("GET /readyz", mh)
+	mux.Handle("/", a.APIHandler())
+	return mux
+}
+
+// APIHandler serves the page and the search API, behind the API token
+// when one is configured.
+func (a *App) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a.search.Handler())
+	mux.Handle("/", web.Handler(a, web.Options{}))
+	return search.Authorize(a.token, mux)
 }
 
 // CheckOnce checks every log once and returns the outcomes in
@@ -233,7 +368,15 @@ func (a *App) Check(ctx context.Context, flush time.Duration) []Outcome {
 // done; cancellation is a clean exit.
 func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return Serve(ctx, ln, a.monitor.Handler(a.registry)) })
+	g.Go(func() error { return Serve(ctx, ln, a.Handler()) })
+	if a.cfg.API.Listen != "" {
+		api, err := net.Listen("tcp", a.cfg.API.Listen)
+		if err != nil {
+			return fmt.Errorf("api.listen: %w", err)
+		}
+		a.logger.InfoContext(ctx, "serving the page and the search API", "listen", api.Addr().String())
+		g.Go(func() error { return Serve(ctx, api, a.APIHandler()) })
+	}
 	g.Go(func() error { return a.monitor.Run(ctx) })
 	g.Go(func() error { return a.outbox.Run(ctx) })
 	if a.trust != nil {
@@ -269,6 +412,7 @@ func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error)
 		}
 	}
 	l := NewLog(lc.Name, lc.URL, src, keys)
+	l.Kind = string(lc.Kind)
 	l.Staleness, l.MaxUnchanged, l.Schedule = time.Duration(lc.Staleness), time.Duration(lc.MaxUnchanged), sched
 	l.Rekey = func(context.Context) (Keys, error) {
 		if lc.PublicKeyFile != "" {

@@ -36,6 +36,10 @@ type checker struct {
 	logger *slog.Logger
 	now    func() time.Time
 	obs    *observer // the log's part in CT/Rekor pairs; nil for none
+	index  *logIndex // the log's part of the search index; nil for none
+	proofs *proofs   // where the latest verified tree is published for search proofs
+	// rebuildDir holds index rebuild requests (RequestRebuild); "" for none.
+	rebuildDir string
 }
 
 // check fetches the log's checkpoint, verifies it and its consistency with
@@ -81,6 +85,12 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 			return nil, false, err
 		}
 		c.noteRename(ctx, trusted, trustedTree, cp, head.TreeID)
+	}
+	if c.proofs != nil {
+		// Verified (and, from the saved state, proven consistent): search
+		// results of this log are proven against it, including those the
+		// scan below indexes.
+		c.proofs.set(l.Name, verifiedTree{tree: head.Tree(head.TreeID, cp.Size), cp: cp})
 	}
 
 	var scan *state.Scan
@@ -281,6 +291,16 @@ func (c *checker) scan(ctx context.Context, at progress) (*state.Scan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.backfill(ctx, tree, cp, sc.Next, maxBackfillChunks); err != nil {
+		// The index is behind; the check stands.
+		c.logger.WarnContext(ctx, "search index backfill failed; the next check tries again", "log", c.log.Name, "err", err)
+	}
+	if c.index != nil {
+		// Each chunk's index write overlaps the next chunk's fetch; the
+		// check ends when the index holds what it scanned.
+		c.index.startWriter()
+		defer c.index.stopWriter()
+	}
 	return c.scanTree(ctx, s, sc, tree, cp, at)
 }
 
@@ -333,7 +353,7 @@ func (c *checker) scanTree(ctx context.Context, s *scanner, sc *state.Scan, tree
 func (c *checker) scanner() *scanner {
 	l := c.log
 	return &scanner{log: l.Name, src: l.Source, cfg: l.Scan, parser: l.parser, events: c.events, keyID: l.Keys().KeyID,
-		logger: c.logger, now: c.now, m: c.m.forScan(l.Name), obs: c.obs}
+		logger: c.logger, now: c.now, m: c.m.forScan(l.Name), obs: c.obs, ix: c.index}
 }
 
 // verifiedRefresh is how stale the saved VerifiedAt of an unchanged log may

@@ -32,6 +32,8 @@ var kinds = map[config.Kind]tlog.Open{
 type Log struct {
 	Name string
 	URL  string
+	// Kind is the configured kind (config.Kind), for the page.
+	Kind string
 	// Source reads the log, as its kind does.
 	Source tlog.Log
 	// Rekey, when set, resolves the log's keys again: re-reads the key

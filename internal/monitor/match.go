@@ -9,6 +9,8 @@ import (
 
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/config"
+	"github.com/vigil-tlog/vigil/internal/identity"
+	"github.com/vigil-tlog/vigil/internal/index"
 	"github.com/vigil-tlog/vigil/internal/tlog"
 )
 
@@ -50,6 +52,7 @@ type matchPipeline struct {
 	order     chan *matchJob
 	events    []alert.Event
 	obs       []*observation // for the log's pairs, in entry order
+	recs      []index.Record // for the search index, in entry order
 	err       error          // the first entry that could not be judged (tlog.UnavailableError)
 	nevents   atomic.Int64   // len(events), for the fetching goroutine
 	nbytes    atomic.Int64   // bytes of entry bodies in events, likewise
@@ -67,6 +70,7 @@ type matchJob struct {
 	leaves  [][]byte
 	events  []alert.Event
 	obs     []*observation
+	recs    []index.Record
 	err     error
 	done    chan struct{}
 }
@@ -78,13 +82,16 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 		go func() {
 			for j := range mp.jobs {
 				for i, e := range j.entries {
-					evs, ob, err := s.match(e, j.leaves[i], j.now)
+					evs, ob, rec, err := s.match(e, j.leaves[i], j.now)
 					if err != nil && j.err == nil {
 						j.err = err
 					}
 					j.events = append(j.events, evs...)
 					if ob != nil {
 						j.obs = append(j.obs, ob)
+					}
+					if rec != nil {
+						j.recs = append(j.recs, *rec)
 					}
 					// Done with the entry: its bytes no longer count
 					// against the budget, so drop the reference too.
@@ -101,6 +108,7 @@ func (s *scanner) newMatchPipeline() *matchPipeline {
 			<-j.done
 			mp.events = append(mp.events, j.events...)
 			mp.obs = append(mp.obs, j.obs...)
+			mp.recs = append(mp.recs, j.recs...)
 			if j.err != nil && mp.err == nil {
 				mp.err = j.err
 			}
@@ -142,26 +150,42 @@ func (mp *matchPipeline) flush() {
 }
 
 // wait matches what is still queued, stops the goroutines and returns the
-// events and observations of every added entry, in entry order, or the
-// first error of an entry that could not be judged.
-func (mp *matchPipeline) wait() ([]alert.Event, []*observation, error) {
+// events, observations and index records of every added entry, in entry
+// order, or the first error of an entry that could not be judged.
+func (mp *matchPipeline) wait() ([]alert.Event, []*observation, []index.Record, error) {
 	mp.flush()
 	close(mp.order)
 	close(mp.jobs)
 	<-mp.collected
-	return mp.events, mp.obs, mp.err
+	return mp.events, mp.obs, mp.recs, mp.err
 }
 
-// match parses and matches one entry and returns the events it causes, and
-// what it shows the log's pairs. An entry whose signer could not be had
-// (tlog.UnavailableError) is an error: the chunk is no verdict. It is
-// called concurrently by the match workers.
-func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) ([]alert.Event, *observation, error) {
+// match parses and matches one entry and returns the events it causes,
+// what it shows the log's pairs and its index record (nil without an
+// index). An entry whose signer could not be had (tlog.UnavailableError)
+// is an error: the chunk is no verdict. It is called concurrently by the
+// match workers.
+func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) ([]alert.Event, *observation, *index.Record, error) {
 	ids, err := s.src.Identities(s.parser, e)
-	ev := entryEvents{log: s.log, keyID: s.keyID, from: s.from, now: now, entry: e, leaf: leaf}
 	if ue := (*tlog.UnavailableError)(nil); errors.As(err, &ue) {
-		return nil, nil, fmt.Errorf("entry %d: %w", e.LogIndex, err)
+		return nil, nil, nil, fmt.Errorf("entry %d: %w", e.LogIndex, err)
 	}
+	var rec *index.Record
+	if s.ix != nil {
+		r := s.record(e, leaf, ids, err)
+		rec = &r
+	}
+	if s.indexOnly {
+		return nil, nil, rec, nil
+	}
+	evs, ob := s.judge(e, leaf, now, ids, err)
+	return evs, ob, rec, nil
+}
+
+// judge matches an entry's identities (or parse error) and returns the
+// events it causes and what it shows the log's pairs.
+func (s *scanner) judge(e tlog.Entry, leaf []byte, now time.Time, ids []identity.Identity, err error) ([]alert.Event, *observation) {
+	ev := entryEvents{log: s.log, keyID: s.keyID, from: s.from, now: now, entry: e, leaf: leaf}
 	if err != nil {
 		s.m.malformed.Inc()
 		s.logger.Warn("malformed entry", "log", s.log, "index", e.LogIndex, "err", err)
@@ -170,7 +194,7 @@ func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) ([]alert.Event
 			// A CT entry is still seen from its leaf.
 			ob = s.obs.extract(e, leaf, nil, nil)
 		}
-		return []alert.Event{ev.malformed(err)}, ob, nil
+		return []alert.Event{ev.malformed(err)}, ob
 	}
 	res := s.cfg.Matcher.Match(ids)
 	var events []alert.Event
@@ -196,5 +220,5 @@ func (s *scanner) match(e tlog.Entry, leaf []byte, now time.Time) ([]alert.Event
 	if s.obs != nil {
 		ob = s.obs.extract(e, leaf, ids, res.Watched)
 	}
-	return events, ob, nil
+	return events, ob
 }

@@ -69,6 +69,12 @@ type Config struct {
 	// Pairs hold CT logs against Rekor logs (pairs.go); both logs of each
 	// must be in Logs, scanned.
 	Pairs []*Pair
+	// Index, when set, is the search index every scanned entry is added
+	// to (index.go).
+	Index indexStore
+	// RebuildDir, when set, is where `monitor index rebuild` leaves its
+	// requests (state.IndexRebuildDir).
+	RebuildDir string
 }
 
 // Monitor checks logs. It is safe for concurrent use.
@@ -82,6 +88,11 @@ type Monitor struct {
 	status map[string]*logStatus
 	// observers are the logs' parts in pairs, by log name; set by New.
 	observers map[string]*observer
+	// indexes are the logs' parts of the search index, by log name; set
+	// by New when Config.Index is.
+	indexes map[string]*logIndex
+	// proofs holds each log's latest verified tree, for search proofs.
+	proofs proofs
 
 	ackMu sync.Mutex // serialises applyAcks
 }
@@ -136,6 +147,15 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	if err := mon.loadFiring(); err != nil {
 		return nil, err
+	}
+	if cfg.Index != nil {
+		ic := newIndexCollectors(cfg.Registerer)
+		mon.indexes = map[string]*logIndex{}
+		for _, l := range cfg.Logs {
+			if l.Scan != nil {
+				mon.indexes[l.Name] = &logIndex{store: cfg.Index, log: l.Name, m: ic.forLog(l.Name)}
+			}
+		}
 	}
 	mon.observers = map[string]*observer{}
 	for _, p := range cfg.Pairs {
@@ -230,7 +250,8 @@ func jitter(wait, max time.Duration) time.Duration {
 // checkLog runs one check of l and records its outcome.
 func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 	mon.applyAcks(ctx)
-	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now, obs: mon.observers[l.Name]}
+	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now, obs: mon.observers[l.Name],
+		index: mon.indexes[l.Name], proofs: &mon.proofs, rebuildDir: mon.cfg.RebuildDir}
 	out := c.check(ctx)
 	if ctx.Err() != nil && out.Result() == ResultError {
 		return out // shutting down: not a log failure

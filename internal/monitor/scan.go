@@ -98,6 +98,10 @@ type scanner struct {
 	now    func() time.Time
 	m      scanMetrics
 	obs    *observer // the log's part in CT/Rekor pairs; nil for none
+	ix     *logIndex // the log's part of the search index; nil for none
+	// indexOnly: the scan backfills the index; entries are not matched,
+	// raise no events and are not counted as scanned.
+	indexOnly bool
 
 	// from is the index the current scan started at (begin): with kind,
 	// log and rule it makes the alert.Event.Group of the scan's entry
@@ -120,6 +124,11 @@ func (s *scanner) begin(from, size uint64) {
 // worth below cp.Size, proves them part of cp's tree, queues their events
 // durably, and returns the progress after them.
 func (s *scanner) chunk(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp *checkpoint.Checkpoint) (*state.Scan, error) {
+	return s.chunkTo(ctx, sc, tree, cp, cp.Size)
+}
+
+// chunkTo is chunk, ending at most at limit (at most cp.Size).
+func (s *scanner) chunkTo(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp *checkpoint.Checkpoint, limit uint64) (*state.Scan, error) {
 	rng, err := rangeFactory.NewRange(0, sc.Next, sc.Range)
 	if err != nil {
 		return nil, fmt.Errorf("saved scan range of %s is corrupt: %w", s.log, err)
@@ -128,7 +137,7 @@ func (s *scanner) chunk(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp 
 	if chunk == 0 {
 		chunk = config.DefaultChunk
 	}
-	end := sc.Next + min(chunk, cp.Size-sc.Next)
+	end := sc.Next + min(chunk, limit-sc.Next)
 	mp := s.newMatchPipeline()
 	// Each entry holds a share of the memory budget until the match
 	// pipeline is done with it, or until it is turned away here.
@@ -159,7 +168,7 @@ func (s *scanner) chunk(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp 
 		}
 		return nil
 	})
-	events, obs, merr := mp.wait()
+	events, obs, recs, merr := mp.wait()
 	if err == nil || errors.Is(err, errChunkFull) {
 		// An entry that could not be judged fails the chunk like a fetch.
 		if merr != nil {
@@ -191,9 +200,15 @@ func (s *scanner) chunk(ctx context.Context, sc *state.Scan, tree tlog.Tree, cp 
 			return nil, fmt.Errorf("reconciling entries %d-%d of %s: %w", sc.Next, end, s.log, err)
 		}
 	}
-	s.m.entriesScanned.Add(float64(end - sc.Next))
-	s.m.scanLag.Set(float64(cp.Size - end))
-	s.progress(ctx, end, cp.Size, chunk)
+	if s.ix != nil && len(recs) > 0 {
+		// Proven: the index may hold them (before the progress is saved).
+		s.ix.add(ctx, recs[0].Index, recs, s.logger)
+	}
+	if !s.indexOnly {
+		s.m.entriesScanned.Add(float64(end - sc.Next))
+		s.m.scanLag.Set(float64(cp.Size - end))
+		s.progress(ctx, end, cp.Size, chunk)
+	}
 	return &state.Scan{TreeID: tree.ID, Next: end, Range: rng.Hashes()}, nil
 }
 

@@ -77,6 +77,29 @@ type trustWatch struct {
 	roleSeen map[string]roleSeen
 	// failStreak counts consecutive failed updates of one reason.
 	failStreak map[trust.Reason]int
+
+	// expMu guards copies, for the page, of what the last check found
+	// expiring (the earliest of each kind and name) and left firing; w.mu
+	// is held through a check, network calls included.
+	expMu     sync.Mutex
+	expiries  []trust.Expiry
+	firingNow []alert.Event
+}
+
+// Firing returns the trust watch's conditions that fired and are not
+// resolved.
+func (w *trustWatch) Firing() []alert.Event {
+	w.expMu.Lock()
+	defer w.expMu.Unlock()
+	return slices.Clone(w.firingNow)
+}
+
+// Expiries returns what the last check found expiring (the earliest of
+// each kind and name), for the page.
+func (w *trustWatch) Expiries() []trust.Expiry {
+	w.expMu.Lock()
+	defer w.expMu.Unlock()
+	return slices.Clone(w.expiries)
 }
 
 // roleSeen is when a version of a TUF role was first seen.
@@ -257,6 +280,9 @@ func (w *trustWatch) check(ctx context.Context) {
 	if err := w.saveFired(); err != nil {
 		w.logger.ErrorContext(ctx, "could not save the trust watch's state", "err", err)
 	}
+	w.expMu.Lock()
+	w.firingNow = slices.Collect(maps.Values(w.fired))
+	w.expMu.Unlock()
 }
 
 // updateFailure is why the trust material could not be updated.
@@ -527,6 +553,12 @@ func (w *trustWatch) expiryEvents(ctx context.Context, snap *trust.Snapshot, now
 			first[k] = e
 		}
 	}
+	w.expMu.Lock()
+	w.expiries = w.expiries[:0]
+	for _, e := range first {
+		w.expiries = append(w.expiries, e)
+	}
+	w.expMu.Unlock()
 	want := map[string]alert.Event{}
 	for _, k := range slices.SortedFunc(maps.Keys(first), func(a, b [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1]) }) {
 		e := first[k]
