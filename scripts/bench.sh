@@ -14,7 +14,12 @@
 #      1000 entries, the faster; static-ct: the data tiles), a full Vigil
 #      catch-up scan from index 0 with 20 identity rules (monitor.NewApp +
 #      CheckOnce in a child process) and the child's peak RSS, best of
-#      BENCH_RUNS (3);
+#      BENCH_RUNS (3); by default (BENCH_INDEX=both) each run scans each log
+#      twice, with the search index on (the monitor's default, SQLite in the
+#      state directory: the row's figures) and off (index.disabled), for
+#      the index's targets: with it, at least 80% of the speed without it
+#      (Rekor v1 and v2; ct and static-ct reported), and the SQLite file's
+#      bytes per entry indexed (reported);
 #   4. alert-heavy catch-up: BENCH_ALERT_ENTRIES (5000) entries signed by one
 #      CI identity are added to each log (loadgen -mix cert -san), then
 #      scanbench -alerts times the full scan + queue + delivery (log sink) of
@@ -25,8 +30,12 @@
 #      >= 50,000 entries per CPU-second), and the outbox's
 #      benchmarks (internal/alert): draining 10,000 events to one sink, and
 #      10,000 grouped entry events to the log sink (target: >= 100,000 e/s);
-#   6. a summary table against the targets;
-#   7. tools/hostilelog -measure: the peak RSS of a real monitor check against
+#   6. tools/indexbench on generated entries: SQLite's size per entry
+#      (target <= 300 bytes) and the p99 latency of subject, digest and
+#      fingerprint queries at BENCH_INDEX_ENTRIES (1,000,000) entries, on
+#      SQLite and on the stack's PostgreSQL (target < 50 ms);
+#   7. a summary table against the targets;
+#   8. tools/hostilelog -measure: the peak RSS of a real monitor check against
 #      logs answering with 30 MB bodies and with the largest legitimate ones.
 #
 # Environment: VIGIL_CACHE (default ~/.cache/vigil), VIGIL_STACK_ENV (default
@@ -36,6 +45,11 @@
 # ct,static-ct for the CT logs alone; Rekor v1 takes minutes on a loaded
 # machine),
 # BENCH_ALERT_ENTRIES (0 skips step 4),
+# BENCH_INDEX (on, off or both: the search index in the scans of step 3;
+# default both), BENCH_LAST (scan only the last N entries of each log in
+# step 3, for a shorter run; default 0: all of them), BENCH_INDEX_ENTRIES
+# (entries of step 6, default 1000000; 0 skips it; it takes minutes per
+# driver at a million),
 # BENCH_FLAGS (extra scanbench flags, e.g. "-cpuprofile /tmp/scan.prof"),
 # BENCH_STRICT=1 to exit 1 when a target is missed. Everything runs on
 # 127.0.0.1. Speed depends on the machine and its load: scanbench also prints
@@ -51,6 +65,9 @@ ct_min="${BENCH_CT_ENTRIES:-20000}"
 runs="${BENCH_RUNS:-3}"
 logs="${BENCH_LOGS:-all}"
 alert_n="${BENCH_ALERT_ENTRIES:-5000}"
+index_mode="${BENCH_INDEX:-both}"
+scan_last="${BENCH_LAST:-0}"
+index_n="${BENCH_INDEX_ENTRIES:-1000000}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -59,7 +76,7 @@ echo "== stack"
 scripts/stack/up.sh
 
 echo "== building loadgen and scanbench"
-go build -o "$work/" ./tools/loadgen ./tools/scanbench
+go build -o "$work/" ./tools/loadgen ./tools/scanbench ./tools/indexbench
 
 echo "== loading entries"
 read -r v1_now v2_now ct_now sct_now < <("$work/scanbench" -env "$env_file" -sizes |
@@ -76,9 +93,10 @@ if (( v1_add > 0 || v2_add > 0 || ct_add > 0 || sct_add > 0 )); then
 fi
 
 missed=0
-echo "== catch-up scans (best of $runs)"
+echo "== catch-up scans (best of $runs, search index: $index_mode)"
 # shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags.
-"$work/scanbench" -env "$env_file" -log "$logs" -rules 20 -runs "$runs" -json ${BENCH_FLAGS:-} >"$work/scan.json"
+"$work/scanbench" -env "$env_file" -log "$logs" -rules 20 -runs "$runs" -index "$index_mode" -last "$scan_last" \
+	-json ${BENCH_FLAGS:-} >"$work/scan.json"
 
 : >"$work/alerts.json"
 if (( alert_n > 0 )); then
@@ -98,10 +116,20 @@ go test -run '^$' -bench . -benchmem ./internal/identity/ | tee "$work/identity.
 echo "== alert outbox: a 10,000-event backlog to one sink, and grouped to the log sink"
 go test -run '^$' -bench 'OutboxDrain|OutboxLogSink' -benchtime 3x ./internal/alert/ | tee "$work/outbox.txt"
 
+: >"$work/index.json"
+index_failed=0
+if (( index_n > 0 )); then
+	echo "== search index: size per entry, and query latency at $index_n generated entries (SQLite, PostgreSQL)"
+	"$work/indexbench" -env "$env_file" -entries "$index_n" -size-entries $(( index_n < 100000 ? index_n : 100000 )) \
+		-json >"$work/index.json" || index_failed=1
+fi
+
 echo
 echo "== summary"
 # jq may be missing: the flat JSON lines of scanbench are read with sed.
 field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1" | tr -d '"'; }
+# sfield reads a string field that may hold commas, with < and > unescaped.
+sfield() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1" | sed 's/\\u003c/</g; s/\\u003e/>/g; s/\\u0026/\&/g'; }
 printf '%-28s %12s %12s %12s %8s %10s  %-40s %s\n' "measurement" "entries" "ceiling e/s" "vigil e/s" "ratio" "peak RSS" "target" "met"
 while IFS= read -r line; do
 	log=$(field "$line" log)
@@ -113,6 +141,26 @@ while IFS= read -r line; do
 		"$(field "$line" peak_rss_mib)" "$(field "$line" target)" "$met" \
 		"$(field "$line" vigil_entries_per_cpu_second)" "$(field "$line" watch_matches)" "$(field "$line" unexpected)" \
 		"$(field "$line" ceiling_batch)" "$(field "$line" paired_ratio_percent)"
+	# The search index (scanbench -index both): the rate with it against
+	# the rate without it, and its SQLite file's size per entry indexed.
+	ratio=$(field "$line" index_ratio_percent)
+	per_entry=$(field "$line" index_bytes_per_entry)
+	if [[ -n $ratio ]]; then
+		target="(none)"
+		met=$(field "$line" index_target_met)
+		case $met in
+		true) met=yes target=">= 80% of the speed without the index" ;;
+		false) met=NO target=">= 80% of the speed without the index" missed=1 ;;
+		*) met=- ;;
+		esac
+		printf '%-28s %12s %12s %12.0f %7.1f%% %10s  %-40s %s (without the index %.0f e/s; %.0f vs %.0f entries/cpu-s; median per-run ratio %.1f%%; SQLite %.0f bytes/entry)\n' "catch-up with index $log" \
+			"$(field "$line" index_entries)" - "$(field "$line" index_entries_per_second)" "$ratio" - "$target" "$met" \
+			"$(field "$line" noindex_entries_per_second)" "$(field "$line" index_entries_per_cpu_second)" \
+			"$(field "$line" noindex_entries_per_cpu_second)" "$(field "$line" index_paired_ratio_percent)" "${per_entry:-0}"
+	elif [[ -n $per_entry ]]; then
+		printf '%-28s %12s %12s %12.0f %8s %10s  %-40s %s (SQLite %.0f bytes/entry; BENCH_INDEX=both compares it with the index off)\n' "catch-up with index $log" \
+			"$(field "$line" index_entries)" - "$(field "$line" index_entries_per_second)" - - "(none)" - "$per_entry"
+	fi
 done <"$work/scan.json"
 # BenchmarkMatchKeySigned-2  N  ns/op  X entries/cpu-s  Y entries/s ...
 bench_rate() { awk -v b="$1" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i < NF; i++) if ($(i+1) == unit) print $i }' unit="$2" "$work/identity.txt" | tail -1; }
@@ -157,6 +205,33 @@ if [[ -n $log_rate ]]; then
 	met=$(awk -v r="$log_rate" 'BEGIN { print (r >= 100000) ? "yes" : "NO" }')
 	[[ $met == yes ]] || missed=1
 	printf 'alert outbox to the log sink: %.0f events/s (%.0f events/cpu-s), target >= 100,000 events/s: %s\n' "$log_rate" "$log_cpu" "$met"
+fi
+# tools/indexbench: every figure with a target, and the sizes (after
+# VACUUM) and insert rates without one (the other queries' latency is left
+# to tools/indexbench's own table).
+while IFS= read -r line; do
+	m=$(sfield "$line" measurement)
+	[[ $m == *"(before VACUUM)" || $m == *"(last tenth)" ]] && continue
+	what="index $(field "$line" driver) $m, $(field "$line" entries) entries"
+	met=$(field "$line" target_met)
+	target=$(sfield "$line" target)
+	case $met in
+	true) met=yes ;;
+	false) met=NO missed=1 ;;
+	*) met=- target="(none)" ;;
+	esac
+	p99=$(field "$line" p99_ms)
+	unit=$(field "$line" unit)
+	if [[ -n $p99 && $met != - ]]; then
+		printf '%s: p99 %.2f ms (p50 %.2f ms, max %.2f ms, %.2f ms CPU per query), target %s: %s\n' "$what" \
+			"$p99" "$(field "$line" p50_ms)" "$(field "$line" max_ms)" "$(field "$line" cpu_ms_per_query)" "$target" "$met"
+	elif [[ $met != - || $unit == bytes || $unit == entries/s ]]; then
+		printf '%s: %.0f %s, target %s: %s\n' "$what" "$(field "$line" value)" "$unit" "$target" "$met"
+	fi
+done <"$work/index.json"
+if (( index_failed )); then
+	echo "index benchmark (tools/indexbench): a measurement failed, see above: NO"
+	missed=1
 fi
 echo "== hostile log: peak RSS of a real monitor check (default settings) against answers at the limits"
 go run ./tools/hostilelog -measure | tee "$work/hostile.txt"

@@ -190,7 +190,11 @@ grep -E '^vigil_certificate_expiry_(timestamp_seconds|level)' <<<"$METRICS" |
 		esac
 	done || true
 echo "--- metrics:"
-curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_(log_tree_size|log_last_verified|log_entries_scanned_total|identity_matches_total|unexpected_identities_total|log_integrity_failures_total\{[^}]*reason="fork")' || true
+curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_(log_tree_size|log_last_verified|log_entries_scanned_total|identity_matches_total|unexpected_identities_total|log_integrity_failures_total\{[^}]*reason="fork")|index_entries_added_total)' || true
+# The index: what did alice sign, in which logs (Rekor v2 has no search of its own). Each
+# result carries an inclusion proof in the log's latest verified checkpoint.
+echo "--- search: what did alice@example.com sign? (monitor search; the page: http://$LISTEN/search?subject=alice%40example.com)"
+bin/monitor search --server "http://$LISTEN" --subject alice@example.com --limit 6 || true
 
 say "7/7 sign a test image keyless (Fulcio + Rekor), verify it (bootstrap and cosign), and see the monitor's alert"
 # demo-sign.sh prints the monitor's whole alert line; alert_lines turns it into

@@ -28,6 +28,22 @@
 //   - peak RSS: the scan runs in a child process (scanbench re-executes
 //     itself with -child), which reports its peak resident set (VmHWM in
 //     /proc/self/status) at the end of the scan.
+//   - the search index: the monitor indexes every entry it scans (config
+//     index, on by default: SQLite at <state_dir>/.index.sqlite). -index
+//     on (the default) scans as configured by default, -index off with
+//     index.disabled, and -index both does both in each run, index on
+//     first, so that each run's pair sees the same load: the rows then
+//     also hold both rates, their ratio (target: with the index at least
+//     80% of the speed without it, for Rekor v1 and v2; ct and static-ct
+//     are reported without a target) and the SQLite file's size per entry
+//     indexed (the file and its -wal after the child has closed the
+//     monitor, which checkpoints the WAL into the file; not vacuumed, as a
+//     monitor leaves it). The row's other figures are those of the index
+//     on, except with -index off.
+//
+// -last N measures the last N entries of each log only (the ceiling reads
+// from there, the bundle or tile holding the first of them, and the Vigil
+// scans start there with scan.start_index), for a quick run.
 //
 // With -alerts N it measures instead what alerts cost a catch-up: the full
 // scan, queueing and delivery (through the log sink, JSON to io.Discard) of
@@ -43,7 +59,8 @@
 //
 // -sizes prints the logs' current tree sizes (v1=N v2=N ct=N static-ct=N)
 // and exits.
-// -cpuprofile P writes the CPU profile of each child's scan to P.<log>.
+// -cpuprofile P writes the CPU profile of each child's scan to P.<log>
+// (P.<log>.noindex for those without the index).
 // Output is a table, one row per log; -json prints the rows as JSON lines
 // instead. Exit status: 0 measured, 1 a measurement failed, 2 usage error.
 package main
@@ -106,7 +123,10 @@ type options struct {
 	alerts         int
 	alertsStart    map[string]uint64
 	alertsMatch    bool   // child: the rule matches the entries
-	start          uint64 // child: scan.start_index
+	start          uint64 // child: scan.start_index; ceiling: the first entry
+	index          string // -index: on, off or both
+	noIndex        bool   // child: index.disabled
+	last           uint64 // -last
 }
 
 func run() int {
@@ -119,8 +139,8 @@ func run() int {
 		chunk          = flag.Uint64("chunk", 0, "scan.chunk of the monitor (0: the monitor's default)")
 		rules          = flag.Int("rules", 20, "identity rules (watch and expect) to match every entry against")
 		runs           = flag.Int("runs", 3, "measure each figure this many times and keep the best")
-		cpuprofile     = flag.String("cpuprofile", "", "write the CPU profile of each Vigil scan to `FILE`.<log>")
-		memprofile     = flag.String("memprofile", "", "write a heap profile at the end of each Vigil scan to `FILE`.<log>")
+		cpuprofile     = flag.String("cpuprofile", "", "write the CPU profile of each Vigil scan to `FILE`.<log> (FILE.<log>.noindex without the index)")
+		memprofile     = flag.String("memprofile", "", "write a heap profile at the end of each Vigil scan to `FILE`.<log> (FILE.<log>.noindex without the index)")
 		logLevel       = flag.String("log-level", "error", "level of the monitor's own log lines (to stderr): debug, info, warn, error")
 		watchHits      = flag.Bool("watch-hits", false, "make one watch rule match every fifth certificate entry of loadgen (an alert-heavy scan)")
 		asJSON         = flag.Bool("json", false, "print one JSON object per log instead of a table")
@@ -131,10 +151,14 @@ func run() int {
 		alertsStart    = flag.String("alerts-start", "", "first index of the -alerts entries per log, as \"v1=S v2=S\" as -sizes prints it (default: the last N entries)")
 		alertsMatch    = flag.Bool("alerts-match", false, "internal: in a child, watch the entries' identity")
 		start          = flag.Uint64("start", 0, "internal: scan.start_index of a child")
+		indexMode      = flag.String("index", "on", "scan with the search index on (the monitor's default), off (index.disabled), or both, in turn in each run, and compare them")
+		noIndex        = flag.Bool("no-index", false, "internal: in a child, scan with index.disabled")
+		last           = flag.Uint64("last", 0, "measure only the last `N` entries of each log (0: all of them)")
 	)
 	flag.Parse()
 	ctBatches, err := parseBatches(*ctBatch)
-	if flag.NArg() > 0 || *workers <= 0 || *ceilingWorkers <= 0 || err != nil || *rules < 0 || *runs <= 0 {
+	if flag.NArg() > 0 || *workers <= 0 || *ceilingWorkers <= 0 || err != nil || *rules < 0 || *runs <= 0 ||
+		!slices.Contains([]string{"on", "off", "both"}, *indexMode) {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "scanbench: -ct-batch: %v\n", err)
 		}
@@ -153,7 +177,8 @@ func run() int {
 	}
 	opts := options{env: env, envFile: *envFile, workers: *workers, ceilingWorkers: *ceilingWorkers, ctBatches: ctBatches, chunk: *chunk,
 		rules: *rules, runs: *runs, cpuprofile: *cpuprofile, memprofile: *memprofile, watchHits: *watchHits, logLevel: level,
-		alerts: *alerts, alertsMatch: *alertsMatch, start: *start, alertsStart: map[string]uint64{}}
+		alerts: *alerts, alertsMatch: *alertsMatch, start: *start, alertsStart: map[string]uint64{},
+		index: *indexMode, noIndex: *noIndex, last: *last}
 	for _, kv := range strings.Fields(*alertsStart) {
 		k, v, _ := strings.Cut(kv, "=")
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -190,6 +215,11 @@ func run() int {
 		return 2
 	}
 	if opts.alerts > 0 {
+		if opts.last > 0 || opts.index == "both" {
+			fmt.Fprintln(os.Stderr, "scanbench: -alerts takes neither -last nor -index both")
+			return 2
+		}
+		opts.noIndex = opts.index == "off"
 		for _, kind := range which {
 			if kind != "v1" && kind != "v2" {
 				fmt.Fprintf(os.Stderr, "scanbench: -alerts measures Rekor v1 and v2 only, not %s\n", kind)
@@ -286,6 +316,30 @@ type row struct {
 	Malformed          float64 `json:"malformed"`
 	Target             string  `json:"target"`
 	Met                bool    `json:"target_met"`
+	// Index says how the figures above were measured: "on" (the
+	// monitor's default configuration, also with -index both) or "off"
+	// (index.disabled).
+	Index string `json:"index"`
+	// The search index (-index on or both): entries added to it, the
+	// SQLite file's size (with its -wal, after the monitor closed it)
+	// and that size per entry, from the fastest run with the index on.
+	IndexEntries       uint64  `json:"index_entries,omitempty"`
+	IndexBytes         int64   `json:"index_bytes,omitempty"`
+	IndexBytesPerEntry float64 `json:"index_bytes_per_entry,omitempty"`
+	// The best rates with the index on and off, each when measured
+	// (one of them is VigilRate), the worst peak RSS with it off; with
+	// -index both, their ratio (the target's figure, for Rekor v1 and
+	// v2) and the median over the runs of each run's ratio (information
+	// only).
+	IndexRate         float64 `json:"index_entries_per_second,omitempty"`
+	IndexCPURate      float64 `json:"index_entries_per_cpu_second,omitempty"`
+	NoIndexRate       float64 `json:"noindex_entries_per_second,omitempty"`
+	NoIndexCPURate    float64 `json:"noindex_entries_per_cpu_second,omitempty"`
+	NoIndexPeakRSSMiB float64 `json:"noindex_peak_rss_mib,omitempty"`
+	IndexRatioPercent float64 `json:"index_ratio_percent,omitempty"`
+	IndexPairedRatio  float64 `json:"index_paired_ratio_percent,omitempty"`
+	IndexTarget       string  `json:"index_target,omitempty"`
+	IndexMet          *bool   `json:"index_target_met,omitempty"`
 }
 
 // Targets of issue 3: Rekor v1 at >= 90% of what the server serves, Rekor
@@ -299,6 +353,11 @@ const (
 	ctMinRatio = 90.0
 	maxRSSMiB  = 100.0
 )
+
+// indexMinRatio is the target of the search index's issue: a catch-up of
+// Rekor v1 or v2 with the index on runs at least this percentage of the
+// speed of one without it.
+const indexMinRatio = 80.0
 
 // ctServerMaxGetEntries is ct_server's default --max_get_entries: the most
 // entries one get-entries answer holds; monitorCTBatch is what the monitor
@@ -321,8 +380,40 @@ func parseBatches(s string) ([]uint64, error) {
 	return out, nil
 }
 
+// indexModes returns the child's index.disabled of each Vigil scan of a
+// run for -index mode: on first, so that "on" is the row's figures.
+func indexModes(mode string) []bool {
+	switch mode {
+	case "off":
+		return []bool{true}
+	case "both":
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+// best is the fastest of the Vigil scans with one index setting, and the
+// worst peak RSS over them.
+type best struct {
+	rate, cpuRate float64
+	res           *childResult
+	peakRSSMiB    float64
+}
+
+func (b *best) add(res *childResult, rss float64) {
+	rate := float64(res.Scanned) / res.Seconds
+	if rate > b.rate {
+		b.rate, b.cpuRate, b.res = rate, float64(res.Scanned)/res.CPUSeconds, res
+	}
+	// Peak memory: the worst run counts.
+	b.peakRSSMiB = max(b.peakRSSMiB, rss)
+}
+
 func measure(ctx context.Context, opts options, kind string) (row, error) {
-	r := row{Log: logName(kind), Rules: opts.rules, CeilingWorkers: opts.ceilingWorkers, Workers: opts.workers}
+	r := row{Log: logName(kind), Rules: opts.rules, CeilingWorkers: opts.ceilingWorkers, Workers: opts.workers, Index: "on"}
+	if opts.index == "off" {
+		r.Index = "off"
+	}
 	batches := []uint64{0} // one ceiling client per run
 	switch kind {
 	case "ct":
@@ -332,7 +423,17 @@ func measure(ctx context.Context, opts options, kind string) (row, error) {
 	case "v1":
 		r.CeilingBatch = 10
 	}
-	var paired []float64
+	if opts.last > 0 {
+		size, err := treeSize(ctx, &http.Client{Timeout: 30 * time.Second}, opts.env, kind)
+		if err != nil {
+			return r, err
+		}
+		opts.start = size - min(opts.last, size)
+	}
+	var (
+		on, off             best
+		paired, pairedIndex []float64
+	)
 	for i := range opts.runs {
 		runCeiling := 0.0
 		for _, b := range batches {
@@ -356,22 +457,45 @@ func measure(ctx context.Context, opts options, kind string) (row, error) {
 			}
 		}
 
-		res, rss, err := spawn(ctx, opts, kind)
-		if err != nil {
-			return r, fmt.Errorf("running the Vigil scan: %w", err)
+		runOn := 0.0 // this run's rate with the index on
+		for _, noIndex := range indexModes(opts.index) {
+			opts.noIndex = noIndex
+			res, rss, err := spawn(ctx, opts, kind)
+			if err != nil {
+				return r, fmt.Errorf("running the Vigil scan: %w", err)
+			}
+			rate := float64(res.Scanned) / res.Seconds
+			var what, idx string
+			if noIndex {
+				what = "vigil, index off,"
+				if runOn > 0 {
+					pairedIndex = append(pairedIndex, 100*runOn/rate)
+					idx = fmt.Sprintf(", the index on ran at %.1f%% of this", pairedIndex[len(pairedIndex)-1])
+				}
+				off.add(res, rss)
+			} else {
+				what = "vigil, index on,"
+				runOn = rate
+				idx = fmt.Sprintf(", %d entries indexed in %d bytes (%.0f bytes/entry)", res.IndexEntries, res.IndexBytes, perEntry(res))
+				if res.IndexWriteErrors > 0 || res.IndexEntries != res.Scanned {
+					fmt.Fprintf(os.Stderr, "scanbench: %s run %d: %d of %d entries indexed, %.0f index write errors\n", kind, i+1, res.IndexEntries, res.Scanned, res.IndexWriteErrors)
+				}
+				on.add(res, rss)
+			}
+			if opts.index != "both" || !noIndex {
+				paired = append(paired, 100*rate/runCeiling)
+			}
+			fmt.Fprintf(os.Stderr, "scanbench: %s run %d: %s %d entries in %.3fs = %.0f entries/s (%.3f CPU-s, %.1f%% of this run's ceiling), RSS %.1f MiB before the scan, peak %.1f MiB, %.0f watch matches, %.0f unexpected%s\n",
+				kind, i+1, what, res.Scanned, res.Seconds, rate, res.CPUSeconds, 100*rate/runCeiling, float64(res.BaseRSSKiB)/1024, rss, res.Matches, res.Unexpected, idx)
 		}
-		rate := float64(res.Scanned) / res.Seconds
-		paired = append(paired, 100*rate/runCeiling)
-		fmt.Fprintf(os.Stderr, "scanbench: %s run %d: vigil %d entries in %.3fs = %.0f entries/s (%.3f CPU-s, %.1f%% of this run's ceiling), RSS %.1f MiB before the scan, peak %.1f MiB, %.0f watch matches, %.0f unexpected\n",
-			kind, i+1, res.Scanned, res.Seconds, rate, res.CPUSeconds, paired[len(paired)-1], float64(res.BaseRSSKiB)/1024, rss, res.Matches, res.Unexpected)
-		if rate > r.VigilRate {
-			r.VigilRate, r.Entries = rate, res.Scanned
-			r.VigilCPURate = float64(res.Scanned) / res.CPUSeconds
-			r.Matches, r.Unexpected, r.Malformed = res.Matches, res.Unexpected, res.Malformed
-		}
-		// Peak memory: the worst run counts.
-		r.PeakRSSMiB = max(r.PeakRSSMiB, rss)
 	}
+	primary := &on
+	if opts.index == "off" {
+		primary = &off
+	}
+	res := primary.res
+	r.VigilRate, r.VigilCPURate, r.PeakRSSMiB = primary.rate, primary.cpuRate, primary.peakRSSMiB
+	r.Entries, r.Matches, r.Unexpected, r.Malformed = res.Scanned, res.Matches, res.Unexpected, res.Malformed
 	r.RatioPercent = 100 * r.VigilRate / r.CeilingRate
 	r.PairedRatioPercent = median(paired)
 	switch kind {
@@ -386,7 +510,32 @@ func measure(ctx context.Context, opts options, kind string) (row, error) {
 		r.Met = r.RatioPercent >= ctMinRatio
 	}
 	r.Met = r.Met && r.PeakRSSMiB < maxRSSMiB
+	if on.res != nil {
+		r.IndexRate, r.IndexCPURate = on.rate, on.cpuRate
+		r.IndexEntries, r.IndexBytes, r.IndexBytesPerEntry = on.res.IndexEntries, on.res.IndexBytes, perEntry(on.res)
+	}
+	if off.res != nil {
+		r.NoIndexRate, r.NoIndexCPURate, r.NoIndexPeakRSSMiB = off.rate, off.cpuRate, off.peakRSSMiB
+	}
+	if on.res != nil && off.res != nil {
+		r.IndexRatioPercent = 100 * on.rate / off.rate
+		r.IndexPairedRatio = median(pairedIndex)
+		if kind == "v1" || kind == "v2" {
+			r.IndexTarget = fmt.Sprintf(">= %.0f%% of the rate without the index", indexMinRatio)
+			met := r.IndexRatioPercent >= indexMinRatio
+			r.IndexMet = &met
+		}
+	}
 	return r, nil
+}
+
+// perEntry is the index file's size per entry indexed of a child's scan
+// (0 when it indexed nothing).
+func perEntry(res *childResult) float64 {
+	if res.IndexEntries == 0 {
+		return 0
+	}
+	return float64(res.IndexBytes) / float64(res.IndexEntries)
 }
 
 // median returns the median of xs (0 for none).
@@ -403,14 +552,26 @@ func median(xs []float64) float64 {
 
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "log\tentries\trules\tceiling e/s\tvigil e/s\tratio\tpaired\tvigil e/cpu-s\tpeak RSS\talerts\ttarget\tmet\t")
+	fmt.Fprintln(tw, "log\tentries\trules\tceiling e/s\tvigil e/s\tratio\tpaired\tvigil e/cpu-s\tpeak RSS\talerts\ttarget\tmet\tindex\tno index e/s\tindex ratio\tindex met\tindex B/entry\t")
 	for _, r := range rows {
 		met := "no"
 		if r.Met {
 			met = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%.0f\t%.1f MiB\t%.0f\t%s\t%s\t\n",
-			r.Log, r.Entries, r.Rules, r.CeilingRate, r.VigilRate, r.RatioPercent, r.PairedRatioPercent, r.VigilCPURate, r.PeakRSSMiB, r.Matches+r.Unexpected+r.Malformed, r.Target, met)
+		noIndex, ratio, indexMet, perEntry := "-", "-", "-", "-"
+		if r.NoIndexRate > 0 && r.Index == "on" {
+			noIndex = fmt.Sprintf("%.0f", r.NoIndexRate)
+			ratio = fmt.Sprintf("%.1f%%", r.IndexRatioPercent)
+		}
+		if r.IndexMet != nil {
+			indexMet = map[bool]string{true: "yes", false: "no"}[*r.IndexMet]
+		}
+		if r.IndexEntries > 0 {
+			perEntry = fmt.Sprintf("%.0f", r.IndexBytesPerEntry)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%.0f\t%.1f MiB\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.Log, r.Entries, r.Rules, r.CeilingRate, r.VigilRate, r.RatioPercent, r.PairedRatioPercent, r.VigilCPURate, r.PeakRSSMiB, r.Matches+r.Unexpected+r.Malformed, r.Target, met,
+			r.Index, noIndex, ratio, indexMet, perEntry)
 	}
 	tw.Flush()
 }
@@ -433,8 +594,14 @@ func spawn(ctx context.Context, opts options, kind string) (*childResult, float6
 	if opts.watchHits {
 		args = append(args, "-watch-hits")
 	}
+	if opts.start > 0 {
+		args = append(args, "-start", strconv.FormatUint(opts.start, 10))
+	}
+	if opts.noIndex {
+		args = append(args, "-no-index")
+	}
 	if opts.alerts > 0 {
-		args = append(args, "-alerts", strconv.Itoa(opts.alerts), "-start", strconv.FormatUint(opts.start, 10))
+		args = append(args, "-alerts", strconv.Itoa(opts.alerts))
 		if opts.alertsMatch {
 			args = append(args, "-alerts-match")
 		}
@@ -488,10 +655,17 @@ type childResult struct {
 	BaseRSSKiB uint64 `json:"base_rss_kib"`
 	// Delivered counts events the log sink took (-alerts).
 	Delivered float64 `json:"delivered"`
+	// IndexEntries counts the entries added to the search index, and
+	// IndexWriteErrors the failed writes (each a gap, left unfilled:
+	// this check does not backfill it). IndexBytes is the size of the
+	// SQLite file and its -wal once the monitor is closed.
+	IndexEntries     uint64  `json:"index_entries"`
+	IndexWriteErrors float64 `json:"index_write_errors"`
+	IndexBytes       int64   `json:"index_bytes"`
 }
 
-// runChild scans one log from index 0 with a fresh state directory and
-// prints a childResult.
+// runChild scans one log from index 0 (or -start) with a fresh state
+// directory and prints a childResult.
 func runChild(ctx context.Context, opts options, kind string) error {
 	lc, err := logConfig(opts.env, kind)
 	if err != nil {
@@ -520,6 +694,7 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		Logs:       []config.Log{lc},
 		Identities: rules,
 		Scan:       config.Scan{StartIndex: opts.start, Workers: opts.workers, Chunk: opts.chunk},
+		Index:      config.Index{Disabled: opts.noIndex},
 	}
 	if err := cfg.Complete(); err != nil {
 		return fmt.Errorf("completing configuration: %w", err)
@@ -534,10 +709,15 @@ func runChild(ctx context.Context, opts options, kind string) error {
 	if err != nil {
 		return fmt.Errorf("building the monitor: %w", err)
 	}
-	defer app.Close()
+	open := true
+	defer func() {
+		if open {
+			app.Close()
+		}
+	}()
 
 	if opts.cpuprofile != "" {
-		f, err := os.Create(opts.cpuprofile + "." + kind)
+		f, err := os.Create(profileName(opts, opts.cpuprofile, kind))
 		if err != nil {
 			return err
 		}
@@ -582,7 +762,7 @@ func runChild(ctx context.Context, opts options, kind string) error {
 		return err
 	}
 	if opts.memprofile != "" {
-		if err := writeHeapProfile(opts.memprofile + "." + kind); err != nil {
+		if err := writeHeapProfile(profileName(opts, opts.memprofile, kind)); err != nil {
 			return err
 		}
 	}
@@ -616,7 +796,41 @@ func runChild(ctx context.Context, opts options, kind string) error {
 	if res.PeakRSSKiB, err = procStatus("VmHWM"); err != nil {
 		return err
 	}
+	indexed, err := sum(app.Gatherer(), "vigil_index_entries_added_total")
+	if err != nil {
+		return err
+	}
+	res.IndexEntries = uint64(indexed)
+	if res.IndexWriteErrors, err = sum(app.Gatherer(), "vigil_index_write_errors_total"); err != nil {
+		return err
+	}
+	// Closing the monitor closes the index, whose last connection
+	// checkpoints the WAL into the file: the size a monitor leaves.
+	open = false
+	if err := app.Close(); err != nil {
+		return fmt.Errorf("closing the monitor: %w", err)
+	}
+	if !cfg.Index.Disabled && cfg.Index.Driver == "sqlite" {
+		for _, suffix := range []string{"", "-wal"} {
+			fi, err := os.Stat(cfg.Index.Path + suffix)
+			if err != nil && (suffix == "" || !errors.Is(err, os.ErrNotExist)) {
+				return fmt.Errorf("measuring the index: %w", err)
+			}
+			if err == nil {
+				res.IndexBytes += fi.Size()
+			}
+		}
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// profileName is the file of a child's profile: prefix.<log>, and
+// .noindex after it for a scan without the index.
+func profileName(opts options, prefix, kind string) string {
+	if opts.noIndex {
+		return prefix + "." + kind + ".noindex"
+	}
+	return prefix + "." + kind
 }
 
 // cpuTime returns the user+system CPU time of the process so far.
@@ -781,8 +995,9 @@ func keyFingerprint(path string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// ceiling reads every entry of the log with a plain parallel client and
-// returns the number of entries and the time taken.
+// ceiling reads every entry of the log from opts.start (from the bundle or
+// tile holding it, for tiled logs) with a plain parallel client and
+// returns the number of entries read and the time taken.
 func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Duration, error) {
 	hc := &http.Client{
 		Timeout: 30 * time.Second,
@@ -792,19 +1007,29 @@ func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Durat
 	defer hc.CloseIdleConnections()
 	var (
 		size  uint64
+		from  uint64 // the first entry read
 		jobs  uint64
 		fetch func(ctx context.Context, job uint64) (int, error)
 		err   error
 	)
+	// tiles sets jobs and from for a tiled log: the bundles or tiles from
+	// the one holding opts.start.
+	tiles := func() uint64 {
+		const w = layout.EntryBundleWidth
+		b0 := min(opts.start, size) / w
+		jobs, from = (size+w-1)/w-b0, b0*w
+		return b0
+	}
 	switch kind {
 	case "v1":
 		base := strings.TrimSuffix(opts.env["REKOR_URL"], "/")
 		if size, err = v1Size(ctx, hc, base); err != nil {
 			return 0, 0, err
 		}
-		jobs = (size + 9) / 10
+		from = min(opts.start, size)
+		jobs = (size - from + 9) / 10
 		fetch = func(ctx context.Context, job uint64) (int, error) {
-			first := job * 10
+			first := from + job*10
 			return v1Retrieve(ctx, hc, base, first, min(first+10, size))
 		}
 	case "v2":
@@ -812,19 +1037,20 @@ func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Durat
 		if size, err = v2Size(ctx, hc, base); err != nil {
 			return 0, 0, err
 		}
-		jobs = (size + layout.EntryBundleWidth - 1) / layout.EntryBundleWidth
+		b0 := tiles()
 		fetch = func(ctx context.Context, job uint64) (int, error) {
-			return v2Bundle(ctx, hc, base, job, layout.PartialTileSize(0, job, size))
+			return v2Bundle(ctx, hc, base, b0+job, layout.PartialTileSize(0, b0+job, size))
 		}
 	case "ct":
 		base := strings.TrimSuffix(opts.env["CT_URL"], "/")
 		if size, err = ctSize(ctx, hc, base); err != nil {
 			return 0, 0, err
 		}
+		from = min(opts.start, size)
 		batch := opts.ctBatch
-		jobs = (size + batch - 1) / batch
+		jobs = (size - from + batch - 1) / batch
 		fetch = func(ctx context.Context, job uint64) (int, error) {
-			first := job * batch
+			first := from + job*batch
 			return ctEntries(ctx, hc, base, first, min(first+batch, size))
 		}
 	case "static-ct":
@@ -832,9 +1058,9 @@ func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Durat
 		if size, err = v2Size(ctx, hc, base); err != nil {
 			return 0, 0, err
 		}
-		jobs = (size + layout.EntryBundleWidth - 1) / layout.EntryBundleWidth
+		b0 := tiles()
 		fetch = func(ctx context.Context, job uint64) (int, error) {
-			return staticCTTile(ctx, hc, base, job, layout.PartialTileSize(0, job, size))
+			return staticCTTile(ctx, hc, base, b0+job, layout.PartialTileSize(0, b0+job, size))
 		}
 	default:
 		return 0, 0, fmt.Errorf("unknown log %q", kind)
@@ -875,10 +1101,10 @@ func ceiling(ctx context.Context, opts options, kind string) (uint64, time.Durat
 	if first != nil {
 		return 0, 0, first
 	}
-	if got := total.Load(); got != size {
-		return 0, 0, fmt.Errorf("read %d entries of a tree of %d", got, size)
+	if got := total.Load(); got != size-from {
+		return 0, 0, fmt.Errorf("read %d entries from %d of a tree of %d", got, from, size)
 	}
-	return size, d, nil
+	return size - from, d, nil
 }
 
 // printSizes prints the tree sizes of the four logs, for scripts/bench.sh.

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -396,6 +397,84 @@ func TestMedian(t *testing.T) {
 	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{9, 1, 5}, 5}, {[]float64{4, 1, 3, 2}, 2.5}} {
 		if got := median(slices.Clone(tt.in)); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestCeilingFrom checks that the ceiling of -last reads the entries from
+// opts.start only: of Rekor v1, those; of a tiled log, the bundles from the
+// one holding it.
+func TestCeilingFrom(t *testing.T) {
+	const size = 600
+	var (
+		mu    sync.Mutex
+		asked []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/v1/log":
+			fmt.Fprintf(w, `{"treeSize":%d}`, size)
+		case r.URL.Path == "/api/v1/log/entries/retrieve":
+			var q struct{ LogIndexes []int64 }
+			json.NewDecoder(r.Body).Decode(&q)
+			var out []map[string]any
+			for _, i := range q.LogIndexes {
+				mu.Lock()
+				asked = append(asked, fmt.Sprint(i))
+				mu.Unlock()
+				out = append(out, map[string]any{fmt.Sprintf("uuid%d", i): map[string]any{"logIndex": i}})
+			}
+			json.NewEncoder(w).Encode(out)
+		case r.URL.Path == "/checkpoint":
+			fmt.Fprintf(w, "origin\n%d\nroot\n", size)
+		case strings.HasPrefix(r.URL.Path, "/tile/entries/"):
+			mu.Lock()
+			asked = append(asked, r.URL.Path)
+			mu.Unlock()
+			n := layout.EntryBundleWidth
+			if strings.HasSuffix(r.URL.Path, ".p/88") {
+				n = size % layout.EntryBundleWidth
+			}
+			w.Write(bundle(slices.Repeat([]string{"e"}, n)...))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	opts := options{env: stack.Env{"REKOR_URL": srv.URL, "REKOR_V2_READ_URL": srv.URL}, ceilingWorkers: 4, start: 300}
+	for _, tt := range []struct {
+		kind      string
+		want      uint64
+		wantAsked []string
+	}{
+		{"v1", size - 300, nil},
+		{"v2", size - layout.EntryBundleWidth, []string{"/" + layout.EntriesPath(1, 0), "/" + layout.EntriesPath(2, size%layout.EntryBundleWidth)}},
+	} {
+		asked = nil
+		n, _, err := ceiling(t.Context(), opts, tt.kind)
+		if err != nil || n != tt.want {
+			t.Errorf("ceiling(%s) from 300 of %d = %d, %v; want %d", tt.kind, size, n, err, tt.want)
+		}
+		slices.Sort(asked)
+		if tt.kind == "v1" {
+			if len(asked) != size-300 || slices.Contains(asked, "299") || !slices.Contains(asked, "300") || !slices.Contains(asked, "599") {
+				t.Errorf("ceiling(v1) from 300 asked for %d log indexes, from %s to %s", len(asked), asked[0], asked[len(asked)-1])
+			}
+			continue
+		}
+		if diff := cmp.Diff(tt.wantAsked, asked); diff != "" {
+			t.Errorf("ceiling(%s) from 300 fetched (-want +got):\n%s", tt.kind, diff)
+		}
+	}
+}
+
+func TestIndexModes(t *testing.T) {
+	for _, tt := range []struct {
+		mode string
+		want []bool
+	}{{"on", []bool{false}}, {"off", []bool{true}}, {"both", []bool{false, true}}} {
+		if got := indexModes(tt.mode); !slices.Equal(got, tt.want) {
+			t.Errorf("indexModes(%q) = %v, want %v", tt.mode, got, tt.want)
 		}
 	}
 }
