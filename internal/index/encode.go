@@ -165,11 +165,8 @@ func volKey(attr int64, value []byte) int64 {
 	return hashKey(sum[:])
 }
 
-// termsKey is a string naming a list of terms exactly (length-prefixed),
-// for de-duplicating principals before they have ids.
-func termsKey(ts []term) string { return string(appendTermsKey(nil, ts)) }
-
-// appendTermsKey appends termsKey(ts) to b.
+// appendTermsKey appends to b a key naming a list of terms exactly
+// (length-prefixed), for de-duplicating principals before they have ids.
 func appendTermsKey(b []byte, ts []term) []byte {
 	for _, t := range ts {
 		b = binary.AppendUvarint(b, uint64(len(t.attr)))

@@ -134,7 +134,7 @@ type writer struct {
 	tx    wtx
 	names map[nameKey]int64
 	terms map[termID]int64
-	prins map[string]int64 // termsKey -> id, also of cached principals this write used
+	prins map[string]int64 // appendTermsKey -> id, also of cached principals this write used
 	key   []byte           // principalID's buffer
 }
 
