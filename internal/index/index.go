@@ -109,6 +109,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vigil-tlog/vigil/internal/identity"
@@ -250,8 +251,9 @@ type Page struct {
 
 // Store is an index. Its methods are safe for concurrent use.
 type Store struct {
-	db    *db
-	cache *cache
+	db        *db
+	cache     *cache
+	closeOnce sync.Once
 }
 
 // QueryError is a query the index cannot run: a malformed value or a limit
@@ -313,8 +315,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{db: d, cache: newCache()}, nil
 }
 
-// Close releases the index's connections. Calls in progress may fail.
+// Close releases the index's connections; it waits for a write in
+// progress. Calls in progress may fail. Closing again does nothing.
 func (s *Store) Close() error {
-	s.db.close()
+	s.closeOnce.Do(s.db.close)
 	return nil
 }

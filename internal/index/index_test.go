@@ -1262,3 +1262,20 @@ func TestSQLiteSize(t *testing.T) {
 		t.Errorf("%.1f bytes per entry, want at most 300", per)
 	}
 }
+
+// TestCloseTwice: a second Close returns at once (it used to wait forever
+// for the writer the first one took).
+func TestCloseTwice(t *testing.T) {
+	s, err := index.Open(t.Context(), index.Config{Path: filepath.Join(t.TempDir(), "ix.sqlite")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("second Close did not return")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,9 @@ type App struct {
 	search *search.Service
 	recent *recentEvents
 	token  string
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewApp resolves cfg (keys, trust material, sources, schedules), opens and
@@ -193,12 +197,16 @@ func openIndex(ctx context.Context, cfg config.Index) (*index.Store, error) {
 }
 
 // Close closes the index and the outbox and releases the state directory.
+// Closing again does nothing.
 func (a *App) Close() error {
-	var err error
-	if a.index != nil {
-		err = a.index.Close()
-	}
-	return errors.Join(err, a.outbox.Close(), a.store.Close())
+	a.closeOnce.Do(func() {
+		var err error
+		if a.index != nil {
+			err = a.index.Close()
+		}
+		a.closeErr = errors.Join(err, a.outbox.Close(), a.store.Close())
+	})
+	return a.closeErr
 }
 
 // Search runs a search of the index (nil without one: search.ErrNoIndex).
