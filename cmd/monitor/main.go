@@ -8,6 +8,7 @@
 //	monitor test-alert --config FILE
 //	monitor ack --config FILE DEDUPE_KEY...
 //	monitor trust approve --config FILE
+//	monitor witness keygen --name NAME --out FILE [--url URL]
 //	monitor version
 //
 // Exit codes of check: 0 verified, 1 integrity violation, 2 usage or
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return searchCmd(args, stdout, stderr)
 	case "index":
 		return indexCmd(args, stdout, stderr)
+	case "witness":
+		return witnessCmd(args, stdout, stderr)
 	case "run", "check", "test-alert":
 	default:
 		fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", cmd, usage)
@@ -206,6 +209,9 @@ commands:
               signed a digest (--subject, --digest, --fingerprint, ...)
   index rebuild
               drop a log's search index from an entry on and re-read it from the log
+  witness keygen
+              create the key of the C2SP witness (witness.key_file) and print
+              the witness policy for rekor-tiles
   version     print the version
 
 Run "monitor <command> -h" for the flags. Exit codes of check: 0 verified,

@@ -64,12 +64,19 @@ const (
 	// CT log and no entry of the paired Rekor log used it within the
 	// window. One-off.
 	KindCertificateUnused Kind = "certificate_unused"
+	// KindUncosignedCheckpoint: a log configured as witnessed by this
+	// monitor published a checkpoint without the monitor's cosignature (the
+	// log's witness policy fails open, so a refused or unreachable witness
+	// does not stop publication). Evidence.New is the checkpoint. A
+	// condition: it clears when a checkpoint carrying the cosignature is
+	// seen.
+	KindUncosignedCheckpoint Kind = "uncosigned_checkpoint"
 )
 
 var kinds = []Kind{KindIntegrityViolation, KindStaleLog, KindIdentityMatch,
 	KindUnexpectedIdentity, KindMalformedEntry, KindRecovered, KindTest,
 	KindTrustChanged, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring,
-	KindSCTUnhonored, KindCertificateUnused}
+	KindSCTUnhonored, KindCertificateUnused, KindUncosignedCheckpoint}
 
 // Valid reports whether k is one of the Kind constants.
 func (k Kind) Valid() bool {
@@ -86,7 +93,7 @@ func (k Kind) Valid() bool {
 // occurrence. Alertmanager re-sends conditions until they are resolved.
 func (k Kind) Condition() bool {
 	switch k {
-	case KindIntegrityViolation, KindStaleLog, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring:
+	case KindIntegrityViolation, KindStaleLog, KindTrustExpiring, KindTrustUpdateFailed, KindCertificateExpiring, KindUncosignedCheckpoint:
 		return true
 	}
 	return false

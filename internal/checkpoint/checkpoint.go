@@ -107,10 +107,14 @@ const (
 	ReasonFork        Reason = "fork"        // same size, different root
 	ReasonConsistency Reason = "consistency" // consistency proof does not verify
 	ReasonInclusion   Reason = "inclusion"   // entries served do not hash to the signed root
+	// ReasonSplitView: two checkpoints the log signed (one the monitor
+	// verified or cosigned, one shown to someone else: a client's bundle, a
+	// peer) that no single append-only history explains.
+	ReasonSplitView Reason = "split_view"
 )
 
 // Reasons lists every Reason, for initialising metrics.
-var Reasons = []Reason{ReasonSignature, ReasonOrigin, ReasonMalformed, ReasonRollback, ReasonFork, ReasonConsistency, ReasonInclusion}
+var Reasons = []Reason{ReasonSignature, ReasonOrigin, ReasonMalformed, ReasonRollback, ReasonFork, ReasonConsistency, ReasonInclusion, ReasonSplitView}
 
 // IntegrityError reports that the log served something a correct log never
 // serves. It is the evidence: Old is the last trusted checkpoint (nil when the

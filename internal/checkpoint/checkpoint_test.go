@@ -755,8 +755,8 @@ func TestIntegrityErrorFormat(t *testing.T) {
 	if got, want := e.ProofHex(), []string{"01ab", ""}; !slices.Equal(got, want) {
 		t.Errorf("ProofHex() = %q, want %q", got, want)
 	}
-	if got := len(checkpoint.Reasons); got != 7 {
-		t.Errorf("len(Reasons) = %d, want 7", got)
+	if got := len(checkpoint.Reasons); got != 8 {
+		t.Errorf("len(Reasons) = %d, want 8", got)
 	}
 }
 

@@ -97,6 +97,8 @@ const (
 	// DefaultRekeyEvery is how often, at most, a log's keys are resolved
 	// again after a signature failure.
 	DefaultRekeyEvery = 10 * time.Minute
+	// DefaultArchiveMax is how many checkpoints the archive keeps per log.
+	DefaultArchiveMax = 100000
 )
 
 // Config is the whole monitor configuration.
@@ -125,6 +127,46 @@ type Config struct {
 	Index Index `yaml:"index"`
 	// API configures the search API and the web page.
 	API API `yaml:"api"`
+	// Witness makes the monitor a C2SP witness of the logs marked
+	// witness: true (package witness).
+	Witness Witness `yaml:"witness"`
+	// Peers are other monitors or C2SP witnesses whose latest checkpoints
+	// of the same logs must be consistent with this monitor's.
+	Peers []Peer `yaml:"peers"`
+}
+
+// Witness configures the C2SP tlog-witness API: POST /add-checkpoint
+// cosigns checkpoints of the logs marked witness: true, and
+// GET /<hex(sha256(origin))>/checkpoint serves the latest checkpoint the
+// monitor verified or cosigned of every log, cosigned.
+type Witness struct {
+	// Listen is the witness's own listen address (the log reaches it; the
+	// metrics and API listeners need not be reachable from the log).
+	// Empty: no witness API.
+	Listen string `yaml:"listen"`
+	// KeyFile holds the witness's note signing key, as `monitor witness
+	// keygen` writes it ("PRIVATE+KEY+<name>+<hash>+<key>").
+	KeyFile string `yaml:"key_file"`
+	// ArchiveMax bounds the checkpoints kept per log in the archive
+	// (<state_dir>/archive; default 100000, range 100 to 100000000).
+	ArchiveMax int `yaml:"archive_max"`
+}
+
+// Peer is another monitor or witness: its latest checkpoint of each log is
+// fetched from URL/<hex(sha256(origin))>/checkpoint, its cosignature
+// verified with Key, and proven consistent with this monitor's view.
+type Peer struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+	// Key is the peer's cosignature/v1 verifier key
+	// ("<name>+<hash>+<key>").
+	Key string `yaml:"key"`
+	// CAFile verifies the peer's TLS certificate.
+	CAFile string `yaml:"ca_file"`
+	// Interval between fetches (default: the config's interval).
+	Interval Duration `yaml:"interval"`
+	// Timeout bounds one request (default 30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Index configures the search index of scanned entries. It is on by
@@ -242,6 +284,15 @@ type Log struct {
 	Schedule            string   `yaml:"schedule"`
 	// Timeout bounds one request to the log (default 30s, range 100ms to 10m).
 	Timeout Duration `yaml:"timeout"`
+	// Witness: this monitor cosigns the log's checkpoints (witness.listen
+	// must be set, and the log's witness policy name this monitor's key),
+	// and a checkpoint the log publishes without that cosignature is an
+	// uncosigned_checkpoint finding. Rekor v2 and static-ct logs only:
+	// their checkpoints are plain C2SP checkpoints of one tree.
+	Witness bool `yaml:"witness"`
+	// WitnessSeverity is the severity of uncosigned_checkpoint: info,
+	// warning (the default) or critical.
+	WitnessSeverity alert.Severity `yaml:"witness_severity"`
 }
 
 // Scan tunes entry scanning. Scanning proves every entry part of the signed
@@ -456,6 +507,9 @@ func (c *Config) applyDefaults() {
 		if l.Timeout == 0 {
 			l.Timeout = Duration(DefaultTimeout)
 		}
+		if l.Witness && l.WitnessSeverity == "" {
+			l.WitnessSeverity = alert.SeverityWarning
+		}
 		if l.Origin == "" {
 			if u, err := url.Parse(l.URL); err == nil {
 				l.Origin = u.Hostname()
@@ -463,6 +517,21 @@ func (c *Config) applyDefaults() {
 					l.Origin = strings.ToLower(strings.TrimSuffix(u.Host+u.Path, "/"))
 				}
 			}
+		}
+	}
+	if c.Witness.ArchiveMax == 0 {
+		c.Witness.ArchiveMax = DefaultArchiveMax
+	}
+	for i := range c.Peers {
+		p := &c.Peers[i]
+		if p.Interval == 0 {
+			p.Interval = c.Interval
+			if p.Interval == 0 {
+				p.Interval = Duration(DefaultInterval)
+			}
+		}
+		if p.Timeout == 0 {
+			p.Timeout = Duration(DefaultTimeout)
 		}
 	}
 	if !c.Index.Disabled {

@@ -99,6 +99,10 @@ func TestBadConfigs(t *testing.T) {
 		"log_public_key_required.yml":         "logs[0].public_key_file: required unless trust.trusted_root_file or trust.tuf is set",
 		"ct_log_no_key.yml":                   "logs[0].public_key_file: required unless trust.trusted_root_file or trust.tuf is set",
 		"reconcile_missing_log.yml":           `reconcile.pairs[0].ct: no log is named "ctlog"`,
+		"witness_kind.yml":                    "logs[0].witness: kind rekor-v1 cannot be witnessed: only rekor-v2 and static-ct logs publish plain C2SP checkpoints of one tree",
+		"witness_no_listen.yml":               "logs[0].witness: needs witness.listen (and witness.key_file): the log must be able to ask this monitor for cosignatures",
+		"witness_key_missing.yml":             "witness.key_file: stat ${DIR}/witness.key: no such file or directory (create one with `monitor witness keygen`)",
+		"peer_key.yml":                        `peers[0].key: "not-a-key" is not a cosignature/v1 verifier key (name+hash+base64): malformed verifier id`,
 		"index_driver.yml":                    `index.driver: "mysql" is not sqlite or postgres`,
 		"index_postgres_no_dsn.yml":           "index.dsn_file: required for driver postgres: a file holding the connection string",
 		"index_dsn_missing_file.yml":          "index.dsn_file: stat /nonexistent/vigil-dsn: no such file or directory",
@@ -212,6 +216,7 @@ func TestGoodConfigs(t *testing.T) {
 					Alerts:    defaultAlerts,
 					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
 					Index:     config.Index{Driver: "sqlite", Path: "/var/lib/vigil/.index.sqlite"},
+					Witness:   config.Witness{ArchiveMax: config.DefaultArchiveMax},
 				}
 			},
 		},
@@ -273,6 +278,7 @@ func TestGoodConfigs(t *testing.T) {
 					},
 					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
 					Index:     config.Index{Driver: "sqlite", Path: "/var/lib/vigil/.index.sqlite"},
+					Witness:   config.Witness{ArchiveMax: config.DefaultArchiveMax},
 				}
 			},
 		},
@@ -299,6 +305,7 @@ func TestGoodConfigs(t *testing.T) {
 					Alerts:    defaultAlerts,
 					Reconcile: config.Reconcile{MaxPending: config.DefaultMaxPending, ClockSkew: config.Duration(config.DefaultClockSkew)},
 					Index:     config.Index{Driver: "sqlite", Path: "/var/lib/vigil/.index.sqlite"},
+					Witness:   config.Witness{ArchiveMax: config.DefaultArchiveMax},
 				}
 			},
 		},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	fnote "github.com/transparency-dev/formats/note"
+
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/state"
 )
@@ -38,6 +40,9 @@ import (
 //	reconcile.max_pending            100000         100 .. 10000000
 //	reconcile.pairs[].max_merge_delay 24h           1s .. 720h
 //	reconcile.pairs[].unused_window  1h             1s .. 720h
+//	witness.archive_max              100000         100 .. 100000000
+//	peers[].interval                 interval       1s ..
+//	peers[].timeout                  30s            100ms .. 10m
 //	reconcile.clock_skew             10s            1ms .. 1h
 const (
 	MinInterval       = time.Second
@@ -73,6 +78,8 @@ const (
 	MaxClockSkew      = time.Hour
 	MinUnusedWindow   = time.Second
 	MaxUnusedWindow   = 30 * 24 * time.Hour
+	MinArchiveMax     = 100
+	MaxArchiveMax     = 100000000
 )
 
 // errorList collects the errors of one validation.
@@ -152,7 +159,77 @@ func (c *Config) Validate() error {
 	errs.trust(c.Trust)
 	errs.reconcile(c)
 	errs.index(c)
+	errs.witness(c)
 	return errors.Join(errs...)
+}
+
+func (errs *errorList) witness(c *Config) {
+	w := c.Witness
+	if w.Listen != "" {
+		if _, _, err := net.SplitHostPort(w.Listen); err != nil {
+			errs.add("witness.listen", "%q is not host:port: %v", w.Listen, err)
+		} else if w.Listen == c.Listen || w.Listen == c.API.Listen {
+			errs.add("witness.listen", "%q is already the metrics or API address: the witness needs a listener of its own", w.Listen)
+		}
+		if w.KeyFile == "" {
+			errs.add("witness.key_file", "required with witness.listen: create one with `monitor witness keygen`")
+		}
+	}
+	if w.KeyFile != "" {
+		if _, err := os.Stat(w.KeyFile); err != nil {
+			*errs = append(*errs, &FieldError{Field: "witness.key_file", Err: fmt.Errorf("%w (create one with `monitor witness keygen`)", err)})
+		}
+	}
+	if w.ArchiveMax < MinArchiveMax || w.ArchiveMax > MaxArchiveMax {
+		errs.add("witness.archive_max", "%d is not between %d and %d", w.ArchiveMax, MinArchiveMax, MaxArchiveMax)
+	}
+	for i, l := range c.Logs {
+		p := fmt.Sprintf("logs[%d].", i)
+		if !l.Witness {
+			if l.WitnessSeverity != "" {
+				errs.add(p+"witness_severity", "is for witness: true")
+			}
+			continue
+		}
+		if l.Kind != KindRekorV2 && l.Kind != KindStaticCT {
+			errs.add(p+"witness", "kind %s cannot be witnessed: only rekor-v2 and static-ct logs publish plain C2SP checkpoints of one tree", l.Kind)
+		}
+		if w.Listen == "" {
+			errs.add(p+"witness", "needs witness.listen (and witness.key_file): the log must be able to ask this monitor for cosignatures")
+		}
+		if l.WitnessSeverity.Rank() < 0 {
+			errs.add(p+"witness_severity", "%q is not info, warning or critical", l.WitnessSeverity)
+		}
+	}
+	names := map[string]bool{}
+	for i, pr := range c.Peers {
+		p := fmt.Sprintf("peers[%d].", i)
+		if pr.Name == "" || !state.ValidName(pr.Name) {
+			errs.add(p+"name", "%q must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit", pr.Name)
+		} else if names[pr.Name] {
+			errs.add(p+"name", "duplicate peer name %q", pr.Name)
+		}
+		names[pr.Name] = true
+		if u, err := url.Parse(pr.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.add(p+"url", "%q is not an http(s) URL", pr.URL)
+		}
+		if pr.Key == "" {
+			errs.add(p+"key", "required: the peer's cosignature/v1 verifier key")
+		} else if _, err := fnote.NewVerifierForCosignatureV1(pr.Key); err != nil {
+			errs.add(p+"key", "%q is not a cosignature/v1 verifier key (name+hash+base64): %v", pr.Key, err)
+		}
+		if pr.CAFile != "" {
+			if _, err := os.Stat(pr.CAFile); err != nil {
+				*errs = append(*errs, &FieldError{Field: p + "ca_file", Err: err})
+			}
+		}
+		if d := time.Duration(pr.Interval); d < MinInterval {
+			errs.add(p+"interval", "%s is below the minimum %s", d, MinInterval)
+		}
+		if d := time.Duration(pr.Timeout); d < MinTimeout || d > MaxTimeout {
+			errs.add(p+"timeout", "%s is not between %s and %s", d, MinTimeout, MaxTimeout)
+		}
+	}
 }
 
 func (errs *errorList) index(c *Config) {

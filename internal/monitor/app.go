@@ -21,6 +21,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/archive"
+	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
 	"github.com/vigil-tlog/vigil/internal/index"
@@ -28,6 +30,7 @@ import (
 	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/tlog"
 	"github.com/vigil-tlog/vigil/internal/web"
+	"github.com/vigil-tlog/vigil/internal/witness"
 )
 
 // App is a monitor process built from a configuration: its logs, state
@@ -49,6 +52,10 @@ type App struct {
 	search *search.Service
 	recent *recentEvents
 	token  string
+	// archive keeps every verified or cosigned checkpoint; witness is the
+	// C2SP witness (nil without witness.listen).
+	archive *archive.Archive
+	witness *witness.Witness
 
 	closeOnce sync.Once
 	closeErr  error
@@ -148,23 +155,49 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 			return nil, err
 		}
 	}
-	mcfg := Config{Logs: logs, Store: store, Events: recent, Registerer: reg, Logger: logger,
-		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir), Pairs: pairs,
-		RebuildDir: state.IndexRebuildDir(cfg.StateDir)}
-	if ix != nil {
-		mcfg.Index = ix
-	}
-	mon, err := New(mcfg)
-	if err != nil {
+	closeAll := func() {
 		if ix != nil {
 			ix.Close()
 		}
 		outbox.Close()
 		store.Close()
+	}
+	arch, err := archive.Open(state.ArchiveDir(cfg.StateDir), cfg.Witness.ArchiveMax)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	var wkey *witness.Key
+	if cfg.Witness.KeyFile != "" {
+		if wkey, err = witness.LoadKey(cfg.Witness.KeyFile); err != nil {
+			arch.Close()
+			closeAll()
+			return nil, &ConfigError{Err: fmt.Errorf("witness.key_file: %w", err)}
+		}
+	}
+	mcfg := Config{Logs: logs, Store: store, Events: recent, Registerer: reg, Logger: logger,
+		FiringFile: state.FiringFile(cfg.StateDir), AckDir: state.AckDir(cfg.StateDir), Pairs: pairs,
+		RebuildDir: state.IndexRebuildDir(cfg.StateDir), Archive: arch}
+	if ix != nil {
+		mcfg.Index = ix
+	}
+	if wkey != nil {
+		mcfg.Cosigner = wkey.Signer.Verifier()
+	}
+	mon, err := New(mcfg)
+	if err != nil {
+		arch.Close()
+		closeAll()
 		return nil, err
 	}
 	a := &App{cfg: cfg, monitor: mon, trust: tw, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger,
-		index: ix, recent: recent, token: token}
+		index: ix, recent: recent, token: token, archive: arch}
+	if wkey != nil {
+		if a.witness, err = newWitness(cfg, logs, store, arch, wkey, reg, logger); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	var prover search.Prover
 	if cfg.API.ProofsOn() {
 		prover = mon
@@ -204,7 +237,7 @@ func (a *App) Close() error {
 		if a.index != nil {
 			err = a.index.Close()
 		}
-		a.closeErr = errors.Join(err, a.outbox.Close(), a.store.Close())
+		a.closeErr = errors.Join(err, a.archive.Close(), a.outbox.Close(), a.store.Close())
 	})
 	return a.closeErr
 }
@@ -385,6 +418,14 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		a.logger.InfoContext(ctx, "serving the page and the search API", "listen", api.Addr().String())
 		g.Go(func() error { return Serve(ctx, api, a.APIHandler()) })
 	}
+	if a.witness != nil && a.cfg.Witness.Listen != "" {
+		wl, err := net.Listen("tcp", a.cfg.Witness.Listen)
+		if err != nil {
+			return fmt.Errorf("witness.listen: %w", err)
+		}
+		a.logger.InfoContext(ctx, "serving the witness API (C2SP tlog-witness)", "listen", wl.Addr().String(), "verifier_key", a.witness.VerifierKey())
+		g.Go(func() error { return Serve(ctx, wl, a.witness.Handler()) })
+	}
 	g.Go(func() error { return a.monitor.Run(ctx) })
 	g.Go(func() error { return a.outbox.Run(ctx) })
 	if a.trust != nil {
@@ -393,6 +434,31 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	a.logger.InfoContext(ctx, "monitor running", "listen", ln.Addr().String(), "logs", len(a.cfg.Logs), "state_dir", a.cfg.StateDir)
 	return g.Wait()
 }
+
+// newWitness builds the witness of the logs: those configured witness: true
+// take add-checkpoint requests; every log with plain C2SP checkpoints of one
+// tree (Rekor v2, static-ct) is served on the read path.
+func newWitness(cfg *config.Config, logs []*Log, store *state.Store, arch *archive.Archive, key *witness.Key, reg prometheus.Registerer, logger *slog.Logger) (*witness.Witness, error) {
+	var wl []witness.Log
+	for i, lc := range cfg.Logs {
+		if lc.Kind != config.KindRekorV2 && lc.Kind != config.KindStaticCT {
+			continue
+		}
+		l := logs[i]
+		wl = append(wl, witness.Log{Name: l.Name, Origin: lc.Origin, Witnessed: lc.Witness,
+			Verify: func(raw []byte) (*checkpoint.Checkpoint, error) {
+				return l.Source.Checkpoint(raw, "", activeKeys(l.Keys()))
+			},
+			VerifySaved: func(raw []byte) (*checkpoint.Checkpoint, error) {
+				return l.Source.Checkpoint(raw, "", shardKeys(l.Keys()))
+			}})
+	}
+	return witness.New(witness.Config{Store: store, Archive: arch, Key: key, Logs: wl,
+		Metrics: witness.NewMetrics(reg), Logger: logger})
+}
+
+// Witness returns the monitor's witness, nil without witness.key_file.
+func (a *App) Witness() *witness.Witness { return a.witness }
 
 // newLog resolves one configured log. reload reads the trust material
 // again, for Log.Rekey.
@@ -421,6 +487,7 @@ func newLog(lc config.Log, trust trustedLogs, reload func() (trustedLogs, error)
 	}
 	l := NewLog(lc.Name, lc.URL, src, keys)
 	l.Kind = string(lc.Kind)
+	l.Witnessed, l.WitnessSeverity = lc.Witness, lc.WitnessSeverity
 	l.Staleness, l.MaxUnchanged, l.Schedule = time.Duration(lc.Staleness), time.Duration(lc.MaxUnchanged), sched
 	l.Rekey = func(context.Context) (Keys, error) {
 		if lc.PublicKeyFile != "" {

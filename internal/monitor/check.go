@@ -3,15 +3,18 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/vigil-tlog/vigil/internal/archive"
 	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/state"
 	"github.com/vigil-tlog/vigil/internal/tlog"
+	"github.com/vigil-tlog/vigil/internal/witness"
 )
 
 // A check, top to bottom:
@@ -40,6 +43,18 @@ type checker struct {
 	proofs *proofs   // where the latest verified tree is published for search proofs
 	// rebuildDir holds index rebuild requests (RequestRebuild); "" for none.
 	rebuildDir string
+	// archive keeps every verified checkpoint; nil for none.
+	archive *archive.Archive
+	// cosigner verifies this monitor's witness cosignatures; nil when it
+	// is no witness.
+	cosigner note.Verifier
+
+	// base is the saved checkpoint this check believes is on disk: what
+	// it loaded, then what it wrote. The log's witness may move it (commit).
+	base []byte
+	// cosigned is whether the verified head carried this monitor's
+	// cosignature (witnessed logs).
+	cosigned bool
 }
 
 // check fetches the log's checkpoint, verifies it and its consistency with
@@ -50,6 +65,9 @@ func (c *checker) check(ctx context.Context) Outcome {
 	if out.Err != nil {
 		out.Checkpoint = nil
 	}
+	if out.Checkpoint != nil && c.log.Witnessed && c.cosigner != nil {
+		out.Witnessed, out.Cosigned = true, c.cosigned
+	}
 	return out
 }
 
@@ -59,6 +77,9 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 	prev, err := c.store.Load(l.Name)
 	if err != nil {
 		return nil, false, err
+	}
+	if prev != nil {
+		c.base = prev.Checkpoint
 	}
 	head, err := timed(c, func() (*tlog.Head, error) { return l.Source.Head(ctx) })
 	if err != nil {
@@ -74,6 +95,9 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 			err = c.firstContact(head.Note, err)
 		}
 		return nil, false, err
+	}
+	if c.cosigner != nil && l.Witnessed {
+		c.cosigned = witness.HasCosignature(head.Note, c.cosigner)
 	}
 
 	trusted, trustedTree, err := c.trusted(ctx, prev, head)
@@ -105,7 +129,7 @@ func (c *checker) run(ctx context.Context) (cp *checkpoint.Checkpoint, tofu bool
 			return nil, false, err
 		}
 	}
-	if err := c.save(prev, c.newState(head, cp, scan), same); err != nil {
+	if err := c.save(ctx, prev, c.newState(head, cp, scan), same, cp); err != nil {
 		return nil, false, err
 	}
 	if c.obs != nil && scan != nil {
@@ -148,17 +172,92 @@ func (c *checker) newState(head *tlog.Head, cp *checkpoint.Checkpoint, scan *sta
 // save writes next, the state after a verified check. When the tree head is
 // the saved one (same) it keeps the saved note, and writes only when the
 // scan moved or VerifiedAt is due a refresh.
-func (c *checker) save(prev, next *state.State, same bool) error {
+func (c *checker) save(ctx context.Context, prev, next *state.State, same bool, cp *checkpoint.Checkpoint) error {
 	if same {
 		next.Checkpoint, next.AdvancedAt = prev.Checkpoint, prev.AdvancedAt
 		if scanEqual(prev.Scan, next.Scan) && next.VerifiedAt.Sub(prev.VerifiedAt) < verifiedRefresh {
 			return nil
 		}
+	} else if err := c.archiveCheckpoint(next.TreeID, cp); err != nil {
+		return err
 	}
-	if err := c.store.Update(c.log.Name, func(*state.State) (*state.State, error) { return next, nil }); err != nil {
+	if err := c.commit(ctx, next, cp); err != nil {
 		return fmt.Errorf("saving state of %s: %w", c.log.Name, err)
 	}
 	return nil
+}
+
+// archiveCheckpoint adds a verified checkpoint to the archive, before the
+// state that records it (so the archive holds every saved checkpoint). A
+// checkpoint whose size the archive holds with another root is a fork the
+// log signed: a violation with both.
+func (c *checker) archiveCheckpoint(treeID string, cp *checkpoint.Checkpoint) error {
+	if c.archive == nil {
+		return nil
+	}
+	err := c.archive.Add(c.log.Name, archive.Entry{TreeID: treeID, Size: cp.Size, Root: cp.Hash, Note: cp.Raw, Time: c.now()})
+	var ce *archive.ConflictError
+	if errors.As(err, &ce) {
+		return &checkpoint.IntegrityError{Reason: checkpoint.ReasonFork, Old: ce.Existing.Note, New: cp.Raw,
+			Err: fmt.Errorf("two roots for tree size %d: %x, archived %s, and %x", cp.Size, ce.Existing.Root, ce.Existing.Time.Format(time.RFC3339), cp.Hash)}
+	}
+	if err != nil {
+		return fmt.Errorf("archiving checkpoint of %s: %w", c.log.Name, err)
+	}
+	return nil
+}
+
+// errMoved: the saved state is not the one the check started from.
+var errMoved = errors.New("state moved")
+
+// commit saves next, which records cp, the checkpoint this check verified
+// (or, for scan progress, the one it scans under). The saved state is
+// c.base unless the log's witness cosigned a checkpoint meanwhile: then cp
+// and the cosigned checkpoint are proven consistent (the log showed the
+// witness one and this check the other: a split view when they are not),
+// and the larger of the two is saved, with next's scan progress. The proof
+// is fetched outside the state's lock, and the write retried.
+func (c *checker) commit(ctx context.Context, next *state.State, cp *checkpoint.Checkpoint) error {
+	for range 4 {
+		var moved *state.State
+		err := c.store.Update(c.log.Name, func(cur *state.State) (*state.State, error) {
+			if cur == nil || bytes.Equal(cur.Checkpoint, c.base) || cur.TreeID != next.TreeID {
+				return next, nil
+			}
+			moved = cur
+			return nil, errMoved
+		})
+		if err == nil {
+			c.base = next.Checkpoint
+			return nil
+		}
+		if !errors.Is(err, errMoved) {
+			return err
+		}
+		other, err := c.verify(ctx, moved.Checkpoint, moved.TreeID, shardKeys)
+		if err != nil {
+			return fmt.Errorf("the saved checkpoint, written during this check, does not verify: %w", err)
+		}
+		older, newer := other, cp
+		if other.Size > cp.Size {
+			older, newer = cp, other
+		}
+		if err := c.prove(ctx, next.TreeID, older, newer); err != nil {
+			var ie *checkpoint.IntegrityError
+			if errors.As(err, &ie) {
+				ie.Reason = checkpoint.ReasonSplitView
+				ie.Old, ie.New = other.Raw, cp.Raw
+				ie.Err = fmt.Errorf("the log gave this monitor's witness checkpoint %s and its reader %s, which no single history explains: %w", other, cp, ie.Err)
+			}
+			return err
+		}
+		if other.Size > cp.Size {
+			// The witness is ahead: keep its checkpoint, take the scan.
+			next.Checkpoint, next.AdvancedAt, next.Origin = moved.Checkpoint, moved.AdvancedAt, moved.Origin
+		}
+		c.base = moved.Checkpoint
+	}
+	return fmt.Errorf("the saved state of %s kept changing during the save", c.log.Name)
 }
 
 // startVerifies reports whether the log has a starting checkpoint that its
@@ -340,7 +439,7 @@ func (c *checker) scanTree(ctx context.Context, s *scanner, sc *state.Scan, tree
 		}
 		if sc.Next < treeCP.Size || tree.ID != at.head.TreeID {
 			next := at.state(c, sc)
-			if err := c.store.Update(c.log.Name, func(*state.State) (*state.State, error) { return next, nil }); err != nil {
+			if err := c.commit(ctx, next, at.cp); err != nil {
 				return nil, fmt.Errorf("saving scan progress of %s: %w", c.log.Name, err)
 			}
 		}

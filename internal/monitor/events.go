@@ -55,6 +55,30 @@ func verifiedAgain(firing alert.Event, now time.Time) alert.Event {
 	return alert.Recovered(firing, now, fmt.Sprintf("log %s is verified again", firing.Log))
 }
 
+// uncosignedKey is the dedupe key of a witnessed log's uncosigned
+// condition: one per log, whatever checkpoints it published meanwhile.
+func uncosignedKey(log string) string { return alert.Key(alert.KindUncosignedCheckpoint, log) }
+
+// uncosignedEvents raises a witnessed log's uncosigned_checkpoint condition
+// when its verified head lacks the monitor's cosignature, and resolves it
+// when a head carries one again.
+func uncosignedEvents(st *logStatus, out Outcome, now time.Time) []alert.Event {
+	l := st.log
+	firing, fired := st.firing[uncosignedKey(l.Name)]
+	switch {
+	case out.Cosigned && fired:
+		return []alert.Event{alert.Recovered(firing, now, fmt.Sprintf("log %s publishes checkpoints cosigned by this monitor again", l.Name))}
+	case !out.Cosigned && !fired:
+		cp := out.Checkpoint
+		return []alert.Event{{Kind: alert.KindUncosignedCheckpoint, Severity: l.WitnessSeverity, Log: l.Name, Time: now,
+			DedupeKey: uncosignedKey(l.Name),
+			Summary:   fmt.Sprintf("log %s published checkpoint %d without this monitor's cosignature", l.Name, cp.Size),
+			Evidence: alert.Evidence{KeyID: l.Keys().KeyID, NewCheckpoint: string(cp.Raw),
+				Detail: "the log is configured as witnessed by this monitor; its published checkpoint carries no valid cosignature by the monitor's witness key (the log's witness policy fails open: the witness refused, was unreachable, or is not in the policy)"}}}
+	}
+	return nil
+}
+
 // acknowledged resolves a condition an operator acknowledged.
 func acknowledged(firing alert.Event, now time.Time, summary string) alert.Event {
 	return alert.Recovered(firing, now, summary)

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/ctlog"
 	"github.com/vigil-tlog/vigil/internal/identity"
@@ -54,6 +55,11 @@ type Log struct {
 	Schedule Schedule
 	// Scan, when set, scans new entries after each verified checkpoint.
 	Scan *ScanConfig
+	// Witnessed: this monitor's witness cosigns the log's checkpoints, and
+	// a verified head without that cosignature is an uncosigned_checkpoint
+	// condition of severity WitnessSeverity (Config.Cosigner must be set).
+	Witnessed       bool
+	WitnessSeverity alert.Severity
 	// parser caches parsed certificates across checks of this log.
 	parser *identity.Parser
 

@@ -27,9 +27,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-tlog/vigil/internal/alert"
+	"github.com/vigil-tlog/vigil/internal/archive"
 	"github.com/vigil-tlog/vigil/internal/state"
 )
 
@@ -75,6 +77,11 @@ type Config struct {
 	// RebuildDir, when set, is where `monitor index rebuild` leaves its
 	// requests (state.IndexRebuildDir).
 	RebuildDir string
+	// Archive, when set, keeps every verified checkpoint.
+	Archive *archive.Archive
+	// Cosigner, when set, verifies this monitor's witness cosignatures:
+	// the heads of Witnessed logs must carry one.
+	Cosigner note.Verifier
 }
 
 // Monitor checks logs. It is safe for concurrent use.
@@ -251,7 +258,7 @@ func jitter(wait, max time.Duration) time.Duration {
 func (mon *Monitor) checkLog(ctx context.Context, l *Log) Outcome {
 	mon.applyAcks(ctx)
 	c := &checker{log: l, store: mon.cfg.Store, events: mon.cfg.Events, m: mon.m, logger: mon.logger, now: mon.cfg.Now, obs: mon.observers[l.Name],
-		index: mon.indexes[l.Name], proofs: &mon.proofs, rebuildDir: mon.cfg.RebuildDir}
+		index: mon.indexes[l.Name], proofs: &mon.proofs, rebuildDir: mon.cfg.RebuildDir, archive: mon.cfg.Archive, cosigner: mon.cfg.Cosigner}
 	out := c.check(ctx)
 	if ctx.Err() != nil && out.Result() == ResultError {
 		return out // shutting down: not a log failure
@@ -288,6 +295,9 @@ func (mon *Monitor) record(ctx context.Context, l *Log, out Outcome) {
 			st.advancedAt = now
 		}
 		st.size, st.lastVerified = cp.Size, now
+		if out.Witnessed {
+			events = append(events, uncosignedEvents(st, out, now)...)
+		}
 		// Integrity conditions stay firing: only monitor ack resolves them.
 	case ResultViolation:
 		mon.m.up.WithLabelValues(l.Name).Set(1)

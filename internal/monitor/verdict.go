@@ -86,6 +86,9 @@ type Outcome struct {
 	// Err is nil (verified), an *checkpoint.IntegrityError (violation), a
 	// *ConfigError (misconfigured) or any other error (no verdict).
 	Err error
+	// Witnessed: the log is witnessed by this monitor, and Cosigned says
+	// whether the verified head carried the monitor's cosignature.
+	Witnessed, Cosigned bool
 }
 
 // Result judges the outcome.

@@ -52,3 +52,11 @@ func IndexFile(stateDir string) string { return filepath.Join(stateDir, ".index.
 // log (<log>.json) for the monitor, which removes it once the log's index
 // is rebuilt.
 func IndexRebuildDir(stateDir string) string { return filepath.Join(stateDir, "index-rebuild") }
+
+// ArchiveDir is the append-only archive of every checkpoint the monitor
+// verified or cosigned, one file per log (package archive).
+func ArchiveDir(stateDir string) string { return filepath.Join(stateDir, "archive") }
+
+// WitnessKeyFile is where `monitor witness keygen` suggests the witness's
+// signing key be kept when the config names no other (witness.key_file).
+func WitnessKeyFile(stateDir string) string { return filepath.Join(stateDir, "witness.key") }

@@ -18,6 +18,8 @@
 //	              moved to acks/done/                          moves them
 //	tuf/          TUF metadata cache, unless the config names  sigstore-go's TUF client
 //	              another (trust.tuf.cache_dir)
+//	archive/      every checkpoint verified or cosigned, one   internal/archive
+//	              append-only file per log (<log>.ckpts)
 //	.*.tmp-*      temp files of WriteFileAtomic, left by a     removed by Open
 //	              crash: garbage
 //
@@ -50,6 +52,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -92,11 +95,13 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 func ValidName(name string) bool { return nameRE.MatchString(name) }
 
 // Store is a directory of per-log state files. It is safe for concurrent use
-// by one process as long as each log's state is updated by one goroutine
-// at a time (the monitor runs one task per log).
+// by one process: [Store.Update] serialises the updates of each log.
 type Store struct {
 	dir  string
 	lock *DirLock
+
+	mu   sync.Mutex
+	logs map[string]*sync.Mutex // per log: Update's read-modify-write is atomic
 }
 
 // Open creates dir if needed and locks it ([Lock]); a second Open of dir,
@@ -112,7 +117,19 @@ func Open(dir string) (*Store, error) {
 	// Temp files left by a crash mid-write are garbage: the rename that
 	// would have made them state never happened.
 	_ = RemoveTempFiles(dir)
-	return &Store{dir: dir, lock: lock}, nil
+	return &Store{dir: dir, lock: lock, logs: map[string]*sync.Mutex{}}, nil
+}
+
+// logMu returns the mutex that serialises updates of log.
+func (s *Store) logMu(log string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.logs[log]
+	if m == nil {
+		m = new(sync.Mutex)
+		s.logs[log] = m
+	}
+	return m
 }
 
 // Close releases the directory lock.
@@ -126,11 +143,18 @@ func (s *Store) path(log string) string { return filepath.Join(s.dir, log+".json
 // Load returns the state of log, or nil and no error when there is none yet.
 // A file that exists but cannot be decoded is an error: the monitor must not
 // silently fall back to trust on first use.
-func (s *Store) Load(log string) (*State, error) {
+func (s *Store) Load(log string) (*State, error) { return ReadState(s.dir, log) }
+
+// ReadState loads the state of log from the state directory dir without
+// locking it: for tools that read what a running monitor verified (files
+// are replaced whole, so a reader sees the old state or the new one). It
+// returns nil and no error when there is none yet.
+func ReadState(dir, log string) (*State, error) {
 	if !ValidName(log) {
 		return nil, fmt.Errorf("invalid log name %q", log)
 	}
-	b, err := os.ReadFile(s.path(log))
+	path := filepath.Join(dir, log+".json")
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -139,18 +163,23 @@ func (s *Store) Load(log string) (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("decoding state file %s: %w", s.path(log), err)
+		return nil, fmt.Errorf("decoding state file %s: %w", path, err)
 	}
 	if st.Log != log || len(st.Checkpoint) == 0 {
-		return nil, fmt.Errorf("state file %s is not a state for log %q", s.path(log), log)
+		return nil, fmt.Errorf("state file %s is not a state for log %q", path, log)
 	}
 	return &st, nil
 }
 
 // Update replaces the state of log with what f returns, given the current
 // state (nil if none). When f returns an error or a nil state, nothing is
-// written and the error is returned.
+// written and the error is returned. Updates of one log are serialised:
+// the log's check and its witness, which share the state, each see the
+// other's last write, never a state that changed under them.
 func (s *Store) Update(log string, f func(prev *State) (*State, error)) error {
+	m := s.logMu(log)
+	m.Lock()
+	defer m.Unlock()
 	prev, err := s.Load(log)
 	if err != nil {
 		return err
