@@ -34,8 +34,11 @@
 #      (target <= 300 bytes) and the p99 latency of subject, digest and
 #      fingerprint queries at BENCH_INDEX_ENTRIES (1,000,000) entries, on
 #      SQLite and on the stack's PostgreSQL (target < 50 ms);
-#   7. a summary table against the targets;
-#   8. tools/hostilelog -measure: the peak RSS of a real monitor check against
+#   7. the witness's Go benchmarks (internal/witness): add-checkpoint p99
+#      latency with the proof in the request (target < 10 ms) and
+#      cosignatures/s (target >= 1,000/s);
+#   8. a summary table against the targets;
+#   9. tools/hostilelog -measure: the peak RSS of a real monitor check against
 #      logs answering with 30 MB bodies and with the largest legitimate ones.
 #
 # Environment: VIGIL_CACHE (default ~/.cache/vigil), VIGIL_STACK_ENV (default
@@ -115,6 +118,9 @@ go test -run '^$' -bench . -benchmem ./internal/identity/ | tee "$work/identity.
 
 echo "== alert outbox: a 10,000-event backlog to one sink, and grouped to the log sink"
 go test -run '^$' -bench 'OutboxDrain|OutboxLogSink' -benchtime 3x ./internal/alert/ | tee "$work/outbox.txt"
+
+echo "== witness: add-checkpoint with the proof in the request (one log; 16 logs at once)"
+go test -run '^$' -bench 'AddCheckpoint' -benchtime 3000x ./internal/witness/ | tee "$work/witness.txt"
 
 : >"$work/index.json"
 index_failed=0
@@ -205,6 +211,21 @@ if [[ -n $log_rate ]]; then
 	met=$(awk -v r="$log_rate" 'BEGIN { print (r >= 100000) ? "yes" : "NO" }')
 	[[ $met == yes ]] || missed=1
 	printf 'alert outbox to the log sink: %.0f events/s (%.0f events/cpu-s), target >= 100,000 events/s: %s\n' "$log_rate" "$log_cpu" "$met"
+fi
+bench_metric() { awk -v b="$1" -v u="$2" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i < NF; i++) if ($(i+1) == u) print $i }' "$3" | tail -1; }
+w_p99=$(bench_metric BenchmarkAddCheckpoint p99-ms "$work/witness.txt")
+w_one=$(bench_metric BenchmarkAddCheckpoint cosignatures/s "$work/witness.txt")
+w_many=$(bench_metric BenchmarkAddCheckpointLogs cosignatures/s "$work/witness.txt")
+if [[ -n $w_p99 && -n $w_many ]]; then
+	met=$(awk -v p="$w_p99" 'BEGIN { print (p < 10) ? "yes" : "NO" }')
+	[[ $met == yes ]] || missed=1
+	printf 'witness add-checkpoint latency: p99 %.2f ms (one log, each request fsyncs archive and state), target < 10 ms: %s\n' "$w_p99" "$met"
+	met=$(awk -v r="$w_many" 'BEGIN { print (r >= 1000) ? "yes" : "NO" }')
+	[[ $met == yes ]] || missed=1
+	printf 'witness cosignatures: %.0f/s over 16 logs at once (%.0f/s for one log, whose requests are serial), target >= 1,000/s: %s\n' "$w_many" "$w_one" "$met"
+else
+	echo "witness benchmark: no figures, see above: NO"
+	missed=1
 fi
 # tools/indexbench: every figure with a target, and the sizes (after
 # VACUUM) and insert rates without one (the other queries' latency is left
