@@ -67,6 +67,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return indexCmd(args, stdout, stderr)
 	case "witness":
 		return witnessCmd(args, stdout, stderr)
+	case "audit-bundle":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return auditBundleMain(ctx, args, stdout, stderr)
 	case "run", "check", "test-alert":
 	default:
 		fmt.Fprintf(stderr, "monitor: unknown command %q\n\n%s", cmd, usage)
@@ -212,6 +216,9 @@ commands:
   witness keygen
               create the key of the C2SP witness (witness.key_file) and print
               the witness policy for rekor-tiles
+  audit-bundle
+              prove the checkpoints in Sigstore bundles consistent with what the
+              monitor verified (split views)
   version     print the version
 
 Run "monitor <command> -h" for the flags. Exit codes of check: 0 verified,

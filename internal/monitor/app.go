@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigil-tlog/vigil/internal/alert"
 	"github.com/vigil-tlog/vigil/internal/archive"
+	"github.com/vigil-tlog/vigil/internal/audit"
 	"github.com/vigil-tlog/vigil/internal/checkpoint"
 	"github.com/vigil-tlog/vigil/internal/config"
 	"github.com/vigil-tlog/vigil/internal/identity"
@@ -56,6 +57,9 @@ type App struct {
 	// C2SP witness (nil without witness.listen).
 	archive *archive.Archive
 	witness *witness.Witness
+	// auditor audits Sigstore bundles against what the monitor verified
+	// (POST /api/v1/audit-bundle).
+	auditor *audit.Auditor
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,27 +69,6 @@ type App struct {
 // locks the state directory and builds the monitor.
 func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
 	ua := "vigil-monitor/" + Version()
-	trust, err := loadTrust(cfg.Trust, cfg.StateDir, ua, logger)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Trust.FollowShards && trust != nil {
-		shards, skipped := trust.shards(cfg.Logs, time.Now())
-		for _, sh := range shards {
-			logger.InfoContext(ctx, "following a log listed in the trust material", "log", sh.Name, "kind", string(sh.Kind), "url", sh.URL, "origin", sh.Origin)
-		}
-		for _, why := range skipped {
-			logger.WarnContext(ctx, "not following a log of the trust material", "reason", why)
-		}
-		if len(shards) > 0 {
-			c := *cfg
-			c.Logs = append(slices.Clone(cfg.Logs), shards...)
-			if err := c.Complete(); err != nil {
-				return nil, fmt.Errorf("adding shards from the trust material: %w", err)
-			}
-			cfg = &c
-		}
-	}
 	var scan *ScanConfig
 	if !cfg.Scan.Disabled {
 		matcher, err := identity.Compile(cfg.Identities)
@@ -96,20 +79,9 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 			StartAtEnd: cfg.Scan.StartAtEnd, Workers: cfg.Scan.Workers, Chunk: cfg.Scan.Chunk,
 			MemoryBudget: cfg.Scan.MemoryBudget.Int64()}
 	}
-	logs := make([]*Log, 0, len(cfg.Logs))
-	for i, lc := range cfg.Logs {
-		reload := func() (trustedLogs, error) {
-			tm, err := loadTrust(cfg.Trust, cfg.StateDir, ua, logger)
-			if err != nil || tm == nil {
-				return nil, err
-			}
-			return tm.logsFor(lc.Kind), nil
-		}
-		l, err := newLog(lc, trust.logsFor(lc.Kind), reload, ua, scan)
-		if err != nil {
-			return nil, fmt.Errorf("logs[%d] (%s): %w", i, lc.Name, err)
-		}
-		logs = append(logs, l)
+	cfg, trust, logs, err := resolveLogs(ctx, cfg, logger, scan)
+	if err != nil {
+		return nil, err
 	}
 	sinks, err := alert.NewSinks(cfg.Alerts, logger)
 	if err != nil {
@@ -193,7 +165,7 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 	a := &App{cfg: cfg, monitor: mon, trust: tw, registry: reg, store: store, outbox: outbox, sinks: sinks, logger: logger,
 		index: ix, recent: recent, token: token, archive: arch}
 	if wkey != nil {
-		if a.witness, err = newWitness(cfg, logs, store, arch, wkey, reg, logger); err != nil {
+		if a.witness, err = newWitness(cfg, logs, store, arch, wkey, reg, logger, mon.WitnessFork); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -203,6 +175,10 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		prover = mon
 	}
 	a.search = search.New(ix, prover, logger)
+	if a.auditor, err = audit.New(audit.Config{Logs: auditLogs(logs), StateDir: cfg.StateDir, Archive: arch}); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -303,6 +279,7 @@ func (a *App) Handler() http.Handler {
 func (a *App) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.search.Handler())
+	mux.Handle(audit.Path, a.auditor.Handler())
 	mux.Handle("/", web.Handler(a, web.Options{}))
 	return search.Authorize(a.token, mux)
 }
@@ -427,6 +404,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		g.Go(func() error { return Serve(ctx, wl, a.witness.Handler()) })
 	}
 	g.Go(func() error { return a.monitor.Run(ctx) })
+	if len(a.cfg.Peers) > 0 {
+		g.Go(func() error { return a.monitor.RunPeers(ctx, a.cfg.Peers, PeerOrigins(a.cfg)) })
+	}
 	g.Go(func() error { return a.outbox.Run(ctx) })
 	if a.trust != nil {
 		g.Go(func() error { a.trust.run(ctx); return nil })
@@ -438,7 +418,8 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 // newWitness builds the witness of the logs: those configured witness: true
 // take add-checkpoint requests; every log with plain C2SP checkpoints of one
 // tree (Rekor v2, static-ct) is served on the read path.
-func newWitness(cfg *config.Config, logs []*Log, store *state.Store, arch *archive.Archive, key *witness.Key, reg prometheus.Registerer, logger *slog.Logger) (*witness.Witness, error) {
+func newWitness(cfg *config.Config, logs []*Log, store *state.Store, arch *archive.Archive, key *witness.Key, reg prometheus.Registerer, logger *slog.Logger,
+	onFork func(context.Context, string, *checkpoint.IntegrityError)) (*witness.Witness, error) {
 	var wl []witness.Log
 	for i, lc := range cfg.Logs {
 		if lc.Kind != config.KindRekorV2 && lc.Kind != config.KindStaticCT {
@@ -454,7 +435,7 @@ func newWitness(cfg *config.Config, logs []*Log, store *state.Store, arch *archi
 			}})
 	}
 	return witness.New(witness.Config{Store: store, Archive: arch, Key: key, Logs: wl,
-		Metrics: witness.NewMetrics(reg), Logger: logger})
+		Metrics: witness.NewMetrics(reg), Logger: logger, OnFork: onFork})
 }
 
 // Witness returns the monitor's witness, nil without witness.key_file.

@@ -31,8 +31,14 @@ var metricRE = regexp.MustCompile(`\bvigil_[a-z0-9_]+`)
 // stack cannot show them: checkpoint timestamps are exported only for logs
 // whose notes carry a "Timestamp:" line, which neither rekor-server v1.5.4
 // nor rekor-tiles writes. Each is checked by a unit test instead.
+//
+// The witness's and the peer checks' series exist only with witness: and
+// peers: configured, and peers only while the monitor runs; the tests named
+// gather them from a running monitor.
 var conditional = map[string]string{
 	"vigil_log_checkpoint_timestamp_seconds": "TestCheckpointTimestampMetric",
+	"vigil_witness_requests_total":           "TestWitnessedLogCosigned",
+	"vigil_peer_checks_total":                "TestAppPeersAndAudit",
 }
 
 // TestAssetsReferenceExportedMetrics runs a monitor against the real logs

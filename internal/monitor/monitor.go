@@ -102,6 +102,7 @@ type Monitor struct {
 	proofs proofs
 
 	ackMu sync.Mutex // serialises applyAcks
+	extMu sync.Mutex // serialises externalViolation
 }
 
 // logStatus is what the monitor knows of a log in memory.

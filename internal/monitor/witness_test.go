@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,7 +107,7 @@ func newWitnessFixture(t *testing.T) *witnessFixture {
 		Schedule: everySecond{}, Witnessed: true, WitnessSeverity: alert.SeverityWarning}
 	rec := &recorder{}
 	mon, store := startMonitor(t, dir, l, Config{Events: rec, Archive: arch, Cosigner: key.Signer.Verifier()})
-	w, err := witness.New(witness.Config{Store: store, Archive: arch, Key: key, Logs: []witness.Log{{
+	w, err := witness.New(witness.Config{Store: store, Archive: arch, Key: key, OnFork: mon.WitnessFork, Logs: []witness.Log{{
 		Name: "mem", Origin: ml.origin, Witnessed: true,
 		Verify: func(raw []byte) (*checkpoint.Checkpoint, error) { return ml.Checkpoint(raw, "", []note.Verifier{v}) },
 	}}})
@@ -260,5 +262,43 @@ func TestUncosignedCheckpoint(t *testing.T) {
 	f.src.cosign = ow
 	if o := f.mon.CheckOnce(t.Context())[0]; o.Err != nil || o.Cosigned {
 		t.Fatalf("check of a head cosigned by another key: %+v", o)
+	}
+}
+
+// TestWitnessForkPages: a log asking the witness to cosign a second root at
+// the size the monitor verified is a fork, signed by the log twice: refused
+// (409) and paged once as an integrity violation (reason fork) with both
+// checkpoints, however often the log asks.
+func TestWitnessForkPages(t *testing.T) {
+	f := newWitnessFixture(t)
+	if o := f.mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	fork := testonly.New(rfc6962.DefaultHasher)
+	fork.AppendData([]byte("forked leaf 0"))
+	fork.AppendData([]byte("forked leaf 1"))
+	for range 3 {
+		_, err := f.w.Add(t.Context(), addRequest(f.ml, fork, 2, 2))
+		var we *witness.Error
+		if !errors.As(err, &we) || we.Status != http.StatusConflict || we.Reason != witness.ReasonFork {
+			t.Fatalf("add of a second root at size 2 = %v, want 409 fork", err)
+		}
+	}
+	var forks []alert.Event
+	for _, e := range f.rec.events {
+		if e.Kind == alert.KindIntegrityViolation {
+			forks = append(forks, e)
+		}
+	}
+	if len(forks) != 1 || forks[0].Reason != "fork" {
+		t.Fatalf("events %v, want one integrity violation (fork)", f.kinds())
+	}
+	if ev := forks[0]; !strings.Contains(ev.Evidence.OldCheckpoint, "\n2\n") || !strings.Contains(ev.Evidence.NewCheckpoint, "\n2\n") ||
+		ev.Evidence.OldCheckpoint == ev.Evidence.NewCheckpoint {
+		t.Errorf("evidence %+v, want the verified and the submitted checkpoints of size 2", ev.Evidence)
+	}
+	// The monitor's own view is unharmed: the next check verifies.
+	if o := f.mon.CheckOnce(t.Context())[0]; o.Err != nil {
+		t.Errorf("check after the refused fork: %v", o.Err)
 	}
 }

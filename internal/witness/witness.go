@@ -26,8 +26,10 @@
 // add-checkpoint answers as the spec says: 200 with the cosignature line;
 // 400 for a malformed request; 404 for an origin this witness does not
 // witness; 403 when no signature by the log's key verifies; 409 with the
-// size it knows (text/x.tlog.size) when the old size is not that size, or
-// the sizes are equal and the roots differ; 422 when the consistency proof
+// size it knows (text/x.tlog.size) when the old size is not that size; a
+// plain 409 (text/plain, no size: there is nothing to retry from) when the
+// sizes are equal and the roots differ, a fork, as the reference witness
+// (transparency-dev/witness) answers it; 422 when the consistency proof
 // does not verify.
 package witness
 
@@ -87,6 +89,11 @@ type Config struct {
 	Metrics *Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// OnFork, when set, is told of a log that asked for a cosignature of
+	// a second root at a size this witness verified or cosigned: both
+	// checkpoints signed by the log (Old the known one), a fork. The
+	// request is refused (409) whatever OnFork does.
+	OnFork func(ctx context.Context, log string, ie *checkpoint.IntegrityError)
 }
 
 // Witness verifies and cosigns checkpoints.
@@ -277,10 +284,9 @@ func (w *Witness) Add(ctx context.Context, body []byte) ([]byte, error) {
 				Err: fmt.Errorf("old size %d is not %d, the size of the latest checkpoint of %s this monitor verified or cosigned", req.OldSize, size, l.Name)}
 		}
 		if known != nil && cp.Size == size && !bytes.Equal(cp.Hash, known.Hash) {
-			w.cfg.Logger.ErrorContext(ctx, "LOG INTEGRITY VIOLATION: a log asked for a cosignature of a second root at a size this monitor verified",
-				"log", l.Name, "size", size, "known", string(known.Raw), "submitted", string(req.Checkpoint))
-			return nil, &Error{Status: http.StatusConflict, Reason: ReasonFork, Known: size,
-				Err: fmt.Errorf("checkpoint of %s at size %d has root %x, but the one this monitor verified has %x", l.Name, size, cp.Hash, known.Hash)}
+			err := fmt.Errorf("checkpoint of %s at size %d has root %x, but the one this monitor verified has %x", l.Name, size, cp.Hash, known.Hash)
+			w.fork(ctx, l.Name, known.Raw, req.Checkpoint, err)
+			return nil, &Error{Status: http.StatusConflict, Reason: ReasonFork, Known: size, Err: err}
 		}
 		if known != nil && cp.Size > size && size > 0 {
 			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, cp.Size, req.Proof, known.Hash, cp.Hash); err != nil {
@@ -293,6 +299,7 @@ func (w *Witness) Add(ctx context.Context, body []byte) ([]byte, error) {
 			if err := w.cfg.Archive.Add(l.Name, archive.Entry{Size: cp.Size, Root: cp.Hash, Note: req.Checkpoint, Time: now}); err != nil {
 				var ce *archive.ConflictError
 				if errors.As(err, &ce) {
+					w.fork(ctx, l.Name, ce.Existing.Note, req.Checkpoint, err)
 					return nil, &Error{Status: http.StatusConflict, Reason: ReasonFork, Known: size, Err: err}
 				}
 				return nil, refuse(http.StatusInternalServerError, ReasonError, "archiving checkpoint of %s: %w", l.Name, err)
@@ -416,6 +423,12 @@ func (w *Witness) serveAdd(rw http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		rw.Write(sig)
+	case errors.As(err, &we) && we.Status == http.StatusConflict && we.Reason == ReasonFork:
+		// A second root at a size this witness knows: no size to retry
+		// from. With text/x.tlog.size the log's witness client would
+		// retry the same request at once (tessera before v1.0.4: without
+		// limit), flooding the witness until its timeout.
+		http.Error(rw, we.Error(), http.StatusConflict)
 	case errors.As(err, &we) && we.Status == http.StatusConflict:
 		rw.Header().Set("Content-Type", "text/x.tlog.size")
 		rw.WriteHeader(http.StatusConflict)
@@ -457,5 +470,16 @@ func (w *Witness) serveLatest(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		rw.Header().Set("Cache-Control", "no-store")
 		rw.Write(cp)
+	}
+}
+
+// fork reports a log's request to cosign a second root at a known size:
+// logged with both checkpoints, and passed to Config.OnFork.
+func (w *Witness) fork(ctx context.Context, log string, known, submitted []byte, err error) {
+	w.cfg.Logger.ErrorContext(ctx, "LOG INTEGRITY VIOLATION: a log asked for a cosignature of a second root at a size this monitor verified or cosigned",
+		"log", log, "err", err, "known", string(known), "submitted", string(submitted))
+	if w.cfg.OnFork != nil {
+		w.cfg.OnFork(ctx, log, &checkpoint.IntegrityError{Reason: checkpoint.ReasonFork, Old: known, New: submitted,
+			Err: fmt.Errorf("the log asked this witness to cosign it: %w", err)})
 	}
 }
