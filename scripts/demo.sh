@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - `make demo`: stand up a real Rekor v1, Rekor v2 and CT logs on 127.0.0.1, sign a few
 # entries into them, and watch both with the Vigil monitor: one-shot `monitor check`,
-# then `monitor run` with metrics, while a watched identity and an unexpected one sign.
+# then `monitor run` with metrics, while a watched identity and an unexpected one sign. A second
+# Rekor v2 is witnessed by Vigil: its checkpoints carry Vigil's cosignature (verified here with openssl).
 #
 # The stack's trust material (trusted_root.json, signing config) is published in a local TUF
 # repository (tools/tufrepo) that the monitor's trust watch polls; before the monitor run (step 5) a changed
@@ -32,6 +33,37 @@ alert_lines() {
 		-e '/^time=.{241}/ s/^(.{1,240}) .*$/\1 .../'
 }
 
+# verify_note_sig NOTE NAME PUBPEM COSIG: verify the Ed25519 signature line of NAME in the signed note
+# file NOTE with the public key PUBPEM, with openssl; COSIG=1: a C2SP cosignature/v1 line (4-byte key
+# hash, 8-byte big-endian timestamp, then the signature over "cosignature/v1\ntime T\n" + the note text).
+verify_note_sig() {
+	local note=$1 name=$2 pub=$3 cosig=$4 d b64 ts rc
+	d=$(mktemp -d)
+	sed '/^$/q' "$note" | sed '$d' >"$d/text"
+	b64=$(sed -n "s/^— $name //p" "$note" | head -n1)
+	[[ -n $b64 ]] || { echo "no signature line of $name"; rm -rf "$d"; return 1; }
+	printf %s "$b64" | base64 -d >"$d/sig.raw"
+	if [[ $cosig == 1 ]]; then
+		ts=$((16#$(tail -c +5 "$d/sig.raw" | head -c 8 | od -An -tx1 | tr -d ' \n')))
+		{ printf 'cosignature/v1\ntime %d\n' "$ts"; cat "$d/text"; } >"$d/msg"
+		tail -c +13 "$d/sig.raw" >"$d/sig"
+		echo -n "$name, cosigned at $(date -u -d "@$ts" +%Y-%m-%dT%H:%M:%SZ): "
+	else
+		cp "$d/text" "$d/msg"
+		tail -c +5 "$d/sig.raw" >"$d/sig"
+		echo -n "$name: "
+	fi
+	openssl pkeyutl -verify -pubin -inkey "$pub" -rawin -in "$d/msg" -sigfile "$d/sig"
+	rc=$?
+	rm -rf "$d"
+	return $rc
+}
+# vkey_pem VKEY: the Ed25519 public key of a cosignature/v1 verifier key (name+hash+base64(0x04||key)), PEM.
+vkey_pem() {
+	{ printf '\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00'; printf %s "$1" | cut -d+ -f3- | base64 -d | tail -c 32; } |
+		openssl pkey -pubin -inform DER -outform PEM
+}
+
 # The processes the demo starts in the background: stopped when it exits, however it exits.
 MON='' TUF_PID=''
 cleanup() {
@@ -40,17 +72,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "1/7 standing up Rekor v1 (rekor-server + Trillian + PostgreSQL), Rekor v2 (rekor-tiles), Fulcio and its CT log (ct_server), and a static-ct log (tesseract) on 127.0.0.1"
+say "1/8 standing up Rekor v1 (rekor-server + Trillian + PostgreSQL), Rekor v2 (rekor-tiles) and a witnessed one (with Vigil as its witness), Fulcio and its CT log (ct_server), and a static-ct log (tesseract) on 127.0.0.1"
 scripts/stack/up.sh
 ENV=$VIGIL_CACHE/stack/env
 # shellcheck disable=SC1090
 source "$ENV"
 
-say "2/7 building the monitor, the load generator and the TUF repository tool"
+say "2/8 building the monitor, the load generator and the TUF repository tool"
 mkdir -p "$DEMO" bin
 go build -o bin/ ./cmd/monitor ./tools/loadgen ./tools/tufrepo
 
-say "3/7 adding signed entries (keys and Fulcio-style certificates)"
+say "3/8 adding signed entries (keys and Fulcio-style certificates)"
 bin/loadgen -env "$ENV" -v1 20 -v2 20 -quiet
 
 # A TUF repository (fresh keys each run) publishing the stack's trusted_root.json (its Rekor v1
@@ -130,10 +162,23 @@ YAML
 echo "config: $DEMO/config.yml"
 bin/monitor check --config "$DEMO/config.yml" --check-config
 
-say "4/7 one-shot integrity check (monitor check): fetch, verify, persist"
+say "4/8 one-shot integrity check (monitor check): fetch, verify, persist"
 bin/monitor check --config "$DEMO/config.yml" 2>"$DEMO/check.log" || { cat "$DEMO/check.log"; exit 1; }
 
-say "5/7 monitor run: watching both logs and the TUF repository; metrics at http://$LISTEN/metrics"
+say "5/8 the witnessed Rekor v2: a second rekor-tiles asks Vigil (the stack's witness, monitor run with witness.listen) to cosign each checkpoint before publishing it"
+echo "--- its witness policy ($VIGIL_WITNESS_POLICY):"
+grep -v '^#' "$VIGIL_WITNESS_POLICY"
+bin/loadgen -env "$ENV" -v2-witnessed 3 -quiet
+echo "--- $REKOR_V2_WITNESSED_READ_URL/checkpoint (the log's signature, then Vigil's cosignature):"
+curl -fsS "$REKOR_V2_WITNESSED_READ_URL/checkpoint" >"$DEMO/witnessed-checkpoint"
+cat "$DEMO/witnessed-checkpoint"
+echo "--- verified with openssl: the log's key ($REKOR_V2_WITNESSED_PUBKEY) and the witness's (VIGIL_WITNESS_VKEY $VIGIL_WITNESS_VKEY)"
+vkey_pem "$VIGIL_WITNESS_VKEY" >"$DEMO/witness.pub"
+verify_note_sig "$DEMO/witnessed-checkpoint" "$REKOR_V2_WITNESSED_ORIGIN" "$REKOR_V2_WITNESSED_PUBKEY" 0
+verify_note_sig "$DEMO/witnessed-checkpoint" vigil-stack-witness "$DEMO/witness.pub" 1
+# The log fails open: a checkpoint Vigil refuses is published without the cosignature (docs/witness.md).
+
+say "6/8 monitor run: watching both logs and the TUF repository; metrics at http://$LISTEN/metrics"
 # An unreviewed change of the trust material: the TUF repository publishes a trusted_root.json
 # that lists one more log (key: the stack's client key). monitor check recorded the material it
 # saw as the approved baseline, so the trust watch's first check reports trust_changed, critical.
@@ -145,7 +190,7 @@ MON=$!
 for _ in $(seq 50); do curl -fsS -o /dev/null "http://$LISTEN/readyz" 2>/dev/null && break; sleep 0.2; done
 curl -fsS "http://$LISTEN/readyz"
 
-say "6/7 alice (watched) and mallory@evil.test (unexpected) sign; the monitor reports both"
+say "7/8 alice (watched) and mallory@evil.test (unexpected) sign; the monitor reports both"
 bin/loadgen -env "$ENV" -v1 2 -v2 2 -mix cert -san alice@example.com -quiet
 bin/loadgen -env "$ENV" -v1 1 -v2 1 -mix cert -san mallory@evil.test -quiet
 # A certificate for alice appears in both CT logs, and nobody signs with it in Rekor: the CT
@@ -196,7 +241,7 @@ curl -fsS "http://$LISTEN/metrics" | grep -E '^vigil_(log_tree_size|log_last_ver
 echo "--- search: what did alice@example.com sign? (monitor search; the page: http://$LISTEN/search?subject=alice%40example.com)"
 bin/monitor search --server "http://$LISTEN" --subject alice@example.com --limit 6 || true
 
-say "7/7 sign a test image keyless (Fulcio + Rekor), verify it (bootstrap and cosign), and see the monitor's alert"
+say "8/8 sign a test image keyless (Fulcio + Rekor), verify it (bootstrap and cosign), and see the monitor's alert"
 # demo-sign.sh prints the monitor's whole alert line; alert_lines turns it into
 # one readable line. stderr (the monitor's log) goes through too, so that the order stays.
 scripts/k8s/demo-sign.sh 2>&1 | alert_lines

@@ -3,7 +3,8 @@
 #
 #   down.sh            stop every process (SIGTERM, then SIGKILL after $GRACE seconds), PostgreSQL last
 #   down.sh --purge    also delete the stack's data (database, the Trillian tree ids of Rekor and the
-#                      CT log, tiles, static-ct storage, CT log config and roots, env file); keys,
+#                      CT log, tiles of both Rekor v2 logs, the Vigil witness's state, static-ct
+#                      storage, CT log config and roots, env file); keys (the witness key too),
 #                      loadgen's test CA and binaries are kept
 #
 # A PID is only signalled when it still runs the binary up.sh started from $VIGIL_CACHE/bin
@@ -35,7 +36,8 @@ owned() {
 }
 
 pids=() names=()
-for n in fulcio devoidc tileserve-staticct tesseract-posix ct_server tileserve rekor-tiles-posix rekor-server \
+for n in fulcio devoidc tileserve-staticct tesseract-posix ct_server tileserve-witnessed rekor-tiles-witnessed \
+  vigil-monitor tileserve rekor-tiles-posix rekor-server \
   trillian_log_signer trillian_log_server; do
   f=$RUN/$n.pid
   [ -s "$f" ] || continue

@@ -3,6 +3,10 @@
 #
 #   Rekor v1  rekor-server (sigstore/rekor)      -> Trillian log server + log signer -> PostgreSQL (Debian)
 #   Rekor v2  rekor-tiles POSIX (writes tiles)   +  tools/tileserve (serves the tiles, read side)
+#   witnessed a second rekor-tiles (rekor-tiles-witnessed, origin rekor-tiles-witnessed.local) with a
+#   Rekor v2  witness policy naming Vigil's witness: the repo's own monitor (vigil-monitor, `monitor run`
+#             with witness.listen) cosigns each checkpoint before it is published; tileserve-witnessed
+#             serves its tiles
 #   CT log    ct_server (RFC 6962 API)           -> the same Trillian (second tree) -> PostgreSQL
 #   static-ct tesseract POSIX (static-ct-api)    +  tools/tileserve as tileserve-staticct (read side)
 #   Fulcio    file CA (keys/fulcio-root.crt)     +  tools/devoidc (TEST-ONLY OIDC issuer); logs every
@@ -11,7 +15,7 @@
 #
 # Pinned servers are built with `go install pkg@version` into $VIGIL_CACHE/bin (stamp <name>.version,
 # rebuilt only when the pinned version changes); Vigil's own tools are built from this work tree on
-# every run (seconds with a warm build cache). Data, logs, PIDs and keys live in $VIGIL_STACK_DIR.
+# every run (seconds with a warm build cache), Vigil's monitor too (vigil-monitor, the stack's witness). Data, logs, PIDs and keys live in $VIGIL_STACK_DIR.
 # Keys, the database and the Trillian trees are created once and reused, so re-running after down.sh
 # restarts the same logs. Idempotent: running processes are left alone, unless their binary or their
 # arguments changed (then they are restarted), or the CT logs' roots file changed.
@@ -56,10 +60,15 @@ FULCIO_HTTP_PORT=${VIGIL_FULCIO_HTTP_PORT:-31555} FULCIO_GRPC_PORT=${VIGIL_FULCI
 FULCIO_METRICS_PORT=${VIGIL_FULCIO_METRICS_PORT:-31513} OIDC_PORT=${VIGIL_OIDC_PORT:-31556}
 CT_PORT=${VIGIL_CT_PORT:-31662} CT_METRICS_PORT=${VIGIL_CT_METRICS_PORT:-31664}
 STATIC_CT_PORT=${VIGIL_STATIC_CT_PORT:-31663} STATIC_CT_READ_PORT=${VIGIL_STATIC_CT_READ_PORT:-31680}
+WTILES_HTTP_PORT=${VIGIL_WTILES_HTTP_PORT:-31403} WTILES_GRPC_PORT=${VIGIL_WTILES_GRPC_PORT:-31401}
+WTILES_METRICS_PORT=${VIGIL_WTILES_METRICS_PORT:-31414} WTILES_READ_PORT=${VIGIL_WTILES_READ_PORT:-31480}
+WITNESS_PORT=${VIGIL_WITNESS_PORT:-31390} WITNESS_MONITOR_PORT=${VIGIL_WITNESS_MONITOR_PORT:-31392}
 REKOR_HOSTNAME=rekor.local           # v1 checkpoint origin is "<hostname> - <treeID>"
 REKOR_V2_ORIGIN=rekor-tiles.local    # v2 checkpoint origin
 CT_PREFIX=vigil-ct                   # CT log URL: http://$HOST:$CT_PORT/$CT_PREFIX
 STATIC_CT_ORIGIN=static-ct.local     # static-ct checkpoint origin (and submission prefix, sans scheme)
+REKOR_V2_WITNESSED_ORIGIN=rekor-tiles-witnessed.local # the witnessed Rekor v2's origin
+WITNESS_NAME=vigil-stack-witness     # the stack's Vigil witness: its key name (cosignature lines)
 # Trillian's PEM key loader (ct_server's private_key) only reads a legacy-encrypted PEM, and refuses an
 # empty password: keys/ct-signer.trillian.pem is keys/ct-signer.pem encrypted with this.
 CT_KEY_PASS=vigil-stack
@@ -137,6 +146,18 @@ wait_http() {
     sleep 0.1
   done
   echo "ERROR: timeout waiting for $url ($name); tail of $LOGS/$name.log:" >&2; tail -n 15 "$LOGS/$name.log" >&2; exit 1
+}
+# wait_port NAME PORT [tries of 0.1s]: wait until something accepts connections on $HOST:PORT (a
+# listener with no 2xx page of its own); fail fast if NAME's process died.
+wait_port() {
+  local name=$1 port=$2 n=${3:-300} p
+  p=$(head -n1 "$RUN/$name.pid" 2>/dev/null || echo 0)
+  for _ in $(seq "$n"); do
+    (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null && return 0
+    kill -0 "$p" 2>/dev/null || { echo "ERROR: $name exited; tail of $LOGS/$name.log:" >&2; tail -n 15 "$LOGS/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "ERROR: timeout waiting for $HOST:$port ($name); tail of $LOGS/$name.log:" >&2; tail -n 15 "$LOGS/$name.log" >&2; exit 1
 }
 # port_check PORT NAME: refuse to start when a foreign process already listens on PORT.
 port_check() {
@@ -218,13 +239,20 @@ say "pinned servers ready in $BIN"
 # second instance (static-ct read side) needs its own binary name, which names its PID file and is
 # what running/down.sh check /proc/PID/exe against (a symlink would resolve to tileserve).
 NEW=$(mktemp -d "$BIN/.build-own-XXXXXX")
-(cd "$REPO" && go build -o "$NEW/" ./tools/tileserve ./tools/devoidc ./tools/loadgen) || { rm -rf "$NEW"; die "building tools from $REPO failed"; }
+(cd "$REPO" && go build -o "$NEW/" ./tools/tileserve ./tools/devoidc ./tools/loadgen && go build -o "$NEW/vigil-monitor" ./cmd/monitor) \
+  || { rm -rf "$NEW"; die "building tools from $REPO failed"; }
 cp "$NEW/tileserve" "$NEW/tileserve-staticct"
-for t in tileserve tileserve-staticct devoidc loadgen; do
+cp "$NEW/tileserve" "$NEW/tileserve-witnessed"
+for t in tileserve tileserve-staticct tileserve-witnessed devoidc loadgen vigil-monitor; do
   cmp -s "$NEW/$t" "$BIN/$t" 2>/dev/null || mv -f "$NEW/$t" "$BIN/$t"
 done
 rm -rf "$NEW"
-say "built tileserve, devoidc, loadgen from $REPO"
+# The witnessed Rekor v2 runs the pinned rekor-tiles-posix under a name of its own (for the same
+# reason as tileserve-staticct): a copy, replaced when the pinned binary is.
+if ! cmp -s "$BIN/rekor-tiles-posix" "$BIN/rekor-tiles-witnessed" 2>/dev/null; then
+  cp "$BIN/rekor-tiles-posix" "$BIN/.rekor-tiles-witnessed.tmp" && mv -f "$BIN/.rekor-tiles-witnessed.tmp" "$BIN/rekor-tiles-witnessed"
+fi
+say "built tileserve, devoidc, loadgen, vigil-monitor from $REPO"
 
 # ------------------------------------------------------------------ 3. keys (once)
 gen_keys() {
@@ -237,6 +265,10 @@ gen_keys() {
     if [ ! -s "$KEYS/tiles-signer.pem" ]; then # Rekor v2 checkpoints: Ed25519
       openssl genpkey -algorithm ed25519 -out "$KEYS/tiles-signer.pem"
       openssl pkey -in "$KEYS/tiles-signer.pem" -pubout -out "$KEYS/tiles-signer.pub"
+    fi
+    if [ ! -s "$KEYS/tiles-witnessed-signer.pem" ]; then # witnessed Rekor v2 checkpoints: Ed25519 (witnesses need it)
+      openssl genpkey -algorithm ed25519 -out "$KEYS/tiles-witnessed-signer.pem"
+      openssl pkey -in "$KEYS/tiles-witnessed-signer.pem" -pubout -out "$KEYS/tiles-witnessed-signer.pub"
     fi
     if [ ! -s "$KEYS/client.pem" ]; then # a client signing key for entries: ECDSA P-256
       openssl ecparam -genkey -name prime256v1 -noout | openssl pkcs8 -topk8 -nocrypt -out "$KEYS/client.pem"
@@ -270,7 +302,7 @@ gen_keys() {
   )
   chmod 644 "$KEYS"/*.pub "$KEYS/fulcio-root.crt"
 }
-for k in rekor-signer.pem tiles-signer.pem client.pem devoidc.pem ct-signer.pem ct-signer.trillian.pem \
+for k in rekor-signer.pem tiles-signer.pem tiles-witnessed-signer.pem client.pem devoidc.pem ct-signer.pem ct-signer.trillian.pem \
   static-ct-signer.pem fulcio-ca.pem fulcio-root.crt; do
   if [ ! -s "$KEYS/$k" ]; then
     gen_keys
@@ -367,6 +399,80 @@ wait_http rekor-tiles-posix "http://$HOST:$TILES_HTTP_PORT/healthz" 600
 wait_http tileserve "http://$HOST:$TILES_READ_PORT/checkpoint" 600
 say "rekor v2 up: write http://$HOST:$TILES_HTTP_PORT, read http://$HOST:$TILES_READ_PORT"
 
+# ------------------------------------------------------------------ 7b. Vigil's witness + the witnessed Rekor v2
+# The witness is Vigil's own monitor (vigil-monitor, built above from this work tree): `monitor run`
+# with witness.listen serves C2SP tlog-witness (POST /add-checkpoint) and cosigns each checkpoint of
+# rekor-v2-witnessed it can prove consistent with the last one it verified or cosigned. The second
+# rekor-tiles names it in its --witness-policy-path and asks it before publishing each checkpoint.
+# rekor-tiles v2.3.0 fails open (tessera WitnessOptions{FailOpen: true}, 5 s timeout): a checkpoint
+# the witness refuses or does not answer is published without the cosignature. So the witness
+# starts first: rekor-tiles witnesses its very first checkpoint at start-up.
+# Keys: the witness key (keys/vigil-witness.key, .vkey) is made once by `monitor witness keygen`,
+# whose stdout, the policy file, is kept as keys/vigil-witness.policy; data/witness-policy.txt is
+# that file with the witness URL of this run (a changed VIGIL_WITNESS_PORT restarts rekor-tiles).
+WITNESS_URL=http://$HOST:$WITNESS_PORT WITNESS_KEY=$KEYS/vigil-witness.key WDIR=$DATA/vigil-witness
+mkdir -p "$WDIR" "$DATA/tiles-witnessed"
+if [ ! -s "$WITNESS_KEY" ] || [ ! -s "$WITNESS_KEY.vkey" ]; then
+  "$BIN/vigil-monitor" witness keygen --help >/dev/null 2>&1 \
+    || die "$REPO's monitor has no 'witness keygen' (the stack's witness needs the witness of issue 13)"
+  rm -f "$WITNESS_KEY" "$WITNESS_KEY.vkey"
+  (umask 077; "$BIN/vigil-monitor" witness keygen --name "$WITNESS_NAME" --out "$WITNESS_KEY" --url "$WITNESS_URL" \
+    >"$KEYS/vigil-witness.policy.tmp") || die "monitor witness keygen failed"
+  mv -f "$KEYS/vigil-witness.policy.tmp" "$KEYS/vigil-witness.policy"
+  say "generated the witness key $WITNESS_KEY ($(cat "$WITNESS_KEY.vkey"))"
+fi
+WITNESS_VKEY=$(cat "$WITNESS_KEY.vkey")
+if [ ! -s "$KEYS/vigil-witness.policy" ]; then # a key from before the policy was kept: the same lines
+  printf '# Vigil witness %s, verifier key (cosignature/v1): %s\nwitness %s %s %s\nquorum %s\n' \
+    "$WITNESS_NAME" "$WITNESS_VKEY" "$WITNESS_NAME" "$WITNESS_VKEY" "$WITNESS_URL" "$WITNESS_NAME" >"$KEYS/vigil-witness.policy"
+fi
+sed -E "s#^(witness[[:space:]]+[^[:space:]]+[[:space:]]+[^[:space:]]+)([[:space:]].*)?\$#\1 $WITNESS_URL#" \
+  "$KEYS/vigil-witness.policy" >"$DATA/witness-policy.txt.tmp"
+grep -q "^witness .* $WITNESS_URL\$" "$DATA/witness-policy.txt.tmp" || die "no witness line in $KEYS/vigil-witness.policy"
+POLICY_CHANGED=0; replace_if_changed "$DATA/witness-policy.txt" && POLICY_CHANGED=1
+cat >"$WDIR/config.yml.tmp" <<EOF
+# written by scripts/stack/up.sh: the stack's Vigil witness (vigil-monitor run --config this file)
+state_dir: $WDIR/state
+listen: "$HOST:$WITNESS_MONITOR_PORT"
+log_format: text
+interval: 5s
+witness:
+  listen: "$HOST:$WITNESS_PORT"
+  key_file: $WITNESS_KEY
+logs:
+  - name: rekor-v2-witnessed
+    kind: rekor-v2
+    url: http://$HOST:$WTILES_READ_PORT
+    public_key_file: $KEYS/tiles-witnessed-signer.pub
+    origin: $REKOR_V2_WITNESSED_ORIGIN
+    witness: true
+scan:
+  disabled: true   # a witness: checkpoints only
+index:
+  disabled: true
+alerts:
+  sinks:
+    - name: log
+      type: log
+EOF
+if replace_if_changed "$WDIR/config.yml"; then stop vigil-monitor "config changed"; fi
+port_check "$WITNESS_PORT" vigil-monitor; port_check "$WITNESS_MONITOR_PORT" vigil-monitor
+start vigil-monitor run --config "$WDIR/config.yml"
+wait_http vigil-monitor "http://$HOST:$WITNESS_MONITOR_PORT/healthz" 600
+wait_port vigil-monitor "$WITNESS_PORT"
+port_check "$WTILES_HTTP_PORT" rekor-tiles-witnessed; port_check "$WTILES_READ_PORT" tileserve-witnessed
+[ "$POLICY_CHANGED" = 0 ] || stop rekor-tiles-witnessed "witness policy changed"
+start rekor-tiles-witnessed serve \
+  --http-address=$HOST --http-port="$WTILES_HTTP_PORT" --grpc-address=$HOST --grpc-port="$WTILES_GRPC_PORT" \
+  --http-metrics-port="$WTILES_METRICS_PORT" --hostname="$REKOR_V2_WITNESSED_ORIGIN" \
+  --storage-dir="$DATA/tiles-witnessed" --signer-filepath="$KEYS/tiles-witnessed-signer.pem" \
+  --checkpoint-interval=200ms --batch-max-age=50ms --persistent-antispam=true \
+  --witness-policy-path="$DATA/witness-policy.txt"
+start tileserve-witnessed -addr "$HOST:$WTILES_READ_PORT" -dir "$DATA/tiles-witnessed"
+wait_http rekor-tiles-witnessed "http://$HOST:$WTILES_HTTP_PORT/healthz" 600
+wait_http tileserve-witnessed "http://$HOST:$WTILES_READ_PORT/checkpoint" 600
+say "witnessed rekor v2 up: write http://$HOST:$WTILES_HTTP_PORT, read http://$HOST:$WTILES_READ_PORT; Vigil witness $WITNESS_URL"
+
 # ------------------------------------------------------------------ 8. CT logs: ct_server (RFC 6962) + tesseract (static-ct-api)
 # Both trust Fulcio's root and loadgen's test CA; the roots file is rebuilt on every run and a change
 # restarts both logs. loadgen creates its CA the first time it runs; here, before the env file exists.
@@ -444,8 +550,8 @@ say "fulcio up: http://$HOST:$FULCIO_HTTP_PORT (issuer $OIDC_ISSUER, CT log $CT_
 
 # ------------------------------------------------------------------ 10. every process alive
 sleep 0.3 # a process that lost a port race exits right after its health endpoint answered elsewhere
-for n in trillian_log_server trillian_log_signer rekor-server rekor-tiles-posix tileserve ct_server tesseract-posix \
-  tileserve-staticct devoidc fulcio; do
+for n in trillian_log_server trillian_log_signer rekor-server rekor-tiles-posix tileserve vigil-monitor \
+  rekor-tiles-witnessed tileserve-witnessed ct_server tesseract-posix tileserve-staticct devoidc fulcio; do
   running "$n" || { echo "ERROR: $n is not running; tail of $LOGS/$n.log:" >&2; tail -n 15 "$LOGS/$n.log" >&2; exit 1; }
 done
 pg_running || die "postgres is not running (see $LOGS/postgres.log)"
@@ -466,6 +572,16 @@ REKOR_V2_READ_URL=http://$HOST:$TILES_READ_PORT
 REKOR_V2_ORIGIN=$REKOR_V2_ORIGIN
 REKOR_V2_PUBKEY=$KEYS/tiles-signer.pub
 REKOR_V2_PRIVKEY=$KEYS/tiles-signer.pem
+REKOR_V2_WITNESSED_WRITE_URL=http://$HOST:$WTILES_HTTP_PORT
+REKOR_V2_WITNESSED_READ_URL=http://$HOST:$WTILES_READ_PORT
+REKOR_V2_WITNESSED_ORIGIN=$REKOR_V2_WITNESSED_ORIGIN
+REKOR_V2_WITNESSED_PUBKEY=$KEYS/tiles-witnessed-signer.pub
+REKOR_V2_WITNESSED_PRIVKEY=$KEYS/tiles-witnessed-signer.pem
+VIGIL_WITNESS_URL=$WITNESS_URL
+VIGIL_WITNESS_VKEY=$WITNESS_VKEY
+VIGIL_WITNESS_KEY_FILE=$WITNESS_KEY
+VIGIL_WITNESS_CONFIG=$WDIR/config.yml
+VIGIL_WITNESS_POLICY=$DATA/witness-policy.txt
 FULCIO_URL=http://$HOST:$FULCIO_HTTP_PORT
 FULCIO_ROOT=$KEYS/fulcio-root.crt
 FULCIO_CA_KEY=$KEYS/fulcio-ca.pem
@@ -494,7 +610,8 @@ if [ "${SMOKE:-1}" = 1 ]; then
   ct0=$(ct_size) && [ -n "$ct0" ] || die "smoke check: fetching the CT log's STH failed"
   # v1: a key entry and a hashedrekord with a certificate from Fulcio, whose precertificate Fulcio
   # logs in the CT log; v2: a key entry; static-ct: one precertificate from the test CA.
-  "$BIN/loadgen" -env "$STACK/env" -v1 2 -v2 1 -static-ct 1 -workers 1 -mix key,fulcio -quiet \
+  # witnessed v2: a key entry, whose checkpoint must carry the Vigil witness's cosignature.
+  "$BIN/loadgen" -env "$STACK/env" -v1 2 -v2 1 -v2-witnessed 1 -static-ct 1 -workers 1 -mix key,fulcio -quiet \
     || die "smoke check: adding entries failed"
   v1=$(curl -fsS --max-time 5 "http://$HOST:$REKOR_PORT/api/v1/log") || die "smoke check: fetching the v1 checkpoint failed"
   v1size=$(printf %s "$v1" | sed -n 's/.*"treeSize":\([0-9]*\).*/\1/p')
@@ -513,5 +630,16 @@ if [ "${SMOKE:-1}" = 1 ]; then
   [ "$(printf '%s\n' "$sct" | sed -n 1p)" = "$STATIC_CT_ORIGIN" ] || die "smoke check: static-ct checkpoint origin is not $STATIC_CT_ORIGIN"
   sctsize=$(printf '%s\n' "$sct" | sed -n 2p)
   if [ -z "$sctsize" ] || [ "$sctsize" -lt 1 ]; then die "smoke check: static-ct tree size is '$sctsize'"; fi
-  say "smoke ok: v1 tree size $v1size, v2 tree size $(printf '%s\n' "$v2" | sed -n 2p), CT tree size $ct0 -> $ct1, static-ct tree size $sctsize"
+  # The witnessed checkpoint: origin, size >= 1 and a cosignature line of the witness whose key hash
+  # (the signature's first 4 bytes) is the one in VIGIL_WITNESS_VKEY (the Go tests verify it).
+  wcp=$(curl -fsS --max-time 5 "http://$HOST:$WTILES_READ_PORT/checkpoint") || die "smoke check: fetching the witnessed v2 checkpoint failed"
+  [ "$(printf '%s\n' "$wcp" | sed -n 1p)" = "$REKOR_V2_WITNESSED_ORIGIN" ] || die "smoke check: witnessed v2 checkpoint origin is not $REKOR_V2_WITNESSED_ORIGIN"
+  wsize=$(printf '%s\n' "$wcp" | sed -n 2p)
+  if [ -z "$wsize" ] || [ "$wsize" -lt 1 ]; then die "smoke check: witnessed v2 tree size is '$wsize'"; fi
+  wsig=$(printf '%s\n' "$wcp" | sed -n "s/^— $WITNESS_NAME //p" | head -n1)
+  whash=$(printf %s "$wsig" | base64 -d 2>/dev/null | head -c4 | od -An -tx1 | tr -d ' \n')
+  [ -n "$wsig" ] && [ "$whash" = "$(printf %s "$WITNESS_VKEY" | cut -d+ -f2)" ] \
+    || die "smoke check: the witnessed v2 checkpoint (size $wsize) carries no cosignature of $WITNESS_NAME (see $LOGS/vigil-monitor.log, $LOGS/rekor-tiles-witnessed.log):
+$wcp"
+  say "smoke ok: v1 tree size $v1size, v2 tree size $(printf '%s\n' "$v2" | sed -n 2p), CT tree size $ct0 -> $ct1, static-ct tree size $sctsize, witnessed v2 tree size $wsize cosigned by $WITNESS_NAME"
 fi

@@ -5,6 +5,10 @@
 //
 //	loadgen -env $VIGIL_STACK_DIR/env -v1 200 -v2 2000 -mix key,cert,dsse
 //
+// -v2-witnessed N adds N entries, as for -v2, to the witnessed Rekor v2
+// (REKOR_V2_WITNESSED_WRITE_URL): the second rekor-tiles, whose checkpoints
+// the stack's Vigil witness cosigns before they are published.
+//
 // Entry kinds (-mix, used round-robin):
 //
 //	key     hashedrekord signed by the stack's client key (CLIENT_KEY), verifier = public key
@@ -58,6 +62,7 @@ func main() { os.Exit(run()) }
 type config struct {
 	env              stack.Env
 	v1, v2           int
+	v2Witnessed      int
 	ct, staticCT     int
 	v1Workers        int
 	v2Workers        int
@@ -77,6 +82,7 @@ func run() int {
 		envFile   = flag.String("env", stack.EnvFile(), "stack env file written by scripts/stack/up.sh")
 		v1        = flag.Int("v1", 0, "entries to add to Rekor v1")
 		v2        = flag.Int("v2", 0, "entries to add to Rekor v2")
+		v2W       = flag.Int("v2-witnessed", 0, "entries to add to the witnessed Rekor v2 (its writers: as -v2-workers)")
 		ctN       = flag.Int("ct", 0, "certificate chains to add to the CT log (half precertificates)")
 		staticCT  = flag.Int("static-ct", 0, "certificate chains to add to the static-ct log (half precertificates)")
 		workers   = flag.Int("workers", 0, "parallel writers per log (0: 64 for v1 and ct, 256 for v2 and static-ct)")
@@ -91,7 +97,7 @@ func run() int {
 		initCA    = flag.Bool("init-ca", false, "only create the test CA in -ca unless it exists, print its root's path and exit")
 	)
 	flag.Parse()
-	if flag.NArg() > 0 || *v1 < 0 || *v2 < 0 || *ctN < 0 || *staticCT < 0 {
+	if flag.NArg() > 0 || *v1 < 0 || *v2 < 0 || *v2W < 0 || *ctN < 0 || *staticCT < 0 {
 		flag.Usage()
 		return 2
 	}
@@ -103,7 +109,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "loadgen: reading stack env: %v (run scripts/stack/up.sh)\n", err)
 		return 2
 	}
-	cfg := config{env: env, v1: *v1, v2: *v2, ct: *ctN, staticCT: *staticCT, san: *san, issuer: *issuer,
+	cfg := config{env: env, v1: *v1, v2: *v2, v2Witnessed: *v2W, ct: *ctN, staticCT: *staticCT, san: *san, issuer: *issuer,
 		caDir: *caDir, quiet: *quiet, progressInterval: 5 * time.Second}
 	cfg.v1Workers, cfg.v2Workers, cfg.ctWorkers, cfg.staticCTWorkers = 64, 256, 64, 256
 	if *workers > 0 {
@@ -215,7 +221,8 @@ func generate(ctx context.Context, cfg config) error {
 		add        func(ctx context.Context, i int) (int64, error)
 	}{
 		{"v1", "rekor v1", cfg.v1, cfg.v1Workers, g.addV1},
-		{"v2", "rekor v2", cfg.v2, cfg.v2Workers, g.addV2},
+		{"v2", "rekor v2", cfg.v2, cfg.v2Workers, g.v2Adder("REKOR_V2_WRITE_URL")},
+		{"v2-witnessed", "the witnessed rekor v2", cfg.v2Witnessed, cfg.v2Workers, g.v2Adder("REKOR_V2_WITNESSED_WRITE_URL")},
 		{"ct", "the CT log", cfg.ct, cfg.ctWorkers, g.ctAdder(cfg.env["CT_URL"], "CT_URL")},
 		{"static-ct", "the static-ct log", cfg.staticCT, cfg.staticCTWorkers, g.ctAdder(cfg.env["STATIC_CT_WRITE_URL"], "STATIC_CT_WRITE_URL")},
 	}
@@ -351,19 +358,27 @@ func (g *gen) addV1(ctx context.Context, i int) (int64, error) {
 	}
 }
 
-func (g *gen) addV2(ctx context.Context, i int) (int64, error) {
-	kind := g.kind(i)
-	signer, mat, err := g.material(ctx, kind, i)
-	if err != nil {
-		return 0, err
-	}
-	url, art := g.cfg.env["REKOR_V2_WRITE_URL"], artifact("v2", i)
-	switch kind {
-	case "dsse", "intoto":
-		idx, _, err := stack.AddV2DSSE(ctx, url, signer, mat, art)
-		return idx, err
-	default:
-		return stack.AddV2HashedRekord(ctx, url, signer, mat, art)
+// v2Adder returns the adder of entry i to the Rekor v2 log whose write API is
+// the env file's envKey.
+func (g *gen) v2Adder(envKey string) func(ctx context.Context, i int) (int64, error) {
+	return func(ctx context.Context, i int) (int64, error) {
+		url := g.cfg.env[envKey]
+		if url == "" {
+			return 0, fmt.Errorf("stack env file has no %s (re-run scripts/stack/up.sh)", envKey)
+		}
+		kind := g.kind(i)
+		signer, mat, err := g.material(ctx, kind, i)
+		if err != nil {
+			return 0, err
+		}
+		art := artifact("v2", i)
+		switch kind {
+		case "dsse", "intoto":
+			idx, _, err := stack.AddV2DSSE(ctx, url, signer, mat, art)
+			return idx, err
+		default:
+			return stack.AddV2HashedRekord(ctx, url, signer, mat, art)
+		}
 	}
 }
 
