@@ -60,8 +60,13 @@ func cmdVerify(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.AllowHTTP, "allow-http-registry", false, "allow a registry without TLS")
 	fs.BoolVar(&o.RequireSCT, "require-sct", false, "require a certificate transparency proof in the certificate")
 	fs.StringVar(&o.CAFile, "ca-file", "", "CA bundle for the registry (default: the bootstrap's CA in --dir)")
+	fs.StringVar(&o.MonitorURL, "monitor", "", "API `URL` of the Vigil monitor: also check the bundle's checkpoint against what it verified (split views; e.g. after kubectl -n vigil-system port-forward svc/vigil-monitor 9464)")
+	fs.StringVar(&o.MonitorTokenFile, "monitor-token-file", "", "`file` holding the monitor's API token (its api.token_file)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if o.MonitorTokenFile != "" && o.MonitorURL == "" {
+		return usagef("verify: --monitor-token-file goes with --monitor")
 	}
 	if o.Image == "" || o.Issuer == "" || (o.Identity == "" && o.IdentityRegexp == "") {
 		return usagef("verify: --image, --certificate-oidc-issuer and --certificate-identity(-regexp) are required")

@@ -165,6 +165,13 @@ type VerifyOptions struct {
 	// CAFile is a PEM bundle trusted for the registry besides the system
 	// roots; default the bootstrap's ca.crt in Dir when it exists.
 	CAFile string
+	// MonitorURL is the API of the Vigil monitor watching the logs; when
+	// set, the verified bundle's checkpoint must also be one history with
+	// what the monitor verified (monitor audit-bundle), else the
+	// verification fails ([ErrSplitView] for a split view).
+	MonitorURL string
+	// MonitorTokenFile holds the monitor's API token (api.token_file).
+	MonitorTokenFile string
 
 	Out io.Writer // progress; default os.Stdout
 	TTY bool      // spinner
@@ -206,6 +213,26 @@ func Verify(ctx context.Context, o VerifyOptions) error {
 	s.Done("%s verified against %s", v.Image, o.TrustedRoot)
 	for _, c := range v.Checks() {
 		p.Println("ok  %s", c)
+	}
+	if o.MonitorURL == "" {
+		return nil
+	}
+	token, err := readToken(o.MonitorTokenFile)
+	if err != nil {
+		return err
+	}
+	s = p.Start("split-view check")
+	rep, err := auditWithMonitor(ctx, rt, o.MonitorURL, token, v.Referrer.String(), v.Bundle)
+	if err != nil {
+		return s.Fail(err)
+	}
+	s.Done("the monitor at %s verified the same history", o.MonitorURL)
+	for _, e := range rep.Entries {
+		against := "the monitor's checkpoint"
+		if r := e.ProvenAgainst; r != nil {
+			against = fmt.Sprintf("the monitor's %s checkpoint of size %d", r.Source, r.TreeSize)
+		}
+		p.Println("ok  split view: the bundle's checkpoint (log %s, tree size %d) is consistent with %s", e.Log, e.TreeSize, against)
 	}
 	return nil
 }

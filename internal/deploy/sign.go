@@ -289,7 +289,7 @@ func findSignature(digest name.Digest, c idClaims, ropts []remote.Option) (*sign
 	}
 	for _, d := range im.Manifests {
 		ref := digest.Context().Digest(d.Digest.String())
-		b, err := fetchBundle(ref, ropts)
+		b, _, err := fetchBundle(ref, ropts)
 		if err != nil {
 			continue
 		}
@@ -417,6 +417,8 @@ type verified struct {
 	LogTime   time.Time
 	LogURL    string
 	Predicate string
+	// Bundle is the verified bundle as the registry holds it (JSON).
+	Bundle []byte
 }
 
 // Checks renders what was verified, one check a line.
@@ -487,7 +489,7 @@ func verifyImage(ctx context.Context, cfg verifyConfig) (*verified, error) {
 
 	var why []string
 	for _, d := range im.Manifests {
-		b, err := fetchBundle(ref.Context().Digest(d.Digest.String()), ropts)
+		b, raw, err := fetchBundle(ref.Context().Digest(d.Digest.String()), ropts)
 		if errors.Is(err, errNotBundle) {
 			continue
 		}
@@ -500,7 +502,7 @@ func verifyImage(ctx context.Context, cfg verifyConfig) (*verified, error) {
 			why = append(why, fmt.Sprintf("%s: %v", d.Digest, err))
 			continue
 		}
-		v := &verified{Image: digest, Referrer: d.Digest}
+		v := &verified{Image: digest, Referrer: d.Digest, Bundle: raw}
 		if s := res.Signature; s != nil && s.Certificate != nil {
 			v.Identity, v.Issuer = s.Certificate.SubjectAlternativeName, s.Certificate.Issuer
 		}
@@ -533,34 +535,35 @@ func verifyImage(ctx context.Context, cfg verifyConfig) (*verified, error) {
 // errNotBundle marks a referrer that is not a Sigstore bundle (an SBOM, say).
 var errNotBundle = errors.New("not a Sigstore bundle")
 
-func fetchBundle(ref name.Digest, ropts []remote.Option) (*bundle.Bundle, error) {
+// fetchBundle returns the bundle of the referrer ref, parsed and as JSON.
+func fetchBundle(ref name.Digest, ropts []remote.Option) (*bundle.Bundle, []byte, error) {
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("fetching: %w", err)
+		return nil, nil, fmt.Errorf("fetching: %w", err)
 	}
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, fmt.Errorf("fetching: %w", err)
+		return nil, nil, fmt.Errorf("fetching: %w", err)
 	}
 	if len(m.Layers) != 1 || !strings.HasPrefix(string(m.Layers[0].MediaType), "application/vnd.dev.sigstore.bundle") {
-		return nil, errNotBundle
+		return nil, nil, errNotBundle
 	}
 	layers, err := img.Layers()
 	if err != nil || len(layers) == 0 {
-		return nil, fmt.Errorf("fetching layers: %w", errors.Join(err, errors.New("no layer")))
+		return nil, nil, fmt.Errorf("fetching layers: %w", errors.Join(err, errors.New("no layer")))
 	}
 	rc, err := layers[0].Compressed()
 	if err != nil {
-		return nil, fmt.Errorf("fetching bundle: %w", err)
+		return nil, nil, fmt.Errorf("fetching bundle: %w", err)
 	}
 	defer rc.Close()
 	raw, err := io.ReadAll(io.LimitReader(rc, 16<<20))
 	if err != nil {
-		return nil, fmt.Errorf("fetching bundle: %w", err)
+		return nil, nil, fmt.Errorf("fetching bundle: %w", err)
 	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(bytes.TrimSpace(raw)); err != nil {
-		return nil, fmt.Errorf("parsing bundle: %w", err)
+		return nil, nil, fmt.Errorf("parsing bundle: %w", err)
 	}
-	return &b, nil
+	return &b, bytes.TrimSpace(raw), nil
 }
