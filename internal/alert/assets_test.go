@@ -75,8 +75,8 @@ func runPromtool(t *testing.T, dir string, args ...string) string {
 
 func TestPromtoolCheckRules(t *testing.T) {
 	out := runPromtool(t, rulesDir, "check", "rules", "--lint=all", "--lint-fatal", "rules.yml")
-	if !strings.Contains(out, "SUCCESS: 21 rules found") {
-		t.Errorf("promtool check rules: %s, want 21 rules", out)
+	if !strings.Contains(out, "SUCCESS: 23 rules found") {
+		t.Errorf("promtool check rules: %s, want 23 rules", out)
 	}
 }
 
@@ -146,6 +146,8 @@ func TestRulesCoverIssue(t *testing.T) {
 		"VigilAlertDeliveryFailing":             "critical",
 		"VigilAlertQueueBacklog":                "warning",
 		"VigilMonitorDown":                      "critical",
+		"VigilPeerBlind":                        "warning",
+		"VigilWitnessNotCosigning":              "warning",
 		"VigilMetricsAbsent":                    "critical",
 		"VigilTrustMetadataExpiringSoon":        "warning",
 		"VigilTrustMetadataExpiring":            "critical",
