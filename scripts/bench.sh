@@ -36,7 +36,9 @@
 #      SQLite and on the stack's PostgreSQL (target < 50 ms);
 #   7. the witness's Go benchmarks (internal/witness): add-checkpoint p99
 #      latency with the proof in the request (target < 10 ms) and
-#      cosignatures/s (target >= 1,000/s);
+#      cosignatures/s (target >= 1,000/s), and audit-bundle on 10,000
+#      bundles of an in-process Rekor v2 (internal/audit): bundles/s (no
+#      target: reported);
 #   8. a summary table against the targets;
 #   9. tools/hostilelog -measure: the peak RSS of a real monitor check against
 #      logs answering with 30 MB bodies and with the largest legitimate ones.
@@ -121,6 +123,8 @@ go test -run '^$' -bench 'OutboxDrain|OutboxLogSink' -benchtime 3x ./internal/al
 
 echo "== witness: add-checkpoint with the proof in the request (one log; 16 logs at once)"
 go test -run '^$' -bench 'AddCheckpoint' -benchtime 3000x ./internal/witness/ | tee "$work/witness.txt"
+echo "== audit-bundle: 10,000 bundles (signature, inclusion proof, consistency proof from tiles each)"
+go test -run '^$' -bench 'AuditBundle' -benchtime 3x ./internal/audit/ | tee "$work/audit.txt"
 
 : >"$work/index.json"
 index_failed=0
@@ -225,6 +229,13 @@ if [[ -n $w_p99 && -n $w_many ]]; then
 	printf 'witness cosignatures: %.0f/s over 16 logs at once (%.0f/s for one log, whose requests are serial), target >= 1,000/s: %s\n' "$w_many" "$w_one" "$met"
 else
 	echo "witness benchmark: no figures, see above: NO"
+	missed=1
+fi
+a_rate=$(bench_metric BenchmarkAuditBundle bundles/s "$work/audit.txt")
+if [[ -n $a_rate ]]; then
+	printf 'audit-bundle: %.0f bundles/s on 10,000 bundles (each: checkpoint signature, inclusion proof, consistency proof fetched from tiles), target (none): -\n' "$a_rate"
+else
+	echo "audit-bundle benchmark: no figures, see above: NO"
 	missed=1
 fi
 # tools/indexbench: every figure with a target, and the sizes (after
