@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ import (
 var chartDir = filepath.Join("..", "..", "manifests", "chart")
 
 // valuesFiles are the values files the chart is linted and rendered with.
-var valuesFiles = []string{"", "minimal.yaml", "full.yaml", "ephemeral.yaml", "observability.yaml"}
+var valuesFiles = []string{"", "minimal.yaml", "full.yaml", "ephemeral.yaml", "observability.yaml", "witness.yaml"}
 
 func readValues(t *testing.T, name string) map[string]any {
 	t.Helper()
@@ -176,6 +177,11 @@ func TestMonitorChartRender(t *testing.T) {
 					}
 				}
 			}
+			if on, _ := object(vals).get("witness", "enabled").(bool); on {
+				checkWitness(t, objs, cfg)
+			} else if cfg["witness"] != nil {
+				t.Errorf("config.witness = %v without witness.enabled", cfg["witness"])
+			}
 			args := dep.get("spec", "template", "spec", "containers").([]any)[0].(map[string]any)["args"].([]any)
 			if strings.Join(toStrings(args[:3]), " ") != "run --config /etc/vigil/config.yaml" {
 				t.Errorf("args = %v, want run --config /etc/vigil/config.yaml", args)
@@ -195,6 +201,37 @@ func TestMonitorChartRender(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkWitness checks a chart rendered with witness.enabled (witness.yaml):
+// the config's witness block, the key Secret's volume, the port on the
+// container, the Service and the NetworkPolicy.
+func checkWitness(t *testing.T, objs map[string]object, cfg map[string]any) {
+	t.Helper()
+	w, _ := cfg["witness"].(map[string]any)
+	if w["listen"] != ":9470" || w["key_file"] != "/etc/vigil/witness/key" || w["archive_max"] != 5000 {
+		t.Errorf("config.witness = %v, want listen :9470, key_file /etc/vigil/witness/key, archive_max 5000", w)
+	}
+	pod := objs["Deployment/vigil-vigil-monitor"].get("spec", "template", "spec").(map[string]any)
+	var secret any
+	for _, v := range pod["volumes"].([]any) {
+		if v.(map[string]any)["name"] == "witness-key" {
+			secret = object(v.(map[string]any)).get("secret", "secretName")
+		}
+	}
+	if secret != "vigil-witness-key" {
+		t.Errorf("witness-key volume from Secret %v, want vigil-witness-key", secret)
+	}
+	c := pod["containers"].([]any)[0].(map[string]any)
+	if !strings.Contains(fmt.Sprint(c["ports"]), "witness") || !strings.Contains(fmt.Sprint(c["volumeMounts"]), "/etc/vigil/witness") {
+		t.Errorf("container ports %v, mounts %v: want the witness port and key", c["ports"], c["volumeMounts"])
+	}
+	if p := fmt.Sprint(objs["Service/vigil-vigil-monitor"].get("spec", "ports")); !strings.Contains(p, "port:9470") {
+		t.Errorf("Service ports %s, want the witness port 9470", p)
+	}
+	if in := fmt.Sprint(objs["NetworkPolicy/vigil-vigil-monitor"].get("spec", "ingress")); !strings.Contains(in, "witness") || !strings.Contains(in, "rekor-tiles-system") {
+		t.Errorf("NetworkPolicy ingress %s, want the witness port from witnessFrom", in)
 	}
 }
 

@@ -61,5 +61,14 @@ what the pod provides.
 {{- $cfg := deepCopy (default dict .Values.config) }}
 {{- $_ := set $cfg "state_dir" "/var/lib/vigil" }}
 {{- $_ := set $cfg "listen" (printf ":%d" (int .Values.service.port)) }}
+{{- if .Values.witness.enabled }}
+{{- $w := deepCopy (default dict (get $cfg "witness")) }}
+{{- $_ := set $w "listen" (printf ":%d" (int .Values.witness.port)) }}
+{{- $_ := set $w "key_file" "/etc/vigil/witness/key" }}
+{{- if .Values.witness.archiveMax }}
+{{- $_ := set $w "archive_max" (int .Values.witness.archiveMax) }}
+{{- end }}
+{{- $_ := set $cfg "witness" $w }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
