@@ -244,7 +244,8 @@ bin/monitor search --server "http://$LISTEN" --subject alice@example.com --limit
 say "8/8 sign a test image keyless (Fulcio + Rekor), verify it (bootstrap and cosign), and see the monitor's alert"
 # demo-sign.sh prints the monitor's whole alert line; alert_lines turns it into
 # one readable line. stderr (the monitor's log) goes through too, so that the order stays.
-scripts/k8s/demo-sign.sh 2>&1 | alert_lines
+# bootstrap verify --monitor: the running monitor audits the signature's bundle (split views).
+DEMO_MONITOR_URL="http://$LISTEN" scripts/k8s/demo-sign.sh 2>&1 | alert_lines
 # Keyless signing put the certificate's precertificate in the CT log (Fulcio) and the certificate,
 # with the CT log's SCT, in Rekor v1: the pair sees both and reconciles them.
 sleep 6

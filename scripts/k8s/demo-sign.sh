@@ -6,7 +6,10 @@
 #   1. start an in-memory OCI registry on loopback
 #   2. monitor check: trust the log's current checkpoint, watching the signer
 #   3. bootstrap sign: build, push and keyless-sign a test image
-#   4. bootstrap trust + bootstrap verify (and cosign verify, if built)
+#   4. bootstrap trust + bootstrap verify (and cosign verify, if built); with
+#      DEMO_MONITOR_URL (a running monitor's API, as make demo sets it),
+#      bootstrap verify --monitor also has that monitor audit the bundle
+#      (split views)
 #   5. monitor check: the new entry is scanned, the identity alert fires
 #
 # Everything listens on 127.0.0.1; the registry is stopped by its PID at exit.
@@ -74,8 +77,10 @@ image="$(grep -o "$registry/vigil/bootstrap-test@sha256:[0-9a-f]*" "$work/sign.o
 
 step "bootstrap verify $image"
 "$work/bootstrap" trust --fulcio-url "$FULCIO_URL" --rekor-url "$REKOR_URL" --out "$work/trust"
+monitor_args=()
+[[ -n ${DEMO_MONITOR_URL:-} ]] && monitor_args=(--monitor "$DEMO_MONITOR_URL")
 "$work/bootstrap" verify --image "$image" --allow-http-registry --trusted-root "$work/trust/trusted_root.json" \
-	--certificate-identity "$email" --certificate-oidc-issuer "$OIDC_ISSUER"
+	--certificate-identity "$email" --certificate-oidc-issuer "$OIDC_ISSUER" "${monitor_args[@]}"
 if [[ -x "$cache/bin/cosign" ]]; then
 	step "cosign verify (cosign $(cat "$cache/bin/cosign.version" | cut -d@ -f2 | cut -d' ' -f1))"
 	HOME="$work" "$cache/bin/cosign" verify --trusted-root "$work/trust/trusted_root.json" \
