@@ -175,9 +175,12 @@ func NewApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App,
 		prover = mon
 	}
 	a.search = search.New(ix, prover, logger)
-	if a.auditor, err = audit.New(audit.Config{Logs: auditLogs(logs), StateDir: cfg.StateDir, Archive: arch}); err != nil {
-		a.Close()
-		return nil, err
+	// No logs yet (trust.follow_shards found none): no audit endpoint.
+	if len(logs) > 0 {
+		if a.auditor, err = audit.New(audit.Config{Logs: auditLogs(logs), StateDir: cfg.StateDir, Archive: arch}); err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -279,7 +282,9 @@ func (a *App) Handler() http.Handler {
 func (a *App) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a.search.Handler())
-	mux.Handle(audit.Path, a.auditor.Handler())
+	if a.auditor != nil {
+		mux.Handle(audit.Path, a.auditor.Handler())
+	}
 	mux.Handle("/", web.Handler(a, web.Options{}))
 	return search.Authorize(a.token, mux)
 }
